@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 # ---------------------------------------------------------------------------------------
 # Login With Amazon (spec §2)
@@ -464,3 +465,387 @@ def image_extension(images_accept: str | None) -> str:
         return DEFAULT_IMAGE_EXTENSION
     key = images_accept.strip().lower().removeprefix("image/")
     return IMAGE_EXTENSIONS.get(key, DEFAULT_IMAGE_EXTENSION)
+
+
+# ---------------------------------------------------------------------------------------
+# Times and units (AM-C16)
+# ---------------------------------------------------------------------------------------
+
+
+def format_timestamp(epoch_s: float) -> str:
+    """AM-C16: ISO-8601 UTC with milliseconds, e.g. `2024-05-01T12:15:00.000Z`."""
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(value: object) -> float | None:
+    """AM-C16: an ISO-8601 UTC string or an epoch-milliseconds number -> epoch seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) / 1000.0
+    if not isinstance(value, str) or not value.endswith("Z"):
+        return None
+    try:
+        moment = datetime.fromisoformat(value[:-1] + "+00:00")
+    except ValueError:
+        return None
+    return moment.timestamp()
+
+
+# ---------------------------------------------------------------------------------------
+# Documents, manifests, availability, ratings (AM-C14, C15, C18, C20, C23)
+# ---------------------------------------------------------------------------------------
+
+#: DOCUMENTED dictionaries of a Document<T> (absent or null = empty).
+DOC_DICTIONARIES: Final[tuple[str, ...]] = (
+    "navigationNodeSummaries",
+    "navigationNodeDescriptions",
+    "itemDescriptions",
+    "playables",
+    "trackContainerChunkDescriptions",
+    "trackInstances",
+    "trackDefinitions",
+    "generalErrorReports",
+    "trackRatingResponses",
+    "availabilityResponses",
+)
+#: DOCUMENTED: redirect statuses the API may use.
+REDIRECT_STATUSES: Final = frozenset({301, 303, 307})
+
+#: AM-C23: `licenseUri` in TrackDefinition.audio is a sandbox extension.
+AUDIO_LICENSE_URI_FIELD: Final = "licenseUri"
+#: AM-C23: manifest URL lifetime.
+MANIFEST_URL_LIFETIME_S: Final = 15 * 60
+#: AM-C23 / DOCUMENTED: the first 30 s are clear; sandbox segments are 10 s.
+CLEAR_LEAD_S: Final = 30
+SEGMENT_SECONDS: Final = 10
+MPD_PROFILE: Final = "urn:mpeg:dash:profile:isoff-on-demand:2011"
+BIT_DEPTH_SCHEME: Final = "amz-music:bitDepth"
+
+#: AM-C18: availability path and available countries.
+AVAILABILITY_PATH: Final = "/availability/"
+AVAILABLE_COUNTRIES: Final = frozenset(
+    {"US", "GB", "DE", "AT", "FR", "IT", "ES", "JP", "CA", "MX", "BR", "AU", "NZ", "IN"}
+)
+
+#: DOCUMENTED: search paths (§4.7); the client prefers a path from the root document.
+SEARCH_PATH: Final = "/search/"
+FLAT_SEARCH_PATH: Final = "/flat_search/"
+
+#: DOCUMENTED: thumb ratings. AM-C20: thumbs_down answers shouldSkip true.
+THUMB_RATINGS: Final = frozenset({"thumbs_up", "thumbs_down", "neutral"})
+SKIP_ON_RATING: Final = frozenset({"thumbs_down"})
+
+#: AM-C17: site host -> country.
+SITE_COUNTRIES: Final[Mapping[str, str]] = {
+    "music.amazon.com": "US",
+    "music.amazon.co.uk": "GB",
+    "music.amazon.de": "DE",
+    "music.amazon.fr": "FR",
+    "music.amazon.it": "IT",
+    "music.amazon.es": "ES",
+    "music.amazon.co.jp": "JP",
+    "music.amazon.ca": "CA",
+    "music.amazon.com.mx": "MX",
+    "music.amazon.com.br": "BR",
+    "music.amazon.com.au": "AU",
+    "music.amazon.in": "IN",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Licence (AM-C24, AM-C25, AM-C26)
+# ---------------------------------------------------------------------------------------
+
+LICENCE_CONTENT_TYPE: Final = "application/octet-stream"
+#: AM-C24: a Widevine SERVICE_CERTIFICATE_REQUEST challenge.
+SERVICE_CERTIFICATE_REQUEST: Final = b"\x08\x04"
+#: AM-C24: JSON-wrapped variant (behind a sandbox flag).
+LICENCE_JSON_CHALLENGE_KEY: Final = "licenseChallenge"
+LICENCE_JSON_LICENCE_KEY: Final = "license"
+LICENCE_DENIED_TYPE: Final = "com.amazon.digitalmusiclocator#DrmLicenseDeniedException"
+
+
+class DenialReason(enum.StrEnum):
+    """AM-C24: licence `denialReason` values."""
+
+    VMP_VALIDATION_FAILED = "VMP_VALIDATION_FAILED"
+    CONCURRENCY_LIMIT = "CONCURRENCY_LIMIT"
+    NOT_ENTITLED = "NOT_ENTITLED"
+    DEVICE_ID_MISMATCH = "DEVICE_ID_MISMATCH"
+
+
+class LicenceBackend(enum.StrEnum):
+    """AM-C25: sandbox licence backends."""
+
+    WIDEVINE_TEST = "widevine-test"
+    CLEARKEY = "clearkey"
+    OPAQUE = "opaque"
+
+
+class DenialAction(enum.Enum):
+    """AM-C26: what the client does with a licence denial."""
+
+    STOP_AND_REPORT = "stop_and_report"
+    TRACK_ERROR = "track_error"
+    PLAYBACK_ERROR = "playback_error"
+
+
+#: AM-C26: denial reason -> client action (others: PLAYBACK_ERROR).
+DENIAL_ACTIONS: Final[Mapping[str, DenialAction]] = {
+    DenialReason.CONCURRENCY_LIMIT: DenialAction.STOP_AND_REPORT,
+    DenialReason.NOT_ENTITLED: DenialAction.TRACK_ERROR,
+}
+#: AM-C26: keys kept for the current/previous/next track instances only.
+LICENCE_KEY_WINDOW: Final = 3
+
+
+def licence_denial_body(reason: str, message: str) -> dict[str, str]:
+    """AM-C24: the 403 denial body."""
+    return {
+        "__type": LICENCE_DENIED_TYPE,
+        "DrmType": DRM_WIDEVINE,
+        "denialReason": reason,
+        "message": message,
+    }
+
+
+def denial_action(reason: str) -> DenialAction:
+    """AM-C26: the client's action for a licence denial reason."""
+    return DENIAL_ACTIONS.get(reason, DenialAction.PLAYBACK_ERROR)
+
+
+# ---------------------------------------------------------------------------------------
+# Playback events (AM-C27)
+# ---------------------------------------------------------------------------------------
+
+
+class EventType(enum.StrEnum):
+    """AM-C27: playback event types."""
+
+    PLAYBACK_STARTED = "PLAYBACK_STARTED"
+    PLAYBACK_PAUSED = "PLAYBACK_PAUSED"
+    PLAYBACK_RESUMED = "PLAYBACK_RESUMED"
+    PLAYBACK_PROGRESS = "PLAYBACK_PROGRESS"
+    PLAYBACK_FINISHED = "PLAYBACK_FINISHED"
+    PLAYBACK_SKIPPED = "PLAYBACK_SKIPPED"
+    PLAYBACK_STOPPED = "PLAYBACK_STOPPED"
+    PLAYBACK_ERROR = "PLAYBACK_ERROR"
+
+
+TERMINAL_EVENTS: Final = frozenset(
+    {
+        EventType.PLAYBACK_FINISHED,
+        EventType.PLAYBACK_SKIPPED,
+        EventType.PLAYBACK_STOPPED,
+        EventType.PLAYBACK_ERROR,
+    }
+)
+
+
+class EventReason(enum.StrEnum):
+    """AM-C27: `reason` values for STOPPED/SKIPPED/ERROR."""
+
+    USER_NEXT = "USER_NEXT"
+    USER_PREVIOUS = "USER_PREVIOUS"
+    USER_STOP = "USER_STOP"
+    DECODE_ERROR = "DECODE_ERROR"
+    LICENSE_ERROR = "LICENSE_ERROR"
+    NETWORK_ERROR = "NETWORK_ERROR"
+
+
+#: AM-C27: fields of an event report and their JSON types.
+EVENT_FIELDS: Final[tuple[str, ...]] = (
+    "eventType",
+    "trackPosition",
+    "wallClockTime",
+    "playedDuration",
+    "audioQuality",
+    "drmType",
+    "reason",
+)
+#: AM-C27: PROGRESS cadence and the "played" threshold.
+PROGRESS_INTERVAL_S: Final = 30
+PLAYED_THRESHOLD_MS: Final = 30_000
+#: AM-C27: collector replies.
+EVENT_ACCEPTED_STATUS: Final = 204
+
+
+def playback_event(
+    event_type: EventType,
+    *,
+    track_position_ms: int,
+    wall_clock_s: float,
+    played_duration_ms: int,
+    audio_quality: Quality,
+    reason: EventReason | None = None,
+) -> dict[str, object]:
+    """AM-C27: build one event report body."""
+    return {
+        "eventType": event_type.value,
+        "trackPosition": int(track_position_ms),
+        "wallClockTime": format_timestamp(wall_clock_s),
+        "playedDuration": int(played_duration_ms),
+        "audioQuality": audio_quality.value,
+        "drmType": DRM_WIDEVINE,
+        "reason": reason.value if reason is not None else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Errors (DOCUMENTED GeneralErrorReport; AM-C28 401; AM-C32 concurrency)
+# ---------------------------------------------------------------------------------------
+
+#: DOCUMENTED: user-facing problems are 409 with a GeneralErrorReport document.
+GENERAL_ERROR_STATUS: Final = 409
+#: DOCUMENTED: the only HTML allowed in `explanation`.
+EXPLANATION_ALLOWED_TAGS: Final = frozenset({"a", "br"})
+#: AM-C28: 401 challenge and error code.
+WWW_AUTHENTICATE_INVALID_TOKEN: Final = 'Bearer error="invalid_token"'  # noqa: S105
+INVALID_TOKEN_ERROR: Final = "invalid_token"  # noqa: S105
+#: DOCUMENTED (Web API): expired-token error code.
+INVALID_ACCESS_TOKEN_CODE: Final = "INVALID_ACCESS_TOKEN"  # noqa: S105
+#: AM-C32: Web-API-style concurrency error.
+MAX_CONCURRENCY_CODE: Final = "MAX_CONCURRENCY_REACHED"
+#: AM-C32: simultaneous streams per account.
+DEFAULT_MAX_STREAMS: Final = 1
+#: Object key of the report in a 409 document (observed `_obj0`).
+ERROR_REPORT_KEY: Final = "_obj0"
+
+
+def unauthorized_body(message: str) -> dict[str, str]:
+    """AM-C28: body of a Device API 401."""
+    return {"error": INVALID_TOKEN_ERROR, "message": message}
+
+
+def general_error_document(
+    terse: str, brief: str, explanation: str, options: Sequence[Mapping[str, object]] = ()
+) -> dict[str, Any]:
+    """DOCUMENTED: a Document whose result is a GeneralErrorReport."""
+    return {
+        "result": f"#{ERROR_REPORT_KEY}",
+        "generalErrorReports": {
+            ERROR_REPORT_KEY: {
+                "terse": terse,
+                "brief": brief,
+                "explanation": explanation,
+                "options": [dict(o) for o in options],
+            }
+        },
+    }
+
+
+#: AM-C32/AM-C33: texts of the concurrency report (en-us and de-de fixtures).
+CONCURRENCY_TEXTS: Final[Mapping[str, tuple[str, str, str]]] = {
+    "en-us": (
+        "Playing elsewhere",
+        "Your music is playing on another device",
+        "Amazon Music can play on one device at a time.<br>Choose Play here to move it.",
+    ),
+    "de-de": (
+        "Wird woanders abgespielt",
+        "Deine Musik läuft auf einem anderen Gerät",
+        "Amazon Music spielt jeweils auf einem Gerät.<br>Wähle Hier abspielen.",
+    ),
+}
+CONCURRENCY_OPTION_LABELS: Final[Mapping[str, tuple[str, str]]] = {
+    "en-us": ("Play here", "OK"),
+    "de-de": ("Hier abspielen", "OK"),
+}
+
+
+def message_body(message: str) -> dict[str, str]:
+    """Fallback error body where the spec documents none: `{"message": ...}`."""
+    return {"message": message}
+
+
+# ---------------------------------------------------------------------------------------
+# Retry policy (AM-C29) and rate limits (AM-C31)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """AM-C29: exponential backoff with ±jitter; `delay` is the nominal wait before a retry."""
+
+    max_attempts: int
+    base_s: float
+    factor: float
+    jitter: float
+    cap_s: float
+    retry_statuses: frozenset[int]
+
+    def delay(self, retry_number: int, unit_random: float) -> float:
+        """Wait before retry `retry_number` (1-based), jittered with `unit_random` in [0,1)."""
+        nominal = min(self.cap_s, self.base_s * self.factor ** max(0, retry_number - 1))
+        return min(self.cap_s, jittered(nominal, unit_random, self.jitter))
+
+    def should_retry(self, status: int | None) -> bool:
+        """True for network errors (`None`) and the retryable statuses."""
+        return status is None or status in self.retry_statuses
+
+
+_RETRYABLE_API: Final = frozenset({429, 500, 502, 503, 504})
+#: AM-C29: API GETs (documents, TrackDefinitions); honour Retry-After when present.
+API_RETRY: Final = RetryPolicy(5, 1.0, 2.0, 0.5, 60.0, _RETRYABLE_API)
+#: AM-C29 + lan-security-and-operations.md §6: segments and manifests.
+MEDIA_RETRY: Final = RetryPolicy(3, 1.0, 2.0, 0.5, 8.0, _RETRYABLE_API)
+#: AM-C29: 403/410 on media means "re-fetch the TrackDefinition/manifest", not retry.
+MEDIA_REFETCH_STATUSES: Final = frozenset({403, 410})
+#: AM-C29: event POSTs are never retried while playing.
+EVENT_RETRY_WHILE_PLAYING: Final = False
+
+#: AM-C31: per-token rate limit (requests/s, burst).
+RATE_LIMIT_PER_S: Final = 10.0
+RATE_LIMIT_BURST: Final = 20
+
+
+# ---------------------------------------------------------------------------------------
+# Languages (DOCUMENTED list; AM-C33 negotiation)
+# ---------------------------------------------------------------------------------------
+
+SUPPORTED_LANGUAGES: Final[tuple[str, ...]] = (
+    "de-de",
+    "en-au",
+    "en-ca",
+    "en-gb",
+    "en-in",
+    "en-nz",
+    "en-us",
+    "es-es",
+    "es-mx",
+    "fr-ca",
+    "fr-fr",
+    "it-it",
+    "ja-jp",
+    "pt-br",
+)
+DEFAULT_LANGUAGE: Final = "en-us"
+
+
+def negotiate_language(accept_language: str | None) -> str:
+    """AM-C33: highest-q supported code (es_mx == es-mx), else `en-us`."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate(split_header_list(accept_language)):
+        tag, _, params = item.partition(";")
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                continue
+        code = tag.strip().lower().replace("_", "-")
+        if code in SUPPORTED_LANGUAGES and quality > 0:
+            ranked.append((-quality, index, code))
+    return min(ranked)[2] if ranked else DEFAULT_LANGUAGE
+
+
+# ---------------------------------------------------------------------------------------
+# Sandbox hooks (AM-C34)
+# ---------------------------------------------------------------------------------------
+
+SANDBOX_HOOK_PREFIX: Final = "/_sandbox/"
+#: AM-C05: verification page path (the codepair's verification_uri).
+SANDBOX_VERIFICATION_PATH: Final = "/code"
