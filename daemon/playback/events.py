@@ -16,6 +16,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeAlias
 
+# One definition of the display qualities (AM-C07), shared with the clients and sandbox.
+from daemon.contracts.amazon_music import QUALITY_BADGE
+from daemon.contracts.amazon_music import Quality as AudioQuality
+
 
 class PlayerState(enum.StrEnum):
     """What the player is doing; the values are the LAN API strings."""
@@ -28,27 +32,9 @@ class PlayerState(enum.StrEnum):
     ERROR = "error"
 
 
-class AudioQuality(enum.StrEnum):
-    """Display quality of the representation being rendered (amazon-music.md §3.4, §6.4)."""
-
-    SD = "SD"
-    HD = "HD"
-    UHD = "UHD"
-    ATMOS = "ATMOS"
-    RA360 = "360RA"
-
-    @property
-    def badge(self) -> str | None:
-        """The badge text to show, or None (SD carries no badge; §6.4)."""
-        return _BADGES.get(self)
-
-
-_BADGES: Final[dict[AudioQuality, str]] = {
-    AudioQuality.HD: "HD",
-    AudioQuality.UHD: "Ultra HD",
-    AudioQuality.ATMOS: "Atmos",
-    AudioQuality.RA360: "360",
-}
+def badge_for(quality: AudioQuality) -> str | None:
+    """The badge text to show for `quality`, or None (SD carries no badge; §6.4)."""
+    return QUALITY_BADGE.get(quality)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +73,7 @@ class TrackInfo:
 
     @property
     def badge(self) -> str | None:
-        return self.quality.badge
+        return badge_for(self.quality)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -73,8 +73,8 @@ def test_events_serialise_to_type_and_data() -> None:
         assert msg["type"] == type_
         assert isinstance(msg["data"], dict)
     assert e.TrackChanged(track).to_dict()["data"]["track"]["badge"] == "HD"
-    assert e.AudioQuality.SD.badge is None
-    assert e.AudioQuality.UHD.badge == "Ultra HD"
+    assert e.badge_for(e.AudioQuality.SD) is None
+    assert e.badge_for(e.AudioQuality.UHD) == "Ultra HD"
 
 
 async def test_subscription_drops_oldest_and_reports_it() -> None:
