@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeAlias
 
 # One definition of the display qualities (AM-C07), shared with the clients and sandbox.
-from daemon.contracts.amazon_music import QUALITY_BADGE
-from daemon.contracts.amazon_music import Quality as AudioQuality
+from daemon.contracts.amazon_music import QUALITY_BADGE, Quality
 
 
 class PlayerState(enum.StrEnum):
@@ -30,6 +29,10 @@ class PlayerState(enum.StrEnum):
     PAUSED = "paused"
     STOPPED = "stopped"
     ERROR = "error"
+
+
+#: Display quality of the representation being rendered (re-exported for API users).
+AudioQuality = Quality
 
 
 def badge_for(quality: AudioQuality) -> str | None:
