@@ -1,0 +1,451 @@
+"""The daemon's one HTTP session: keep-alive, timeouts, bounded retries, error translation.
+
+Contract: `HttpClient.request` returns an `HttpResponse` for every final status the caller
+must interpret (2xx, 3xx, 4xx other than 401/429) and raises a `ServiceError` for the rest:
+`TransportError` (connect error, reset, timeout, 5xx after retries), `RateLimited` (429),
+`AuthError` (401 after one token refresh), `ProtocolError` (oversized or unusable reply).
+This is the only module that sees aiohttp exceptions (DESIGN.md §2, "one boundary").
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from daemon import __version__
+from daemon.clock import Clock
+from daemon.errors import AuthError, ProtocolError, RateLimited, ServiceError, TransportError
+from daemon.redact import Secret
+
+log = logging.getLogger("daemon.services.http")
+
+#: Methods that may be re-sent after the request reached the server (RFC 9110 §9.2.2).
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
+
+
+def safe_url(url: str) -> str:
+    """The URL without query, fragment or user info: fit for logs and error messages.
+
+    Query strings carry signatures (`?t=<signed>`) and fragments are local names, so
+    neither belongs in a log line.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-attempt limits in seconds (lan-security-and-operations.md §6.2 defaults)."""
+
+    connect: float = 10.0
+    #: no bytes from the server for this long ends the attempt
+    read: float = 30.0
+    #: the whole attempt, connect to last body byte
+    request: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded exponential backoff for transient failures (AM-C29 defaults).
+
+    Retry `n` (0-based) waits `min(max_delay, base_delay * factor**n)`, drawn with full
+    jitter (uniform in [0, d]) or, with `full_jitter=False`, within ±`jitter` of d.
+    `max_attempts` counts every send; `total` bounds the time from the first send.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 60.0
+    total: float = 120.0
+    full_jitter: bool = True
+    jitter: float = 0.5
+
+    def backoff(self, retry_index: int, unit_random: float) -> float:
+        nominal = min(self.max_delay, self.base_delay * self.factor ** max(0, retry_index))
+        if self.full_jitter:
+            return nominal * unit_random
+        return max(0.0, nominal * (1.0 + self.jitter * (2.0 * unit_random - 1.0)))
+
+
+#: One attempt, no retries: event POSTs and anything the caller retries itself.
+NO_RETRY: Final = RetryPolicy(max_attempts=1)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A complete response: status, headers and the whole (size-limited) body."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    url: str
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+    def json(self) -> Any:
+        """The body as JSON; an HTML error page or broken JSON is a `ProtocolError`."""
+        import json
+
+        if self.content_type in {"text/html", "application/xhtml+xml"}:
+            raise ProtocolError(
+                "service answered with an HTML page instead of JSON",
+                url=safe_url(self.url),
+                status=self.status,
+            )
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise ProtocolError(
+                "service answered with malformed JSON",
+                url=safe_url(self.url),
+                status=self.status,
+                length=len(self.body),
+            ) from None
+
+    def json_object(self) -> dict[str, Any]:
+        value = self.json()
+        if not isinstance(value, dict):
+            raise ProtocolError(
+                "service answered with JSON that is not an object",
+                url=safe_url(self.url),
+                status=self.status,
+            )
+        return value
+
+
+class Authenticator(Protocol):
+    """Supplies bearer tokens and refreshes after a 401 (implemented by `LwaClient`)."""
+
+    async def token(self) -> Secret:
+        """A currently valid access token (never blocks while the held one is valid)."""
+        ...
+
+    async def refresh_rejected(self, rejected: Secret) -> Secret:
+        """The server refused `rejected`: refresh (once, shared) and return the new token."""
+        ...
+
+    def rejected_error(self, url: str) -> AuthError:
+        """The error for a token refused twice in a row; says what the person must do."""
+        ...
+
+
+class _AttemptFailed(Exception):
+    """One attempt failed at the transport; `sent` tells whether the server may have acted."""
+
+    def __init__(self, error: ServiceError, *, sent: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.sent = sent
+
+
+class HttpClient:
+    """Holds the shared `aiohttp.ClientSession`; `start()` opens it, `aclose()` closes it."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        rng: random.Random | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        max_body: int = _DEFAULT_MAX_BODY,
+        connection_limit: int = 32,
+        connections_per_host: int = 8,
+        keepalive_s: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+        user_agent: str = f"speakerd/{__version__}",
+    ) -> None:
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self._max_body = max_body
+        self._limit = connection_limit
+        self._per_host = connections_per_host
+        self._keepalive = keepalive_s
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the session (idempotent); connections are made lazily and then kept warm."""
+        if self._closed:
+            raise RuntimeError("HttpClient was closed; build a new one")
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            limit=self._limit,
+            limit_per_host=self._per_host,
+            keepalive_timeout=self._keepalive,
+            ttl_dns_cache=300,
+            ssl=self._ssl,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": self._user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+            trust_env=False,
+        )
+        # aiohttp silently re-sends an idempotent request once after a reset; that would
+        # break the attempt cap and the backoff accounting, so every re-send is ours.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
+
+    async def aclose(self) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> HttpClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session, for streaming users (segment fetcher) that read incrementally."""
+        if self._session is None:
+            raise RuntimeError("HttpClient is not started")
+        return self._session
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | Mapping[str, str] | None = None,
+        json_body: Any = None,
+        auth: Authenticator | None = None,
+        retry: RetryPolicy | None = None,
+        idempotent: bool | None = None,
+        allow_redirects: bool = False,
+        timeouts: Timeouts | None = None,
+        max_body: int | None = None,
+    ) -> HttpResponse:
+        """Send one logical request; see the module docstring for what is raised."""
+        method = method.upper()
+        policy = retry or self.retry
+        resend_ok = method in _IDEMPOTENT if idempotent is None else idempotent
+        limits = timeouts or self.timeouts
+        body_limit = self._max_body if max_body is None else max_body
+        where = safe_url(url)
+        deadline = self._clock.monotonic() + policy.total
+        token: Secret | None = None
+        refreshed = False
+        sends = 0
+        failures = 0
+
+        while True:
+            if auth is not None and token is None:
+                token = await auth.token()
+            send_headers = CIMultiDict(headers or {})
+            if token is not None:
+                send_headers["Authorization"] = f"Bearer {token.reveal()}"
+            sends += 1
+            retry_after: float | None = None
+            try:
+                response = await self._send(
+                    method,
+                    url,
+                    headers=send_headers,
+                    data=data,
+                    json_body=json_body,
+                    allow_redirects=allow_redirects,
+                    limits=limits,
+                    body_limit=body_limit,
+                    attempt=sends,
+                )
+            except _AttemptFailed as failed:
+                error = failed.error
+                may_resend = resend_ok or not failed.sent
+                reason = type(error).__name__
+            else:
+                status = response.status
+                if status == 401 and auth is not None and token is not None:
+                    if refreshed:
+                        raise auth.rejected_error(where)
+                    refreshed = True
+                    log.info("http.unauthorized url=%s action=refresh", where)
+                    token = await auth.refresh_rejected(token)
+                    continue
+                if status >= 500:
+                    retry_after = self._retry_after(response)
+                    error = TransportError(
+                        "service unavailable", url=where, status=status, attempts=sends
+                    )
+                elif status == 429:
+                    retry_after = self._retry_after(response)
+                    error = RateLimited(
+                        "service asked us to slow down",
+                        url=where,
+                        status=status,
+                        retry_after=retry_after,
+                        attempts=sends,
+                    )
+                    if retry_after is None:
+                        raise error
+                else:
+                    return response
+                may_resend = True
+                reason = f"status_{status}"
+
+            failures += 1
+            if not may_resend or sends >= policy.max_attempts:
+                raise error
+            if retry_after is not None:
+                if retry_after > policy.max_delay:
+                    raise error
+                delay = retry_after
+            else:
+                delay = policy.backoff(failures - 1, self._rng.random())
+            if self._clock.monotonic() + delay > deadline:
+                raise error
+            log.info(
+                "http.retry method=%s url=%s attempt=%d delay=%.3f reason=%s",
+                method,
+                where,
+                sends,
+                delay,
+                reason,
+            )
+            await self._clock.sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: CIMultiDict[str],
+        data: bytes | Mapping[str, str] | None,
+        json_body: Any,
+        allow_redirects: bool,
+        limits: Timeouts,
+        body_limit: int,
+        attempt: int,
+    ) -> HttpResponse:
+        where = safe_url(url)
+        timeout = aiohttp.ClientTimeout(
+            total=limits.request, connect=limits.connect, sock_read=limits.read
+        )
+        try:
+            async with self.session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                json=json_body,
+                allow_redirects=allow_redirects,
+                timeout=timeout,
+            ) as resp:
+                body = await self._read_body(resp, body_limit, where)
+                return HttpResponse(
+                    status=resp.status,
+                    headers=resp.headers,
+                    body=body,
+                    url=str(resp.url),
+                    attempts=attempt,
+                )
+        except aiohttp.ConnectionTimeoutError:
+            error = TransportError("connect timed out", url=where)
+            raise _AttemptFailed(error, sent=False) from None
+        except TimeoutError:
+            error = TransportError("request timed out", url=where)
+            raise _AttemptFailed(error, sent=True) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise _AttemptFailed(
+                TransportError(f"cannot connect: {exc.strerror or 'refused'}", url=where),
+                sent=False,
+            ) from None
+        except aiohttp.ServerDisconnectedError:
+            raise _AttemptFailed(
+                TransportError("server closed the connection", url=where), sent=True
+            ) from None
+        except aiohttp.ClientPayloadError:
+            raise _AttemptFailed(
+                TransportError("response body was cut short", url=where), sent=True
+            ) from None
+        except aiohttp.ClientOSError as exc:
+            raise _AttemptFailed(
+                TransportError(f"connection failed: {exc.strerror or 'reset'}", url=where),
+                sent=True,
+            ) from None
+        except (aiohttp.InvalidURL, ValueError):
+            raise ProtocolError("request URL is not usable", url=where) from None
+        except aiohttp.ClientResponseError as exc:
+            raise _AttemptFailed(
+                TransportError("malformed HTTP response", url=where, status=exc.status),
+                sent=True,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise _AttemptFailed(
+                TransportError(f"HTTP failure ({type(exc).__name__})", url=where), sent=True
+            ) from None
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, limit: int, where: str) -> bytes:
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            raise ProtocolError(
+                "response body exceeds the size limit", url=where, length=declared, limit=limit
+            )
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            total += len(chunk)
+            if total > limit:
+                raise ProtocolError("response body exceeds the size limit", url=where, limit=limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _retry_after(self, response: HttpResponse) -> float | None:
+        """Seconds from `Retry-After` (delta-seconds or HTTP-date); None when absent/bad."""
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - self._clock.time())
