@@ -90,7 +90,8 @@ def test_copied_state_fails_on_other_device_and_opens_on_original(tmp_path: Path
         store_b.load("lwa-token")
     assert info.value.exit_code == 78
     assert "another device" in str(info.value)
-    assert CANARY not in str(info.value) and CANARY not in repr(info.value)
+    assert CANARY not in str(info.value)
+    assert CANARY not in repr(info.value)
     assert open_store(tmp_path, "dev-a").load("lwa-token") == {"refresh_token": CANARY}
 
 
