@@ -1,0 +1,70 @@
+"""The Audible part of the sandbox: identity pages/endpoints, the Audible API, a CDN.
+
+`setup_audible` mounts every route of spec/audible.md §10 on the sandbox's one
+Application (all hosts on one loopback port; the marketplace comes from the Host header).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from daemon.clock import Clock
+from daemon.contracts import audible as c
+
+from . import api, identity
+from .admin import add_admin_routes
+from .common import STATE_KEY, message
+from .settings import AudibleSandboxSettings
+from .state import AudibleState
+
+__all__ = ["STATE_KEY", "AudibleSandboxSettings", "AudibleState", "setup_audible"]
+
+_log = logging.getLogger("daemon.sandbox.audible")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _guard(handler: Handler) -> Handler:
+    """Turn any unexpected exception into the §9.1 500 body instead of a crash page."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            _log.exception("audible.handler_failed path=%s error=%s", request.path,
+                           type(exc).__name__)
+            return message(500, c.MSG_SERVER_ERROR)
+
+    return wrapped
+
+
+def setup_audible(app: web.Application, settings: AudibleSandboxSettings, clock: Clock,
+                  admin_enabled: bool) -> None:
+    """Add the Audible routes (and, if `admin_enabled`, the /_sandbox/audible hooks) to `app`."""
+    app[STATE_KEY] = AudibleState.create(settings, clock)
+    r = app.router
+    r.add_get(c.SIGNIN_PATH, _guard(identity.signin_get))
+    r.add_post(c.SIGNIN_PATH, _guard(identity.signin_post))
+    r.add_get(c.MAPLANDING_PATH, _guard(identity.maplanding))
+    r.add_post(c.REGISTER_PATH, _guard(identity.register))
+    r.add_post(c.DEREGISTER_PATH, _guard(identity.deregister))
+    r.add_post(c.TOKEN_PATH, _guard(identity.token))
+    r.add_get(c.PROFILE_PATH, _guard(identity.profile))
+    v = c.API_PREFIX
+    r.add_get(f"{v}/library", _guard(api.library))
+    r.add_get(f"{v}/library/{{asin}}", _guard(api.library_item))
+    r.add_get(f"{v}/catalog/products/{{asin}}", _guard(api.catalog_product))
+    r.add_get(f"{v}/content/{{asin}}/metadata", _guard(api.content_metadata))
+    r.add_post(f"{v}/content/{{asin}}/licenserequest", _guard(api.licence_request))
+    r.add_get(f"{v}/annotations/lastpositions", _guard(api.last_positions))
+    r.add_put(f"{v}/lastpositions/{{asin}}", _guard(api.put_last_position))
+    r.add_get("/_cdn/audible/{asin}/{kind}", _guard(api.cdn))
+    if admin_enabled:
+        add_admin_routes(app, _guard)

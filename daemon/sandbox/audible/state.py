@@ -1,0 +1,111 @@
+"""Mutable state of one sandbox instance (held by the Application, never module-level)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.clock import Clock
+
+from .catalog import FIXTURE_TITLES, Title
+from .content import Rendition
+from .settings import AudibleSandboxSettings
+
+
+@dataclass
+class Toggles:
+    """Run-time switches (AU-C24 hooks flip them)."""
+
+    captcha: bool
+    otp: bool
+    captcha_without_init_cookies: bool
+    reject_bearer: bool
+    actor_mode: bool
+    throttle_after: int | None
+    clock_offset: float = 0.0
+    # AU-C23 faults: next N API calls answer with this status (429/503/200-html).
+    fault_status: int | None = None
+    fault_count: int = 0
+
+
+@dataclass
+class Registration:
+    serial: str
+    device_type: str
+    customer_id: str
+    adp_token: str
+    public_key: Any  # cryptography RSAPublicKey
+    refresh_token: str
+    locale: str
+    revoked: bool = False
+    licence_count: int = 0
+
+
+@dataclass
+class LoginSession:
+    """One /ap/signin attempt: the OAuth parameters plus the steps passed so far."""
+
+    challenge: str
+    client_id: str
+    return_to: str
+    country_code: str
+    authenticated: bool = False
+    captcha_solved: bool = False
+    otp_passed: bool = False
+
+
+@dataclass
+class AuthCode:
+    challenge: str
+    client_id: str
+    expires: float
+
+
+@dataclass
+class AudibleState:
+    settings: AudibleSandboxSettings
+    clock: Clock
+    toggles: Toggles
+    titles: dict[str, Title] = field(default_factory=dict)
+    registrations: dict[str, Registration] = field(default_factory=dict)  # by adp_token
+    access_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # tok->(adp, exp)
+    login_sessions: dict[str, LoginSession] = field(default_factory=dict)
+    codes: dict[str, AuthCode] = field(default_factory=dict)
+    positions: dict[str, tuple[int, str, float]] = field(default_factory=dict)  # asin->(ms,acr,t)
+    renditions: dict[str, Rendition] = field(default_factory=dict)
+    other_media: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    content_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    state_version: int = 0
+
+    @classmethod
+    def create(cls, settings: AudibleSandboxSettings, clock: Clock) -> AudibleState:
+        toggles = Toggles(
+            captcha=settings.captcha, otp=settings.otp,
+            captcha_without_init_cookies=settings.captcha_without_init_cookies,
+            reject_bearer=settings.reject_bearer, actor_mode=settings.actor_mode,
+            throttle_after=settings.throttle_after,
+        )
+        state = cls(settings=settings, clock=clock, toggles=toggles)
+        state.titles = {t.asin: t for t in FIXTURE_TITLES}
+        state.state_version = int(clock.time() * 1000)
+        return state
+
+    def now(self) -> float:
+        """The sandbox's wall clock, shifted by the clock-offset hook."""
+        return self.clock.time() + self.toggles.clock_offset
+
+    def new_access_token(self, adp_token: str) -> str:
+        token = "Atna|" + secrets.token_urlsafe(48)
+        self.access_tokens[token] = (adp_token, self.now() + self.settings.access_token_ttl)
+        return token
+
+    def registration_for_access_token(self, token: str) -> Registration | None:
+        entry = self.access_tokens.get(token)
+        if entry is None or entry[1] <= self.now():
+            return None
+        reg = self.registrations.get(entry[0])
+        # A deregistered device's current access token lives until it expires (§4.4).
+        return reg
