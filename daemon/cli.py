@@ -1,0 +1,108 @@
+"""The `speakerd` command line: run, check-config, version, and the tools of each layer.
+
+Every failure a person can fix ends as one line on stderr and a sysexits code (78 for
+configuration), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import yaml
+
+from daemon import __version__
+from daemon.errors import DaemonError
+
+Handler = Callable[[argparse.Namespace], int]
+
+# Subcommands contributed by other layers: (module, what it adds). Each module exposes
+# `add_parser(subparsers)`, which registers its parser with `set_defaults(func=...)`.
+_LAYER_COMMANDS: tuple[str, ...] = ()
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    print(f"speakerd {__version__}")
+    return 0
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from daemon.config import load_config
+    from daemon.configschema import to_plain
+
+    config = load_config(args.file)
+    if args.show:
+        print(yaml.safe_dump(to_plain(config), sort_keys=False), end="")
+    else:
+        print(f"{args.file}: OK")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from daemon.app import App
+    from daemon.clock import SystemClock
+    from daemon.config import Config, load_config
+    from daemon.logs import setup_logging
+    from daemon.systemd import Notifier
+
+    config = load_config(args.config) if args.config is not None else Config()
+    setup_logging(config.logging.level, verbose=args.verbose)
+    notifier = Notifier()
+    try:
+        app = App(config, config_path=args.config, clock=SystemClock(), notifier=notifier)
+        return asyncio.run(app.run())
+    finally:
+        notifier.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="speakerd",
+        description="Speaker daemon: Amazon Music and Audible playback, LAN control, mDNS.")
+    parser.add_argument("--version", action="version", version=f"speakerd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the daemon in the foreground",
+                         description="Run the daemon until SIGTERM or Ctrl-C. Without --config,"
+                         " every option has its default (the offline sandbox).")
+    run.add_argument("--config", type=Path, metavar="FILE", help="YAML configuration file")
+    run.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    run.set_defaults(func=_cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a configuration file",
+                           description="Report every problem in FILE with its line and dotted"
+                           " path; exit 0 when valid, 78 otherwise.")
+    check.add_argument("file", type=Path, metavar="FILE")
+    check.add_argument("--show", action="store_true",
+                       help="print the effective configuration, secrets masked")
+    check.set_defaults(func=_cmd_check_config)
+
+    version = sub.add_parser("version", help="print the version",
+                             description="Print speakerd's version.")
+    version.set_defaults(func=_cmd_version)
+
+    for module_name in _LAYER_COMMANDS:
+        importlib.import_module(module_name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Handler = args.func
+    try:
+        return func(args)
+    except DaemonError as exc:
+        for line in str(exc).splitlines():
+            print(f"speakerd: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
