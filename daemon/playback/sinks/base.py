@@ -1,0 +1,177 @@
+"""PCM formats, what an output accepts, and the `Sink` protocol every output implements.
+
+Contract: a sink is opened with one `PcmFormat` (interleaved, little-endian), takes whole
+frames through `await write(data)`, plays out what it holds on `await drain()`, and reports
+the audio it still holds via `delay_frames()`. Blocking device I/O runs in a thread; a
+device that is missing, busy or refuses the format raises `SinkError` with a reason and
+leaves the sink closed. `underruns` counts the times the device ran dry while open.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from daemon.errors import SinkError
+
+
+class SampleFormat(enum.StrEnum):
+    """Interleaved little-endian sample encodings; values are ALSA's names."""
+
+    S16_LE = "S16_LE"
+    S24_LE = "S24_LE"  # 24-bit value in the low 3 bytes of 4, sign-extended
+    S24_3LE = "S24_3LE"  # 24-bit packed in 3 bytes (common on USB DACs)
+    S32_LE = "S32_LE"
+    FLOAT_LE = "FLOAT_LE"
+
+    @property
+    def width(self) -> int:
+        """Bytes per sample as stored."""
+        return {"S16_LE": 2, "S24_3LE": 3}.get(self.value, 4)
+
+    @property
+    def bits(self) -> int:
+        """Significant bits (resolution) of the encoding."""
+        return {"S16_LE": 16, "S24_LE": 24, "S24_3LE": 24}.get(self.value, 32)
+
+
+@dataclass(frozen=True, slots=True)
+class PcmFormat:
+    """One PCM stream shape."""
+
+    rate: int
+    channels: int
+    sample_format: SampleFormat
+
+    def __post_init__(self) -> None:
+        if not 1000 <= self.rate <= 768_000:
+            raise SinkError("unsupported sample rate", rate=self.rate)
+        if not 1 <= self.channels <= 32:
+            raise SinkError("unsupported channel count", channels=self.channels)
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.sample_format.width * self.channels
+
+    @property
+    def bytes_per_second(self) -> int:
+        return self.frame_bytes * self.rate
+
+    def frames(self, nbytes: int) -> int:
+        return nbytes // self.frame_bytes
+
+    def duration_s(self, nbytes: int) -> float:
+        return self.frames(nbytes) / self.rate
+
+    def describe(self) -> str:
+        return f"{self.sample_format.value}/{self.rate}Hz/{self.channels}ch"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputCaps:
+    """What an output takes. Empty `rates` means any rate in 8 kHz–384 kHz."""
+
+    rates: frozenset[int]
+    sample_formats: tuple[SampleFormat, ...]  # in order of preference
+    max_channels: int = 2
+    min_channels: int = 1
+
+    def accepts(self, fmt: PcmFormat) -> bool:
+        rate_ok = (not self.rates and 8000 <= fmt.rate <= 384_000) or fmt.rate in self.rates
+        return (
+            rate_ok
+            and fmt.sample_format in self.sample_formats
+            and self.min_channels <= fmt.channels <= self.max_channels
+        )
+
+    @property
+    def max_bits(self) -> int:
+        return max((f.bits for f in self.sample_formats), default=0)
+
+    @property
+    def max_rate(self) -> int:
+        return max(self.rates) if self.rates else 384_000
+
+    def best_rate(self, source_rate: int) -> int:
+        """The source rate if taken, else the rate resampling to loses least."""
+        if not self.rates or source_rate in self.rates:
+            return source_rate
+        # Prefer an integer multiple/divisor of the source family (44.1k vs 48k), then the
+        # lowest rate at or above the source, then the highest below it.
+        family = [r for r in self.rates if r % source_rate == 0 or source_rate % r == 0]
+        candidates = family or list(self.rates)
+        above = sorted(r for r in candidates if r >= source_rate)
+        return above[0] if above else max(candidates)
+
+
+#: Anything goes (file, pipe and null sinks unless told otherwise).
+ANY_CAPS = OutputCaps(
+    rates=frozenset(),
+    sample_formats=(SampleFormat.S32_LE, SampleFormat.S16_LE, SampleFormat.FLOAT_LE,
+                    SampleFormat.S24_LE, SampleFormat.S24_3LE),
+    max_channels=8,
+)
+
+
+def caps_from(rates: Iterable[int], formats: Iterable[str | SampleFormat],
+              max_channels: int = 2, min_channels: int = 1) -> OutputCaps:
+    return OutputCaps(frozenset(rates), tuple(SampleFormat(f) for f in formats),
+                      max_channels, min_channels)
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """An audio output. Open once per format; `aclose()` is idempotent."""
+
+    name: str
+
+    @property
+    def caps(self) -> OutputCaps:
+        """The formats this output takes (drives resampling and capability tokens)."""
+        ...
+
+    @property
+    def format(self) -> PcmFormat | None:
+        """The open format, None while closed."""
+        ...
+
+    @property
+    def underruns(self) -> int:
+        """Times the device ran dry since open (0 where the backend cannot tell)."""
+        ...
+
+    async def open(self, fmt: PcmFormat) -> None:
+        """Open the device for `fmt`; returns when it is ready for `write`."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Queue whole frames of `data`; waits (off the loop) while the device is full."""
+        ...
+
+    async def drain(self) -> None:
+        """Return when everything written so far has been played."""
+        ...
+
+    def delay_frames(self) -> int:
+        """Frames written but not yet heard (for position reporting)."""
+        ...
+
+    async def close(self) -> None:
+        """Drop whatever is queued and release the device; the sink may be opened again."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close for good (idempotent)."""
+        ...
+
+
+def check_write(fmt: PcmFormat | None, data: bytes, sink: str) -> PcmFormat:
+    """Common write-time checks: the sink is open and `data` holds whole frames."""
+    if fmt is None:
+        raise SinkError("sink is not open", sink=sink)
+    if len(data) % fmt.frame_bytes:
+        raise SinkError("write is not a whole number of frames", sink=sink,
+                        nbytes=len(data), frame_bytes=fmt.frame_bytes)
+    return fmt
