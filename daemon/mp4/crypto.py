@@ -61,8 +61,8 @@ def cbcs_sample(
     where: str,
 ) -> None:
     """AES-CBC with pattern over each protected range; the IV restarts per range and a
-    trailing partial block stays clear. A pattern with no skip (0:0, N:0) ciphers every
-    whole block."""
+    trailing partial block stays clear, as does a trailing incomplete crypt group. A pattern
+    with no skip (0:0, N:0) ciphers every whole block."""
     ranges = _ranges(offset, size, subsamples, where)
     if len(iv) != 16:
         if len(iv) != 8:
@@ -81,9 +81,14 @@ def cbcs_sample(
             buf[start:end] = ctx.update(buf[start:end])
             continue
         period = crypt + skip
+        # a crypt group is ciphered only when complete (as FFmpeg and Shaka Packager do)
         spans = [
-            (start + 16 * b, 16 * min(crypt, nblocks - b)) for b in range(0, nblocks, period)
+            (start + 16 * b, 16 * crypt)
+            for b in range(0, nblocks, period)
+            if nblocks - b >= crypt
         ]
+        if not spans:
+            continue
         done = ctx.update(b"".join(buf[s : s + n] for s, n in spans))
         pos = 0
         for s, n in spans:

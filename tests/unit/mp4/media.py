@@ -39,6 +39,7 @@ def make_fmp4(
     key: bytes | None = None,
     kid: bytes | None = None,
     seed: int = 1,
+    streams: int = 1,
 ) -> bytes:
     """A fragmented MP4 with one audio track; encrypted (cenc) by FFmpeg's muxer if key given."""
     import av
@@ -50,29 +51,29 @@ def make_fmp4(
                     encryption_kid=kid.hex())
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4", options=opts) as out:
-        if codec == "flac":
-            st = out.add_stream("flac", rate=rate, layout="stereo")
-            st.codec_context.options = {"strict": "-2"}
-            fmt = "s32"
-            pcm = tone(rate, seconds, seed)
-        else:
-            st = out.add_stream(codec, rate=rate, layout="stereo")
-            fmt = "s16"
-            pcm = (tone(rate, seconds, seed) >> 16).astype(np.int16)
-        out.options  # noqa: B018
-        st.codec_context.format = fmt
+        fmt = "s32" if codec == "flac" else "s16"
+        sts = [out.add_stream(codec, rate=rate, layout="stereo") for _ in range(streams)]
+        for st in sts:
+            if codec == "flac":
+                st.codec_context.options = {"strict": "-2"}
+            st.codec_context.format = fmt
+        pcm = tone(rate, seconds, seed)
+        if fmt == "s16":
+            pcm = (pcm >> 16).astype(np.int16)
         frame_len = 4096 if codec == "flac" else 960
         pts = 0
         for start in range(0, pcm.shape[1], frame_len):
             chunk = np.ascontiguousarray(pcm[:, start : start + frame_len].T.reshape(1, -1))
-            frame = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="stereo")
-            frame.sample_rate = rate
-            frame.pts = pts
+            for st in sts:
+                frame = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="stereo")
+                frame.sample_rate = rate
+                frame.pts = pts
+                for packet in st.encode(frame):
+                    out.mux(packet)
             pts += chunk.shape[1] // 2
-            for packet in st.encode(frame):
+        for st in sts:
+            for packet in st.encode(None):
                 out.mux(packet)
-        for packet in st.encode(None):
-            out.mux(packet)
     return buf.getvalue()
 
 
@@ -95,13 +96,17 @@ def split(data: bytes) -> Fmp4:
     return Fmp4(data[:init_end], segments)
 
 
-def packets(data: bytes, key: bytes | None = None) -> list[bytes]:
-    """Packet payloads as PyAV demuxes them (decrypting with FFmpeg when key is given)."""
+def packets(
+    data: bytes, key: bytes | None = None, keys: dict[bytes, bytes] | None = None
+) -> list[bytes]:
+    """Packet payloads of every stream as PyAV demuxes them (FFmpeg decrypts when given keys)."""
     import av
 
     options = {"decryption_key": key.hex()} if key is not None else {}
+    if keys:
+        options = {"decryption_keys": ":".join(f"{k.hex()}={v.hex()}" for k, v in keys.items())}
     with av.open(io.BytesIO(data), options=options) as c:
-        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+        return [bytes(p) for p in c.demux() if p.size]
 
 
 def pcm(data: bytes) -> np.ndarray:
