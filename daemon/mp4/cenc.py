@@ -21,9 +21,13 @@ Encryption (sandbox content and round-trip tests)::
         Turns a clear init into a protected one: each clear sample entry becomes `enca`/`encv`
         with sinf(frma, schm, schi/tenc). With clear_lead=True the clear entry is kept as
         sample description 2 (the protected one is 1). `kid` is one 16-byte KID or a mapping
-        track_ID -> KID. `pattern` is (crypt, skip) in 16-byte blocks (tenc version 1; the
-        default for cbcs is (1, 9) only when subsamples are used, so (0, 0) here). `pssh_boxes`
-        (whole boxes, see daemon.mp4.pssh.build_pssh) are appended to `moov`.
+        track_ID -> KID. `iv_size` 8 or 16 (default 8 for cenc, 16 for cbcs); `constant_iv`
+        (cbcs only, 8/16 bytes) makes per-sample IV size 0. `pattern` is (crypt, skip) in
+        16-byte blocks (tenc version 1); cbcs defaults to (0, 0) = every whole block, the
+        audio case. Use (1, 9) only together with subsamples: FFmpeg ignores the pattern on
+        samples without a subsample map. `pssh_boxes` (whole boxes, see
+        daemon.mp4.pssh.build_pssh) are appended to `moov`. `track_ids` limits which tracks
+        are protected (default: all).
     encrypt_segment(init, segment, key, *, scheme=None, iv=None, clear=False,
                     subsamples=None) -> bytes
         `init` is the *protected* init from encrypt_init. `key` is the 16-byte key (or a mapping
