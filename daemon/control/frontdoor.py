@@ -1,0 +1,241 @@
+"""The front door (spec §3): Host and Origin allowlists, rate limits, connection guard.
+
+aiohttp checks neither Host nor Origin, so DNS rebinding and CSRF are stopped here, before
+any route runs. The connection guard sits under aiohttp's protocol and closes sockets that
+do not finish their first request head in time (slow-loris) or exceed connection caps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from daemon.clock import Clock
+
+
+def split_host(value: str) -> tuple[str, int | None] | None:
+    """('name', port) from a Host header value; None when malformed."""
+    value = value.strip().lower()
+    if not value or any(c.isspace() or c in "/?#@\\" for c in value):
+        return None
+    host, port_text = value, ""
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return None
+        host, rest = value[: end + 1], value[end + 1 :]
+        if rest and not rest.startswith(":"):
+            return None
+        port_text = rest[1:]
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+    elif value.count(":") > 1:
+        return None  # bare IPv6 without brackets is not a valid Host
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            return None
+        return host.rstrip("."), int(port_text)
+    return host.rstrip("."), None
+
+
+def host_literal(address: str) -> str:
+    """How an address appears in a Host header (IPv6 bracketed, scope dropped)."""
+    address = address.split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address.lower()
+    return f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
+
+
+class HostPolicy:
+    """Which Host values and Origins address this device; updated on rename/address change."""
+
+    def __init__(self, ports: Iterable[int] = (), extra_hosts: Iterable[str] = (),
+                 extra_origins: Iterable[str] = ()) -> None:
+        self._ports: set[int] = set(ports)
+        self._extra_hosts = {h.lower() for h in extra_hosts}
+        self._extra_origins = {o.lower().rstrip("/") for o in extra_origins}
+        self._names: set[str] = set()
+        self._addresses: set[str] = set()
+        self.update(names=(), addresses=())
+
+    def set_ports(self, ports: Iterable[int]) -> None:
+        self._ports = set(ports)
+
+    def update(self, *, names: Iterable[str] | None = None,
+               addresses: Iterable[str] | None = None) -> None:
+        """names: mDNS host names (with or without .local); addresses: IP literals."""
+        if names is not None:
+            found = set()
+            for raw in names:
+                name = raw.lower().rstrip(".")
+                if name:
+                    found.add(name if name.endswith(".local") else f"{name}.local")
+            self._names = found
+        if addresses is not None:
+            self._addresses = {host_literal(a) for a in addresses}
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        fixed = {"localhost", "127.0.0.1", "[::1]"}
+        return frozenset(fixed | self._names | self._addresses | self._extra_hosts)
+
+    def host_allowed(self, header: str | None) -> bool:
+        if not header:
+            return False
+        parsed = split_host(header)
+        if parsed is None:
+            return False
+        host, port = parsed
+        if port is not None and port not in self._ports:
+            return False
+        return host in self.hosts
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Origins of the device itself over https (any of its hosts, api ports) or extras."""
+        origin = origin.strip().lower().rstrip("/")
+        if origin in self._extra_origins:
+            return True
+        if origin == "null":
+            return False
+        parts = urlsplit(origin)
+        if parts.scheme != "https" or parts.path or parts.query or parts.username:
+            return False
+        try:
+            port = parts.port
+        except ValueError:
+            return False
+        host = parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc
+        if port is not None and port not in self._ports:
+            return False
+        return host in self.hosts
+
+
+class RateLimiter:
+    """Token buckets per key (source IP); bounded table so a flood of sources cannot grow it."""
+
+    def __init__(self, clock: Clock, rate: float, burst: float, max_keys: int = 4096) -> None:
+        self._clock = clock
+        self._rate = rate
+        self._burst = burst
+        self._max = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, key: str) -> bool:
+        now = self._clock.monotonic()
+        tokens, last = self._buckets.pop(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        ok = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if ok else tokens, now)
+        while len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+        return ok
+
+
+@dataclass(slots=True)
+class ConnectionStats:
+    open: int = 0
+    refused: int = 0
+    header_timeouts: int = 0
+
+
+class ConnectionGuard:
+    """Wraps aiohttp's protocol factory: connection caps and a first-request-head deadline.
+
+    aiohttp has a keep-alive timeout but no header-read timeout, so a socket that dribbles a
+    request head forever would be held open; this closes it after `header_timeout_s`.
+    """
+
+    def __init__(self, factory: Callable[[], asyncio.Protocol], header_timeout_s: float,
+                 max_total: int, max_per_ip: int) -> None:
+        self._factory = factory
+        self._timeout = header_timeout_s
+        self._max_total = max_total
+        self._max_per_ip = max_per_ip
+        self._per_ip: dict[str, int] = {}
+        self.stats = ConnectionStats()
+
+    def __call__(self) -> asyncio.Protocol:
+        return _Guarded(self, self._factory())
+
+    def _admit(self, ip: str) -> bool:
+        if self.stats.open >= self._max_total or self._per_ip.get(ip, 0) >= self._max_per_ip:
+            self.stats.refused += 1
+            return False
+        self.stats.open += 1
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        return True
+
+    def _release(self, ip: str) -> None:
+        self.stats.open -= 1
+        left = self._per_ip.get(ip, 1) - 1
+        if left:
+            self._per_ip[ip] = left
+        else:
+            self._per_ip.pop(ip, None)
+
+
+class _Guarded(asyncio.Protocol):
+    _HEAD_LIMIT = 16 * 1024
+
+    def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
+        self._guard = guard
+        self._inner = inner
+        self._ip: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._head = b""
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer: Any = transport.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        self._transport = transport
+        if not self._guard._admit(ip):
+            transport.close()
+            return
+        self._ip = ip
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._guard._timeout, self._expired)
+        self._inner.connection_made(transport)
+
+    def _expired(self) -> None:
+        self._timer = None
+        self._guard.stats.header_timeouts += 1
+        if self._transport is not None:
+            self._transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._ip is None:
+            return
+        if self._timer is not None:
+            self._head = (self._head + data)[-self._HEAD_LIMIT :]
+            if b"\r\n\r\n" in self._head:
+                self._timer.cancel()
+                self._timer = None
+                self._head = b""
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received() if self._ip is not None else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._ip is None:
+            return
+        self._guard._release(self._ip)
+        self._ip = None
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()

@@ -1,0 +1,138 @@
+"""Pairing over the real server: success, brute force, replay, busy, limits, secrets at rest."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+
+import aiohttp
+import pytest
+
+from daemon.redact import Secret
+from tests.integration.control.conftest import STATIC_CODE, Rig, RigFactory
+from tests.integration.control.fakes import insecure, pair_steps
+
+
+async def test_first_start_opens_window_and_pairing_yields_working_token(rig: Rig) -> None:
+    assert rig.server.pairing.is_open
+    assert len(rig.shown_codes) == 1
+    phone_id, token = await rig.pair("Anna's phone")
+    assert len(base64.urlsafe_b64decode(token + "=")) == 32
+    assert not rig.server.pairing.is_open  # one phone per window
+    status, body = await rig.call("GET", "/pairings", token)
+    assert status == 200
+    assert [p["name"] for p in body["phones"]] == ["Anna's phone"]
+    assert body["phones"][0]["id"] == phone_id
+    assert body["phones"][0]["me"] is True
+
+
+async def test_welcome_carries_the_fingerprint_of_the_served_certificate(rig: Rig) -> None:
+    _, status, body = await pair_steps(rig.session, rig.base, rig.code)
+    assert status == 200
+    assert body["opened"]["fingerprint"] == rig.server.fingerprint
+    assert body["opened"]["device_id"] == rig.server.identity.short_id
+
+
+async def test_brute_force_closes_window_after_ten_failures(rig: Rig) -> None:
+    real = rig.code
+    wrong = [f"{(int(real) + i) % 10**8:08d}" for i in range(1, 40)]
+    statuses = []
+    for code in wrong[:10]:
+        _, status, body = await pair_steps(rig.session, rig.base, code)
+        statuses.append((status, body["error"]["code"]))
+    assert statuses[:9] == [(401, "pairing_failed")] * 9
+    assert statuses[9] == (401, "pairing_failed")
+    assert not rig.server.pairing.is_open
+    # further guesses, and even the right code, are refused until a new window opens
+    _, status, body = await pair_steps(rig.session, rig.base, wrong[10])
+    assert (status, body["error"]["code"]) == (403, "pairing_closed")
+    _, status, body = await pair_steps(rig.session, rig.base, real)
+    assert (status, body["error"]["code"]) == (403, "pairing_closed")
+    assert len(rig.server.phones) == 0
+    rig.server.open_pairing()
+    _, status, _ = await pair_steps(rig.session, rig.base, rig.code)
+    assert status == 200
+
+
+async def test_replayed_transcript_is_refused(make_rig: RigFactory) -> None:
+    # a static label code makes replay as strong as possible: the code is the same next time
+    rig = await make_rig(static_pairing_code=Secret(STATIC_CODE))
+    transcript, status, _ = await pair_steps(rig.session, rig.base, STATIC_CODE)
+    assert status == 200
+    rig.server.open_pairing()
+    async with aiohttp.ClientSession() as attacker:  # another client
+        (path1, body1), (path2, body2) = transcript
+        async with attacker.post(rig.base + path1, json=body1, ssl=insecure()) as r:
+            assert r.status == 200
+            fresh = await r.json()
+        async with attacker.post(rig.base + path2, json=body2, ssl=insecure()) as r:
+            assert r.status == 409  # the recorded session id is gone
+        # rebinding the old proof to the new session fails too (and counts as a failure)
+        replay = dict(body2, session=fresh["session"])
+        async with attacker.post(rig.base + path2, json=replay, ssl=insecure()) as r:
+            assert r.status == 401
+            assert (await r.json())["error"]["code"] == "pairing_failed"
+    assert len(rig.server.phones) == 1
+
+
+async def test_second_concurrent_pairing_is_busy(rig: Rig) -> None:
+    from daemon.control.pake import PhoneSession, b64e
+
+    body = {"pake": b64e(PhoneSession(rig.code).message)}
+    status, _ = await rig.call("POST", "/pair/start", json=body)
+    assert status == 200
+    status, err = await rig.call("POST", "/pair/start", json=body)
+    assert (status, err["error"]["code"]) == (409, "pairing_busy")
+
+
+async def test_phone_limit(make_rig: RigFactory) -> None:
+    rig = await make_rig(max_phones=2)
+    await rig.pair("a")
+    _, token = await rig.pair("b")
+    status, err = await rig.call("POST", "/pairings/window", token)
+    assert (status, err["error"]["code"]) == (409, "too_many_phones")
+    rig.server.open_pairing()
+    _, status, err = await pair_steps(rig.session, rig.base, rig.code)
+    assert (status, err["error"]["code"]) == (409, "too_many_phones")
+
+
+async def test_paired_phone_can_open_window_for_another(rig: Rig) -> None:
+    _, token = await rig.pair("a")
+    status, body = await rig.call("POST", "/pairings/window", token)
+    assert status == 200
+    assert body["open"] is True
+    _, status, _ = await pair_steps(rig.session, rig.base, body["code"], "b")
+    assert status == 200
+    assert len(rig.server.phones) == 2
+
+
+@pytest.mark.parametrize("body", [{}, {"pake": 5}, {"pake": "!!!"}, {"pake": "A" * 5000}])
+async def test_malformed_pairing_input_is_400_or_401(rig: Rig, body: dict[str, object]) -> None:
+    status, err = await rig.call("POST", "/pair/start", json=body)
+    assert status in (400, 401)
+    assert err["error"]["code"] in ("bad_request", "pairing_failed")
+
+
+async def test_state_dir_holds_no_raw_token_or_code_and_is_private(rig: Rig) -> None:
+    code = rig.code
+    _, token = await rig.pair()
+    _, token2 = await rig.pair()
+    second_code = rig.code
+    needles = set()
+    for secret in (token, token2, code, second_code):
+        needles |= {secret.encode(), base64.b64encode(secret.encode()),
+                    base64.urlsafe_b64encode(secret.encode()).rstrip(b"="), secret[:8].encode()}
+    needles |= {base64.urlsafe_b64decode(t + "=") for t in (token, token2)}
+    files = 0
+    for root, _dirs, names in os.walk(rig.state_dir):
+        assert stat.S_IMODE(os.stat(root).st_mode) == 0o700, root
+        for name in names:
+            path = os.path.join(root, name)
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+            with open(path, "rb") as fh:
+                data = fh.read()
+            files += 1
+            for needle in needles:
+                assert needle not in data, (path, "holds a raw secret")
+    assert files >= 2  # identity record and the phone table were scanned
