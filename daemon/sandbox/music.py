@@ -1,0 +1,599 @@
+"""Sandbox Amazon Music Device API: browse, track definitions, manifests, segments,
+images, events, ratings, availability, search (spec/amazon-music.md §3-9).
+
+DOCUMENTED rules are enforced strictly; SANDBOX CHOICES come from `daemon.contracts`.
+Authentication is checked first (401, AM-C28), then the playback headers (400 naming the
+header, AM-C11/AM-C12). The licence endpoint lives in `licence_http.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from daemon.clock import Clock
+from daemon.contracts import amazon_music as am
+from daemon.sandbox import images
+from daemon.sandbox import music_docs as docs
+from daemon.sandbox.config import SandboxConfig
+from daemon.sandbox.content import Content
+from daemon.sandbox.events import Collectors, EventRejected, Streams, validate_event
+from daemon.sandbox.faults import FLAG_TOKEN_EXPIRED, FLAG_URL_EXPIRED, FaultInjector
+from daemon.sandbox.media.catalog import Album, Playlist, Track, build_catalog
+from daemon.sandbox.signing import UrlSigner
+from daemon.sandbox.web import (
+    HttpProblem,
+    json_response,
+    read_body,
+    read_json,
+    read_json_object,
+)
+
+if TYPE_CHECKING:
+    from daemon.sandbox.lwa import LwaService
+
+log = logging.getLogger("daemon.sandbox")
+
+_IMAGE_CACHE = 64
+_MAX_KEYWORDS = 200
+_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+_WHITESPACE = re.compile(r"\s")
+
+
+class MusicService:
+    """State and handlers of the Device API emulation."""
+
+    def __init__(self, config: SandboxConfig, clock: Clock, lwa: LwaService,
+                 faults: FaultInjector) -> None:
+        self.config = config
+        self.clock = clock
+        self.lwa = lwa
+        self.faults = faults
+        self.catalog = build_catalog("small" if config.catalog == "small" else "default",
+                                     config.seed)
+        self.content = Content(config, self.catalog)
+        self.collectors = Collectors()
+        self.streams = Streams(config.max_streams)
+        self.signer = UrlSigner()
+        self.tier = config.tier
+        self.country = config.country
+        self.licence_backend = config.licence_backend
+        self.forced_denial: str | None = None
+        self.lenient_drm = config.lenient_drm
+        self.base_url = ""
+        salt = hashlib.sha256(f"uri-salt/{config.seed}/{id(self)}".encode()).hexdigest()[:6]
+        self.prefix = f"/m{salt}" if config.shuffle_uris else ""
+        self._instance_salt = salt[:4]
+        self._images: OrderedDict[tuple[str, int, int, str], bytes] = OrderedDict()
+        self._image_ids = {a.image_id for a in self.catalog.albums} | {
+            p.image_id for p in self.catalog.playlists} | {
+            s.image_id for s in self.catalog.stations}
+        from daemon.sandbox.licence_http import LicenceEndpoint
+
+        self.licence = LicenceEndpoint(self)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        await asyncio.to_thread(self.content.ensure)
+
+    def bound(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    async def aclose(self) -> None:
+        self.content.close()
+
+    # -- routes ---------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application, *, admin: bool) -> None:
+        r = app.router
+        p = self.prefix
+        r.add_get("/", self.get_root)
+        r.add_get(f"{p}/catalog/albums/", self.get_albums)
+        r.add_get(f"{p}/catalog/albums/{{cid}}/", self.get_album)
+        r.add_get(f"{p}/catalog/albums/{{cid}}/chunk/", self.get_album_chunk)
+        r.add_get(f"{p}/catalog/playlists/", self.get_playlists)
+        r.add_get(f"{p}/catalog/playlists/{{cid}}/", self.get_playlist)
+        r.add_get(f"{p}/catalog/playlists/{{cid}}/chunk/", self.get_playlist_chunk)
+        r.add_get(f"{p}/catalog/stations/", self.get_stations)
+        r.add_get(f"{p}/catalog/stations/{{cid}}/chunks/{{n}}/", self.get_station_chunk)
+        r.add_get(f"{p}/catalog/tracks/{{tid}}/", self.get_track)
+        r.add_post(f"{p}/catalog/rating/{{tid}}/", self.post_rating)
+        r.add_get(am.SEARCH_PATH, self.get_search)
+        r.add_get(am.FLAT_SEARCH_PATH, self.get_flat_search)
+        r.add_get(am.AVAILABILITY_PATH, self.get_availability)  # aiohttp adds HEAD
+        r.add_get("/images/{name}", self.get_image)
+        r.add_get("/dash/{tid}.mpd", self.get_mpd)
+        r.add_get("/media/{token}/{tail:.+}", self.get_media)
+        r.add_post("/events/{iid}", self.post_event)
+        r.add_post("/playback/resume", self.post_resume)
+        self.licence.add_routes(app)
+        if admin:
+            r.add_get("/_sandbox/music/events", self.hook_events)
+            r.add_post("/_sandbox/music/settings", self.hook_settings)
+            r.add_post("/_sandbox/music/compete", self.hook_compete)
+            r.add_post("/_sandbox/music/expire-manifests", self.hook_expire_manifests)
+
+    # -- request checks -------------------------------------------------------------------
+
+    def account(self, request: web.Request) -> str:
+        """AM-C28: the bearer's account, or 401 in the documented shape."""
+        header = request.headers.get(am.H_AUTHORIZATION, "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized("missing bearer token in the Authorization header")
+        account = None if request.get(FLAG_TOKEN_EXPIRED) else self.lwa.account_for(token)
+        if account is None:
+            raise _unauthorized("the access token is invalid or expired")
+        return account
+
+    def playback_headers(self, request: web.Request) -> tuple[str, frozenset[am.Capability]]:
+        """AM-C11/AM-C12 (+ the issue's no-spaces rule): device id and capabilities."""
+        device_id = request.headers.get(am.H_DEVICE_ID, "").strip()
+        if not device_id:
+            raise _header_problem(am.H_DEVICE_ID, "is required on playback requests")
+        drm = request.headers.get(am.H_DRM_TYPE)
+        if not self.lenient_drm:
+            if drm is None or not drm.strip():
+                raise _header_problem(am.H_DRM_TYPE, "is required on playback requests")
+            if not am.header_list_contains(drm, am.DRM_WIDEVINE):
+                raise _header_problem(am.H_DRM_TYPE, "must be WIDEVINE")
+        capability = request.headers.get(am.H_DEVICE_CAPABILITY)
+        if capability is not None and _WHITESPACE.search(capability):
+            raise _header_problem(am.H_DEVICE_CAPABILITY,
+                                  "must be a comma-separated list without spaces")
+        caps = am.parse_capabilities(capability)
+        if self.lenient_drm and not am.header_list_contains(drm, am.DRM_WIDEVINE):
+            caps = frozenset({am.Capability.STD_RES})
+        return device_id, caps
+
+    def doc_context(self, request: web.Request) -> docs.DocContext:
+        return docs.DocContext(
+            base_url=self.base_url or f"{request.scheme}://{request.host}",
+            prefix=self.prefix,
+            shrink=am.parse_shrink_spec(request.headers.get(am.H_IMAGES_SHRINK)),
+            style=am.parse_image_style(request.headers.get(am.H_IMAGE_STYLE)),
+            image_ext=am.image_extension(request.headers.get(am.H_IMAGES_ACCEPT)),
+        )
+
+    def absolute(self, request: web.Request, path: str) -> str:
+        return (self.base_url or f"{request.scheme}://{request.host}") + path
+
+    # -- browse -----------------------------------------------------------------------------
+
+    async def get_root(self, request: web.Request) -> web.Response:
+        self.account(request)
+        return json_response(docs.root_document(self.catalog, self.doc_context(request)))
+
+    async def get_albums(self, request: web.Request) -> web.Response:
+        self.account(request)
+        return json_response(docs.albums_document(self.catalog, self.doc_context(request)))
+
+    async def get_playlists(self, request: web.Request) -> web.Response:
+        self.account(request)
+        return json_response(docs.playlists_document(self.catalog, self.doc_context(request)))
+
+    async def get_stations(self, request: web.Request) -> web.Response:
+        self.account(request)
+        return json_response(docs.stations_document(self.catalog, self.doc_context(request)))
+
+    async def get_album(self, request: web.Request) -> web.Response:
+        self.account(request)
+        album = self._album(request.match_info["cid"])
+        return json_response(docs.container_document(
+            self.catalog, album, self.doc_context(request), "album_desc"))
+
+    async def get_playlist(self, request: web.Request) -> web.Response:
+        self.account(request)
+        playlist = self._playlist(request.match_info["cid"])
+        return json_response(docs.container_document(
+            self.catalog, playlist, self.doc_context(request), "container_desc"))
+
+    async def get_album_chunk(self, request: web.Request) -> web.Response:
+        account = self.account(request)
+        album = self._album(request.match_info["cid"])
+        return json_response(self._container_chunk(request, account, album, "album"))
+
+    async def get_playlist_chunk(self, request: web.Request) -> web.Response:
+        account = self.account(request)
+        playlist = self._playlist(request.match_info["cid"])
+        return json_response(self._container_chunk(request, account, playlist, "playlist"))
+
+    def _container_chunk(self, request: web.Request, account: str,
+                         container: Album | Playlist, kind: str) -> dict[str, Any]:
+        ids = list(container.track_ids)
+        collectors = [self._collector(request, t, f"{kind}:{container.id}", account) for t in ids]
+        return docs.chunk_document(
+            container.title, "chunk", ids, collectors, "../../../tracks/{track_id}/#track_def",
+            first={"chunk": "#chunk", "indexWithinChunk": 0},
+            last={"chunk": "#chunk", "indexWithinChunk": len(ids) - 1},
+            next_ptr=None, prev_ptr=None)
+
+    async def get_station_chunk(self, request: web.Request) -> web.Response:
+        account = self.account(request)
+        station = next((s for s in self.catalog.stations
+                        if s.id == request.match_info["cid"]), None)
+        if station is None:
+            raise HttpProblem(404, "unknown station")
+        try:
+            index = int(request.match_info["n"])
+        except ValueError:
+            raise HttpProblem(404, "unknown station chunk") from None
+        if not 0 <= index < docs.STATION_MAX_CHUNKS:
+            raise HttpProblem(404, "unknown station chunk")
+        ids = docs.station_chunk_ids(station, index)
+        collectors = [self._collector(request, t, f"station:{station.id}", account) for t in ids]
+        key = f"chunk-{index}"
+        nxt = ({"chunk": f"../{index + 1}/#chunk-{index + 1}", "indexWithinChunk": 0}
+               if index + 1 < docs.STATION_MAX_CHUNKS else None)
+        prev = ({"chunk": f"../{index - 1}/#chunk-{index - 1}", "indexWithinChunk": 0}
+                if index > 0 else None)
+        return json_response(docs.chunk_document(
+            station.title, key, ids, collectors,
+            "../../../../tracks/{track_id}/?ctx=station#track_def",
+            first={"chunk": "../0/#chunk-0", "indexWithinChunk": 0}, last=None,
+            next_ptr=nxt, prev_ptr=prev))
+
+    def _collector(self, request: web.Request, track_id: str, container: str,
+                   account: str) -> str:
+        iid = self.collectors.create(track_id, container, account, self._instance_salt)
+        return self.absolute(request, f"/events/{iid}")
+
+    # -- track definitions and manifests ----------------------------------------------------
+
+    async def get_track(self, request: web.Request) -> web.Response:
+        self.account(request)
+        device_id, _ = self.playback_headers(request)
+        track = self._track(request.match_info["tid"])
+        now = self.clock.time()
+        expires = now + self.config.manifest_lifetime_s
+        manifest = self.signer.issue("m", track.id, device_id, expires)
+        licence = self.signer.issue("l", track.id, device_id, expires)
+        audio = {
+            "uri": self.absolute(request, f"/dash/{track.id}.mpd?t={manifest}"),
+            "headers": {},
+            "expires": am.format_timestamp(expires),
+            am.AUDIO_LICENSE_URI_FIELD: self.absolute(
+                request, f"/drm/widevine/{track.id}?t={licence}"),
+        }
+        rating = (f"../../rating/{track.id}/"
+                  if request.query.get("ctx") == "station" else None)
+        return json_response(docs.track_definition_document(
+            track, self.doc_context(request), audio=audio, rating_uri=rating))
+
+    async def get_mpd(self, request: web.Request) -> web.Response:
+        account = self.account(request)
+        device_id, caps = self.playback_headers(request)
+        track = self._track(request.match_info["tid"])
+        claims = self.signer.check(request.query.get("t", ""), "m", self.clock.time())
+        if request.get(FLAG_URL_EXPIRED) or claims is None or claims.track_id != track.id:
+            raise HttpProblem(403, "the manifest URL is invalid or expired; "
+                              "fetch the TrackDefinition again")
+        formats = am.offered_formats(caps, self.tier, self.content.formats(track))
+        if not formats:
+            raise HttpProblem(am.GENERAL_ERROR_STATUS, "no playable representation",
+                              body=self._unavailable_report(request, caps))
+        self.streams.claim(account, device_id)
+        expires = claims.expires_at
+        segment_token = self.signer.issue("s", track.id, "", expires)
+        licence_token = self.signer.issue("l", track.id, device_id, expires)
+        text = await asyncio.to_thread(
+            self.content.mpd, track, formats,
+            self.absolute(request, f"/media/{segment_token}/"),
+            self.absolute(request, f"/drm/widevine/{track.id}?t={licence_token}"))
+        return web.Response(text=text, content_type="application/dash+xml")
+
+    def _unavailable_report(self, request: web.Request,
+                            caps: frozenset[am.Capability]) -> dict[str, Any]:
+        if caps == {am.Capability.REAL_AUDIO_360}:
+            explanation = "360 Reality Audio is not available for this track on this device."
+        elif self.tier is not am.Tier.UNLIMITED:
+            explanation = ("Your plan includes standard quality only.<br>"
+                           "Ask for STD_RES or upgrade to Amazon Music Unlimited.")
+        else:
+            explanation = "This track is not available in a quality this device can play."
+        return am.general_error_document("Not available", "Quality not available", explanation,
+                                         [{"label": "OK", "resume": False}])
+
+    async def get_media(self, request: web.Request) -> web.StreamResponse:
+        claims = self.signer.check(request.match_info["token"], "s", self.clock.time())
+        if request.get(FLAG_URL_EXPIRED) or claims is None:
+            raise HttpProblem(403, "the segment URL is invalid or expired; "
+                              "fetch the manifest again")
+        track = self._track(claims.track_id)
+        data = self.content.resource(track, request.match_info["tail"])
+        if data is None:
+            raise HttpProblem(404, "no such media resource")
+        return _ranged(request, data, "video/mp4" if not request.match_info["tail"].endswith(
+            ".mp4") else "audio/mp4")
+
+    # -- images -------------------------------------------------------------------------------
+
+    async def get_image(self, request: web.Request) -> web.Response:
+        match = am.IMAGE_PATH_RE.match("/images/" + request.match_info["name"])
+        if match is None or match.group("image_id") not in self._image_ids:
+            raise HttpProblem(404, "no such image")
+        image_id = match.group("image_id")
+        width, height = int(match.group("width")), int(match.group("height"))
+        if not (1 <= width <= images.MAX_SIDE and 1 <= height <= images.MAX_SIDE):
+            raise HttpProblem(404, "no such image size")
+        ext = match.group("ext")
+        key = (image_id, width, height, ext)
+        data = self._images.get(key)
+        if data is None:
+            data = await asyncio.to_thread(images.render, image_id, width, height, ext)
+            self._images[key] = data
+            while len(self._images) > _IMAGE_CACHE:
+                self._images.popitem(last=False)
+        return web.Response(body=data, content_type="image/png" if ext == "png" else "image/jpeg")
+
+    # -- events and concurrency -----------------------------------------------------------
+
+    async def post_event(self, request: web.Request) -> web.Response:
+        account = self.account(request)
+        device_id, _ = self.playback_headers(request)
+        inst = self.collectors.get(request.match_info["iid"])
+        if inst is None:
+            raise HttpProblem(404, "unknown playback event collector")
+        raw = await read_body(request, self.config.max_body_bytes)
+        try:
+            import json
+
+            body: object = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            self.collectors.record(inst, None, 400, device_id, "malformed JSON")
+            raise HttpProblem(400, "malformed JSON event body") from None
+        try:
+            event = validate_event(body)
+        except EventRejected as exc:
+            self.collectors.record(inst, body, exc.status, device_id, exc.message)
+            raise HttpProblem(exc.status, exc.message) from None
+        if event["eventType"] == am.EventType.PLAYBACK_STARTED:
+            self.streams.claim(account, device_id)
+        elif not self.streams.allowed(account, device_id):
+            self.collectors.record(inst, body, 409, device_id, "playing elsewhere")
+            raise HttpProblem(409, "playing elsewhere",
+                              body=self.concurrency_report(request))
+        try:
+            self.collectors.apply(inst, event)
+        except EventRejected as exc:
+            self.collectors.record(inst, body, exc.status, device_id, exc.message)
+            if exc.status == 409:
+                raise HttpProblem(409, exc.message, body=am.general_error_document(
+                    "Track ended", "This track already ended", exc.message, [])) from None
+            raise HttpProblem(exc.status, exc.message) from None
+        self.collectors.record(inst, body, am.EVENT_ACCEPTED_STATUS, device_id)
+        return web.Response(status=am.EVENT_ACCEPTED_STATUS)
+
+    def concurrency_report(self, request: web.Request) -> dict[str, Any]:
+        language = am.negotiate_language(request.headers.get(am.H_ACCEPT_LANGUAGE))
+        terse, brief, explanation = am.CONCURRENCY_TEXTS.get(
+            language, am.CONCURRENCY_TEXTS[am.DEFAULT_LANGUAGE])
+        here, ok = am.CONCURRENCY_OPTION_LABELS.get(
+            language, am.CONCURRENCY_OPTION_LABELS[am.DEFAULT_LANGUAGE])
+        return am.general_error_document(terse, brief, explanation, [
+            {"label": here, "resume": True, "uri": self.absolute(request, "/playback/resume")},
+            {"label": ok, "resume": False},
+        ])
+
+    async def post_resume(self, request: web.Request) -> web.Response:
+        account = self.account(request)
+        device_id, _ = self.playback_headers(request)
+        self.streams.claim(account, device_id)
+        return web.Response(status=204)
+
+    # -- ratings, search, availability ------------------------------------------------------
+
+    async def post_rating(self, request: web.Request) -> web.Response:
+        self.account(request)
+        track = self._track(request.match_info["tid"])
+        body = await read_json_object(request, self.config.max_body_bytes)
+        thumb = body.get("thumbRating")
+        if thumb not in am.THUMB_RATINGS:
+            raise HttpProblem(400, "field 'thumbRating' must be thumbs_up, thumbs_down or "
+                              "neutral")
+        position = body.get("trackPosition")
+        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+            raise HttpProblem(400, "field 'trackPosition' must be an integer >= 0 (ms)")
+        if not isinstance(body.get("wallClockTime"), str) or am.parse_timestamp(
+                body["wallClockTime"]) is None:
+            raise HttpProblem(400, "field 'wallClockTime' must be ISO-8601 UTC with ms")
+        skip = thumb in am.SKIP_ON_RATING
+        message = ("We'll play fewer songs like this" if skip
+                   else "We'll play more songs like this" if thumb == "thumbs_up"
+                   else "Rating cleared")
+        log.info("sandbox.rating track=%s thumb=%s", track.id, thumb)
+        return json_response({"result": "#rating", "trackRatingResponses": {
+            "rating": {"shouldSkip": skip, "message": message}}})
+
+    def _search(self, request: web.Request) -> list[Track]:
+        self.account(request)
+        keywords = request.query.get("keywords", "").strip().lower()
+        if not keywords:
+            raise HttpProblem(400, "query parameter 'keywords' is required")
+        if len(keywords) > _MAX_KEYWORDS:
+            raise HttpProblem(400, "query parameter 'keywords' is too long")
+        count_raw = request.query.get("count", "50")
+        if not count_raw.isdigit() or not 1 <= int(count_raw) <= 100:
+            raise HttpProblem(400, "query parameter 'count' must be an integer 1..100")
+        words = keywords.split()
+        found = [t for t in self.catalog.tracks
+                 if all(w in f"{t.title} {t.artist.name} {t.album_title}".lower()
+                        for w in words)]
+        return found[: int(count_raw)]
+
+    def _search_items(self, tracks: list[Track], ctx: docs.DocContext) -> tuple[
+            dict[str, Any], dict[str, Any]]:
+        items: dict[str, Any] = {}
+        playables: dict[str, Any] = {}
+        for i, track in enumerate(tracks):
+            album = self.catalog.albums[[a.id for a in self.catalog.albums].index(track.album_id)]
+            playables[f"playable_{i}"] = {"naturalTrackPointer": {
+                "chunk": f"{self.prefix}/catalog/albums/{album.id}/chunk/#chunk",
+                "indexWithinChunk": album.track_ids.index(track.id)}}
+            items[f"item_{i}"] = {"itemLabel": track.title, "playable": f"#playable_{i}",
+                                  "image": ctx.image(track.image_id, "item")}
+        return items, playables
+
+    async def get_flat_search(self, request: web.Request) -> web.Response:
+        tracks = self._search(request)
+        items, playables = self._search_items(tracks, self.doc_context(request))
+        return json_response({
+            "result": "#flat_search_desc",
+            "navigationNodeSummaries": {"summary": {"title": "Search", "description": "#",
+                                                    "numItemsOfInterest": len(tracks)}},
+            "navigationNodeDescriptions": {"flat_search_desc": {
+                "summary": "#summary", "items": list(f"#{k}" for k in items)}},
+            "itemDescriptions": items, "playables": playables})
+
+    async def get_search(self, request: web.Request) -> web.Response:
+        tracks = self._search(request)
+        items, playables = self._search_items(tracks, self.doc_context(request))
+        return json_response({
+            "result": "#search_desc",
+            "navigationNodeSummaries": {
+                "search_summary": {"title": "Search", "description": "#search_desc",
+                                   "numItemsOfInterest": 1},
+                "tracks_summary": {"title": "Songs",
+                                   "description": "#catalog_tracks_search_desc",
+                                   "numItemsOfInterest": len(tracks)}},
+            "navigationNodeDescriptions": {
+                "search_desc": {"summary": "#search_summary", "items": ["#item_tracks"]},
+                "catalog_tracks_search_desc": {"summary": "#tracks_summary",
+                                               "items": list(f"#{k}" for k in items)}},
+            "itemDescriptions": {**items, "item_tracks": {
+                "itemLabel": "Songs", "navigationNodeSummary": "#tracks_summary"}},
+            "playables": playables})
+
+    async def get_availability(self, request: web.Request) -> web.Response:
+        self.account(request)
+        country = request.query.get("country", "")
+        if not _COUNTRY_RE.match(country):
+            raise HttpProblem(400, "query parameter 'country' must be an ISO 3166-1 alpha-2 "
+                              "code")
+        return json_response({"result": "#availability", "availabilityResponses": {
+            "availability": {"available": country in am.AVAILABLE_COUNTRIES,
+                             "country": country}}})
+
+    # -- hooks ------------------------------------------------------------------------------------
+
+    async def hook_events(self, request: web.Request) -> web.Response:
+        return json_response({"log": self.collectors.log,
+                              "instances": [i.summary() for i in self.collectors.all()
+                                            if i.events]})
+
+    async def hook_settings(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, self.config.max_body_bytes)
+        if "tier" in body:
+            if body["tier"] not in set(am.Tier):
+                raise HttpProblem(400, "field 'tier' must be FREE, PRIME or UNLIMITED")
+            self.tier = am.Tier(body["tier"])
+        if "country" in body:
+            if not isinstance(body["country"], str) or not _COUNTRY_RE.match(body["country"]):
+                raise HttpProblem(400, "field 'country' must be an ISO alpha-2 code")
+            self.country = body["country"]
+        if "licence_backend" in body:
+            if body["licence_backend"] not in set(am.LicenceBackend):
+                raise HttpProblem(400, "field 'licence_backend' must be one of "
+                                  + ", ".join(am.LicenceBackend))
+            self.licence_backend = am.LicenceBackend(body["licence_backend"])
+        if "denial_reason" in body:
+            reason = body["denial_reason"]
+            if reason is not None and reason not in set(am.DenialReason):
+                raise HttpProblem(400, "field 'denial_reason' must be null or one of "
+                                  + ", ".join(am.DenialReason))
+            self.forced_denial = reason
+        if "max_streams" in body:
+            value = body["max_streams"]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise HttpProblem(400, "field 'max_streams' must be an integer >= 1")
+            self.streams.limit = value
+        if "lenient_drm" in body:
+            if not isinstance(body["lenient_drm"], bool):
+                raise HttpProblem(400, "field 'lenient_drm' must be a boolean")
+            self.lenient_drm = body["lenient_drm"]
+        return json_response({"tier": self.tier, "country": self.country,
+                              "licence_backend": self.licence_backend,
+                              "denial_reason": self.forced_denial,
+                              "max_streams": self.streams.limit,
+                              "lenient_drm": self.lenient_drm})
+
+    async def hook_compete(self, request: web.Request) -> web.Response:
+        body = await read_json(request, self.config.max_body_bytes) if request.can_read_body \
+            else {}
+        if not isinstance(body, dict):
+            raise HttpProblem(400, "request body must be a JSON object")
+        device = body.get("device_id", "sandbox-device-b")
+        if not isinstance(device, str) or not device:
+            raise HttpProblem(400, "field 'device_id' must be a non-empty string")
+        self.streams.claim(self.lwa.account, device)
+        return json_response({"active": self.streams.active(self.lwa.account)})
+
+    async def hook_expire_manifests(self, request: web.Request) -> web.Response:
+        self.signer.expire_all()
+        return json_response({"generation": self.signer.generation})
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def _track(self, track_id: str) -> Track:
+        try:
+            return self.catalog.track(track_id)
+        except KeyError:
+            raise HttpProblem(404, "unknown track") from None
+
+    def _album(self, album_id: str) -> Album:
+        for album in self.catalog.albums:
+            if album.id == album_id:
+                return album
+        raise HttpProblem(404, "unknown album")
+
+    def _playlist(self, playlist_id: str) -> Playlist:
+        for playlist in self.catalog.playlists:
+            if playlist.id == playlist_id:
+                return playlist
+        raise HttpProblem(404, "unknown playlist")
+
+
+def _unauthorized(message: str) -> HttpProblem:
+    return HttpProblem(401, message, body=am.unauthorized_body(message),
+                       headers={"WWW-Authenticate": am.WWW_AUTHENTICATE_INVALID_TOKEN})
+
+
+def _header_problem(header: str, what: str) -> HttpProblem:
+    message = f"header {header} {what}"
+    return HttpProblem(400, message, body={"message": message, "header": header})
+
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _ranged(request: web.Request, data: bytes, content_type: str) -> web.Response:
+    """Serve `data` honouring one `Range: bytes=a-b` (SegmentList/SegmentBase byte ranges)."""
+    header = request.headers.get("Range")
+    headers = {"Accept-Ranges": "bytes"}
+    if header is None:
+        return web.Response(body=data, content_type=content_type, headers=headers)
+    match = _RANGE_RE.match(header.strip())
+    size = len(data)
+    if match is None or (not match.group(1) and not match.group(2)):
+        raise HttpProblem(416, "only a single bytes=a-b range is supported",
+                          headers={"Content-Range": f"bytes */{size}"})
+    if match.group(1):
+        start = int(match.group(1))
+        end = int(match.group(2)) if match.group(2) else size - 1
+    else:
+        start, end = max(0, size - int(match.group(2))), size - 1
+    end = min(end, size - 1)
+    if start > end or start >= size:
+        raise HttpProblem(416, "range not satisfiable",
+                          headers={"Content-Range": f"bytes */{size}"})
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return web.Response(body=data[start:end + 1], status=206, content_type=content_type,
+                        headers=headers)
