@@ -1,0 +1,140 @@
+"""Music-like test audio: a chord pad, a plucked melody and a bass line (numpy, lazy).
+
+Channels differ on purpose (melody louder on the left, chords on the right) so a channel
+swap shows. Output depends only on the track's Music parameters, the rate and the length.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from daemon.sandbox.media.catalog import Music
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float32]
+else:
+    FloatArray = Any
+
+_MAJOR = (0, 2, 4, 5, 7, 9, 11)
+_MINOR = (0, 2, 3, 5, 7, 8, 10)
+
+
+_PAD = (1.0, 0.3)
+_BASS = (1.0, 0.5, 0.25)
+_LEAD = (1.0, 0.4, 0.2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    start_s: float
+    length_s: float
+    freq: float
+    harmonics: tuple[float, ...]
+    decay: float
+    gain_left: float
+    gain_right: float
+
+
+def _hz(midi: float) -> float:
+    return float(440.0 * 2.0 ** ((midi - 69) / 12))
+
+
+def _events(music: Music, duration_s: float) -> list[_Event]:
+    """The piece as a list of notes; independent of the sample rate."""
+    events: list[_Event] = []
+    scale = _MINOR if music.minor else _MAJOR
+    beat = 60.0 / music.bpm
+    bar = 4 * beat
+    rng = random.Random(music.seed)
+    t = 0.0
+    bar_index = 0
+    while t < duration_s:
+        degree = music.progression[bar_index % len(music.progression)]
+        chord = [
+            music.tonic + scale[(degree + i) % 7] + 12 * ((degree + i) // 7) for i in (0, 2, 4)
+        ]
+        for i, note in enumerate(chord):
+            events.append(_Event(t, bar, _hz(note - 12), _PAD, 2.5, 0.03 if i else 0.04, 0.09))
+        bass = _hz(chord[0] - 24)
+        for b in range(4):
+            events.append(_Event(t + b * beat, beat, bass, _BASS, 0.4, 0.12, 0.12))
+        # Melody: eighth and quarter notes drawn from the chord and the scale.
+        m = 0.0
+        while m < bar - 1e-9:
+            length = beat / 2 if rng.random() < 0.6 else beat
+            step = rng.choice((0, 2, 4, 4, 7, 9, 11, 12))
+            pitch = music.tonic + 12 + scale[(degree + step) % 7] + 12 * ((degree + step) // 7)
+            events.append(_Event(t + m, length * 1.5, _hz(pitch), _LEAD, 0.35, 0.16, 0.05))
+            m += length
+        t += bar
+        bar_index += 1
+    return events
+
+
+def _render(event: _Event, rate: int) -> FloatArray:
+    """One enveloped mono note."""
+    import numpy as np
+
+    count = int(event.length_s * rate)
+    t = np.arange(count, dtype=np.float64) / rate
+    # Local time keeps the phase small, so float32 sin stays accurate.
+    phase = (2 * math.pi * event.freq) * t
+    wave = np.zeros(count, dtype=np.float32)
+    for k, amp in enumerate(event.harmonics, start=1):
+        if event.freq * k < rate / 2:
+            wave += amp * np.sin(np.mod(phase * k, 2 * math.pi).astype(np.float32))
+    env = np.exp(-t / event.decay).astype(np.float32)
+    attack = min(count, int(0.01 * rate))
+    env[:attack] *= np.linspace(0.0, 1.0, attack, dtype=np.float32)
+    release = min(count, int(0.03 * rate))
+    env[count - release :] *= np.linspace(1.0, 0.0, release, dtype=np.float32)
+    result: FloatArray = wave * env
+    return result
+
+
+def synthesize(music: Music, rate: int, duration_s: float) -> FloatArray:
+    """Stereo float32 samples, shape (2, n), peak below 1.0."""
+    import numpy as np
+
+    n = round(duration_s * rate)
+    stereo = np.zeros((2, n), dtype=np.float32)
+    # Notes repeat (same chord every few bars, same bass note): render each shape once.
+    cache: dict[tuple[float, float, tuple[float, ...], float], FloatArray] = {}
+    for ev in _events(music, duration_s):
+        key = (ev.length_s, ev.freq, ev.harmonics, ev.decay)
+        wave = cache.get(key)
+        if wave is None:
+            wave = cache[key] = _render(ev, rate)
+        start = int(ev.start_s * rate)
+        stop = min(n, start + wave.shape[0])
+        if stop > start:
+            stereo[0, start:stop] += ev.gain_left * wave[: stop - start]
+            stereo[1, start:stop] += ev.gain_right * wave[: stop - start]
+    # A short fade out so the last segment ends cleanly.
+    fade = min(n, int(0.5 * rate))
+    stereo[:, n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    peak = float(np.max(np.abs(stereo))) or 1.0
+    stereo *= np.float32(0.8 / peak)
+    return stereo
+
+
+def quantize(samples: FloatArray, bits: int, seed: int) -> Any:
+    """Integer PCM of `bits` (16 -> int16; 24 -> int32 holding 24-bit values in the top
+    bits, as FFmpeg's s32 wants) with a little noise so FLAC sees a realistic bitrate."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    full = 2 ** (bits - 1) - 1
+    noise_lsb = 1 if bits == 16 else 96  # about -90 dBFS in both cases
+    ints = np.round(samples.astype(np.float64) * float(full)).astype(np.int32)
+    ints += rng.integers(-noise_lsb, noise_lsb + 1, size=ints.shape, dtype=np.int32)
+    np.clip(ints, -full - 1, full, out=ints)
+    if bits == 16:
+        return ints.astype(np.int16)
+    return ints << (32 - bits)
