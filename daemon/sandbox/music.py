@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -25,7 +26,7 @@ from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.content import Content
 from daemon.sandbox.events import Collectors, EventRejected, Streams, validate_event
 from daemon.sandbox.faults import FLAG_TOKEN_EXPIRED, FLAG_URL_EXPIRED, FaultInjector
-from daemon.sandbox.media.catalog import Album, Playlist, Track, build_catalog
+from daemon.sandbox.media.catalog import Album, Playlist, Track
 from daemon.sandbox.signing import UrlSigner
 from daemon.sandbox.web import (
     HttpProblem,
@@ -55,9 +56,8 @@ class MusicService:
         self.clock = clock
         self.lwa = lwa
         self.faults = faults
-        self.catalog = build_catalog("small" if config.catalog == "small" else "default",
-                                     config.seed)
-        self.content = Content(config, self.catalog)
+        self.content = Content(config)
+        self.catalog = self.content.catalog
         self.collectors = Collectors()
         self.streams = Streams(config.max_streams)
         self.signer = UrlSigner()
@@ -308,11 +308,11 @@ class MusicService:
             raise HttpProblem(403, "the segment URL is invalid or expired; "
                               "fetch the manifest again")
         track = self._track(claims.track_id)
-        data = self.content.resource(track, request.match_info["tail"])
-        if data is None:
+        tail = request.match_info["tail"]
+        location = self.content.location(track, tail)
+        if location is None:
             raise HttpProblem(404, "no such media resource")
-        return _ranged(request, data, "video/mp4" if not request.match_info["tail"].endswith(
-            ".mp4") else "audio/mp4")
+        return await _ranged(request, location, "audio/mp4")
 
     # -- images -------------------------------------------------------------------------------
 
@@ -574,14 +574,28 @@ def _header_problem(header: str, what: str) -> HttpProblem:
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _ranged(request: web.Request, data: bytes, content_type: str) -> web.Response:
-    """Serve `data` honouring one `Range: bytes=a-b` (SegmentList/SegmentBase byte ranges)."""
+def _read(path: Path, offset: int, length: int) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        data = fh.read(length)
+    if len(data) != length:
+        raise HttpProblem(500, "sandbox media file is truncated; delete the cache to rebuild")
+    return data
+
+
+async def _ranged(request: web.Request, location: tuple[Path, int, int],
+                  content_type: str) -> web.Response:
+    """Serve a resource honouring one `Range: bytes=a-b` (SegmentList/SegmentBase ranges).
+
+    Only the requested slice is read, in a thread.
+    """
+    path, offset, size = location
     header = request.headers.get("Range")
     headers = {"Accept-Ranges": "bytes"}
     if header is None:
+        data = await asyncio.to_thread(_read, path, offset, size)
         return web.Response(body=data, content_type=content_type, headers=headers)
     match = _RANGE_RE.match(header.strip())
-    size = len(data)
     if match is None or (not match.group(1) and not match.group(2)):
         raise HttpProblem(416, "only a single bytes=a-b range is supported",
                           headers={"Content-Range": f"bytes */{size}"})
@@ -595,5 +609,5 @@ def _ranged(request: web.Request, data: bytes, content_type: str) -> web.Respons
         raise HttpProblem(416, "range not satisfiable",
                           headers={"Content-Range": f"bytes */{size}"})
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return web.Response(body=data[start:end + 1], status=206, content_type=content_type,
-                        headers=headers)
+    data = await asyncio.to_thread(_read, path, offset + start, end - start + 1)
+    return web.Response(body=data, status=206, content_type=content_type, headers=headers)
