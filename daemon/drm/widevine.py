@@ -52,8 +52,8 @@ def read_device_file(path: Path) -> bytes:
         raise DrmError(
             f"Widevine device file cannot be opened: {exc.strerror}", path=str(path)
         ) from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
+    try:
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise DrmError("Widevine device file is not a regular file", path=str(path))
         if st.st_mode & 0o077:
@@ -64,7 +64,10 @@ def read_device_file(path: Path) -> bytes:
             )
         if st.st_size > _MAX_DEVICE_FILE:
             raise DrmError("Widevine device file is too large to be a .wvd", path=str(path))
-        return fh.read(_MAX_DEVICE_FILE)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(_MAX_DEVICE_FILE)
+    finally:
+        os.close(fd)
 
 
 def _translate(exc: Exception, cdm: str) -> DrmError:
