@@ -38,15 +38,17 @@ def _guard(handler: Handler) -> Handler:
         except web.HTTPException:
             raise
         except Exception as exc:
-            _log.exception("audible.handler_failed path=%s error=%s", request.path,
-                           type(exc).__name__)
+            _log.exception(
+                "audible.handler_failed path=%s error=%s", request.path, type(exc).__name__
+            )
             return message(500, c.MSG_SERVER_ERROR)
 
     return wrapped
 
 
-def setup_audible(app: web.Application, settings: AudibleSandboxSettings, clock: Clock,
-                  admin_enabled: bool) -> None:
+def setup_audible(
+    app: web.Application, settings: AudibleSandboxSettings, clock: Clock, admin_enabled: bool
+) -> None:
     """Add the Audible routes (and, if `admin_enabled`, the /_sandbox/audible hooks) to `app`."""
     app[STATE_KEY] = AudibleState.create(settings, clock)
     r = app.router

@@ -28,8 +28,11 @@ async def _json(request: web.Request) -> dict[str, Any] | web.Response:
 
 def _toggles_json(request: web.Request) -> dict[str, Any]:
     t = state_of(request).toggles
-    return {**{k: getattr(t, k) for k in _BOOL_TOGGLES}, "throttle_after": t.throttle_after,
-            "clock_offset": t.clock_offset}
+    return {
+        **{k: getattr(t, k) for k in _BOOL_TOGGLES},
+        "throttle_after": t.throttle_after,
+        "clock_offset": t.clock_offset,
+    }
 
 
 async def approve_login(request: web.Request) -> web.Response:
@@ -123,10 +126,22 @@ async def expire_tokens(request: web.Request) -> web.Response:
 
 async def summary(request: web.Request) -> web.Response:
     state = state_of(request)
-    regs = [{"serial": r.serial, "revoked": r.revoked, "locale": r.locale,
-             "licence_count": r.licence_count} for r in state.registrations.values()]
-    return web.json_response({"toggles": _toggles_json(request), "registrations": regs,
-                              "positions": {a: p[0] for a, p in state.positions.items()}})
+    regs = [
+        {
+            "serial": r.serial,
+            "revoked": r.revoked,
+            "locale": r.locale,
+            "licence_count": r.licence_count,
+        }
+        for r in state.registrations.values()
+    ]
+    return web.json_response(
+        {
+            "toggles": _toggles_json(request),
+            "registrations": regs,
+            "positions": {a: p[0] for a, p in state.positions.items()},
+        }
+    )
 
 
 def add_admin_routes(app: web.Application, wrap: Any) -> None:

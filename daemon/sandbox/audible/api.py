@@ -54,16 +54,18 @@ def _groups(raw: str | None, valid: frozenset[str]) -> frozenset[str] | web.Resp
         return frozenset()
     groups = frozenset(g.strip() for g in raw.split(",") if g.strip())
     if not groups:
-        return web.json_response({"error_code": "000307", "message": c.MSG_NO_RESPONSE_GROUPS},
-                                 status=400)
+        return web.json_response(
+            {"error_code": "000307", "message": c.MSG_NO_RESPONSE_GROUPS}, status=400
+        )
     bad = sorted(groups - valid)
     if bad:
         return message(400, f"Invalid response group: {bad[0]}")
     return groups
 
 
-def _int_param(query: Any, name: str, field: str, *, default: int, lo: int, hi: int,
-               errors: list[str]) -> int:
+def _int_param(
+    query: Any, name: str, field: str, *, default: int, lo: int, hi: int, errors: list[str]
+) -> int:
     raw = query.get(name)
     if raw is None:
         return default
@@ -72,16 +74,21 @@ def _int_param(query: Any, name: str, field: str, *, default: int, lo: int, hi: 
         return default
     value = int(raw)
     if value < lo:
-        errors.append(f"Value '{raw}' at '{field}' failed to satisfy constraint: "
-                      f"Member must have value greater than or equal to {lo}")
+        errors.append(
+            f"Value '{raw}' at '{field}' failed to satisfy constraint: "
+            f"Member must have value greater than or equal to {lo}"
+        )
     elif value > hi:
-        errors.append(f"Value '{raw}' at '{field}' failed to satisfy constraint: "
-                      f"Member must have value less than or equal to {hi}")
+        errors.append(
+            f"Value '{raw}' at '{field}' failed to satisfy constraint: "
+            f"Member must have value less than or equal to {hi}"
+        )
     return value
 
 
-async def _auth_api(request: web.Request, body: bytes = b"", *, signed_only: bool = False
-                    ) -> Registration | web.Response:
+async def _auth_api(
+    request: web.Request, body: bytes = b"", *, signed_only: bool = False
+) -> Registration | web.Response:
     fault = take_fault(request)
     if fault is not None:
         return fault
@@ -100,17 +107,28 @@ async def library(request: web.Request) -> web.Response:
         return reg
     q = request.query
     errors: list[str] = []
-    size = _int_param(q, "num_results", "numResults", default=50, lo=1,
-                      hi=c.LIBRARY_MAX_NUM_RESULTS, errors=errors)
+    size = _int_param(
+        q,
+        "num_results",
+        "numResults",
+        default=50,
+        lo=1,
+        hi=c.LIBRARY_MAX_NUM_RESULTS,
+        errors=errors,
+    )
     page = _int_param(q, "page", "page", default=1, lo=1, hi=10**6, errors=errors)
     sort_by = q.get("sort_by", "-PurchaseDate")
     if sort_by not in c.LIBRARY_SORT_VALUES:
-        errors.append(f"Value '{sort_by}' at 'sortBy' failed to satisfy constraint: "
-                      "Member must satisfy enum value set")
+        errors.append(
+            f"Value '{sort_by}' at 'sortBy' failed to satisfy constraint: "
+            "Member must satisfy enum value set"
+        )
     status = q.get("status", "Active")
     if status not in ("Active", "Revoked"):
-        errors.append(f"Value '{status}' at 'status' failed to satisfy constraint: "
-                      "Member must satisfy enum value set: [Active, Revoked]")
+        errors.append(
+            f"Value '{status}' at 'status' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [Active, Revoked]"
+        )
     after = q.get("purchased_after")
     after_ts = parse_timestamp(after) if after else None
     if after and after_ts is None:
@@ -126,9 +144,13 @@ async def library(request: web.Request) -> web.Response:
     if size * page > 10_000 + size:
         return message(400, "Implied library size is unsupported.")
     parent = q.get("parent_asin")
-    items = [t for t in state.titles.values()
-             if _owned(state, request, t) and t.status == status
-             and (t.parent_asin == parent if parent else t.parent_asin is None)]
+    items = [
+        t
+        for t in state.titles.values()
+        if _owned(state, request, t)
+        and t.status == status
+        and (t.parent_asin == parent if parent else t.parent_asin is None)
+    ]
     if after_ts is not None:
         items = [t for t in items if _purchase_ts(t) > after_ts]
     if token is not None and int(token) >= state.state_version:
@@ -136,10 +158,13 @@ async def library(request: web.Request) -> web.Response:
     key, reverse = sort_by.lstrip("-"), sort_by.startswith("-")
     items.sort(key=lambda t: _sort_key(t, key), reverse=reverse)
     chunk = items[(page - 1) * size : page * size]
-    body = {"items": [_library_item(state, t, groups) for t in chunk],
-            "response_groups": sorted(groups | {"always-returned"})}
-    return web.json_response(body, headers={"Total-Count": str(len(items)),
-                                            "State-Token": str(state.state_version)})
+    body = {
+        "items": [_library_item(state, t, groups) for t in chunk],
+        "response_groups": sorted(groups | {"always-returned"}),
+    }
+    return web.json_response(
+        body, headers={"Total-Count": str(len(items)), "State-Token": str(state.state_version)}
+    )
 
 
 def _purchase_ts(title: Title) -> float:
@@ -147,14 +172,23 @@ def _purchase_ts(title: Title) -> float:
 
 
 def _sort_key(title: Title, key: str) -> str:
-    return {"Author": title.author, "Narrator": title.narrator, "Title": title.title,
-            "Length": f"{len(title.chapters):06d}"}.get(key, title.purchase_date)
+    return {
+        "Author": title.author,
+        "Narrator": title.narrator,
+        "Title": title.title,
+        "Length": f"{len(title.chapters):06d}",
+    }.get(key, title.purchase_date)
 
 
 def _library_item(state: AudibleState, title: Title, groups: frozenset[str]) -> dict[str, Any]:
     pos = state.positions.get(title.asin)
-    return item_json(title, groups, _runtime_s(state, title), in_library=True,
-                     position_ms=pos[0] if pos else None)
+    return item_json(
+        title,
+        groups,
+        _runtime_s(state, title),
+        in_library=True,
+        position_ms=pos[0] if pos else None,
+    )
 
 
 def _title_or_404(state: AudibleState, asin: str) -> Title | web.Response:
@@ -179,8 +213,12 @@ async def library_item(request: web.Request) -> web.Response:
     groups = _groups(request.query.get("response_groups"), c.LIBRARY_VALID_RESPONSE_GROUPS)
     if isinstance(groups, web.Response):
         return groups
-    return web.json_response({"item": _library_item(state, title, groups),
-                              "response_groups": sorted(groups | {"always-returned"})})
+    return web.json_response(
+        {
+            "item": _library_item(state, title, groups),
+            "response_groups": sorted(groups | {"always-returned"}),
+        }
+    )
 
 
 async def _optional_auth(request: web.Request) -> web.Response | None:
@@ -204,30 +242,50 @@ async def catalog_product(request: web.Request) -> web.Response:
     groups = _groups(request.query.get("response_groups"), c.CATALOG_VALID_RESPONSE_GROUPS)
     if isinstance(groups, web.Response):
         return groups
-    product = item_json(title, groups, _runtime_s(state, title), in_library=False,
-                        position_ms=None)
-    return web.json_response({"product": product,
-                              "response_groups": sorted(groups | {"always-returned"})})
+    product = item_json(title, groups, _runtime_s(state, title), in_library=False, position_ms=None)
+    return web.json_response(
+        {"product": product, "response_groups": sorted(groups | {"always-returned"})}
+    )
 
 
 def _chapter_info(state: AudibleState, title: Title) -> dict[str, Any]:
     length = content.chapter_length_ms(state.settings.chapter_seconds)
-    chapters = [{"length_ms": length, "start_offset_ms": i * length,
-                 "start_offset_sec": i * length // 1000, "title": ch.title}
-                for i, ch in enumerate(title.chapters)]
+    chapters = [
+        {
+            "length_ms": length,
+            "start_offset_ms": i * length,
+            "start_offset_sec": i * length // 1000,
+            "title": ch.title,
+        }
+        for i, ch in enumerate(title.chapters)
+    ]
     total = length * len(chapters)
-    return {"brandIntroDurationMs": 0, "brandOutroDurationMs": 0, "is_accurate": True,
-            "runtime_length_ms": total, "runtime_length_sec": total // 1000,
-            "chapters": chapters}
+    return {
+        "brandIntroDurationMs": 0,
+        "brandOutroDurationMs": 0,
+        "is_accurate": True,
+        "runtime_length_ms": total,
+        "runtime_length_sec": total // 1000,
+        "chapters": chapters,
+    }
 
 
-def _content_reference(state: AudibleState, title: Title, drm_type: str,
-                       size: int | None) -> dict[str, Any]:
+def _content_reference(
+    state: AudibleState, title: Title, drm_type: str, size: int | None
+) -> dict[str, Any]:
     fmt = {"Adrm": "AAX_22_64", "Mpeg": "MPEG", "Hls": "M4A_AAX_22"}.get(drm_type, "AAX_22_64")
-    return {"acr": title.acr(drm_type), "asin": title.asin, "codec": "mp4a.40.2",
-            "content_format": fmt, "content_size_in_bytes": size, "file_version": "1",
-            "marketplace": c.LOCALES[title.marketplace].marketplace_id,
-            "sku": f"BK_SPKR_{title.asin}", "tempo": "1.0", "version": "1"}
+    return {
+        "acr": title.acr(drm_type),
+        "asin": title.asin,
+        "codec": "mp4a.40.2",
+        "content_format": fmt,
+        "content_size_in_bytes": size,
+        "file_version": "1",
+        "marketplace": c.LOCALES[title.marketplace].marketplace_id,
+        "sku": f"BK_SPKR_{title.asin}",
+        "tempo": "1.0",
+        "version": "1",
+    }
 
 
 async def content_metadata(request: web.Request) -> web.Response:
@@ -238,14 +296,17 @@ async def content_metadata(request: web.Request) -> web.Response:
     title = _title_or_404(state, request.match_info["asin"])
     if isinstance(title, web.Response):
         return title
-    groups = _groups(request.query.get("response_groups", "chapter_info"),
-                     c.METADATA_RESPONSE_GROUPS)
+    groups = _groups(
+        request.query.get("response_groups", "chapter_info"), c.METADATA_RESPONSE_GROUPS
+    )
     if isinstance(groups, web.Response):
         return groups
     drm_type = request.query.get("drm_type", "Adrm")
     if drm_type not in c.DRM_TYPES:
-        return validation_error(f"Value '{drm_type}' at 'drmType' failed to satisfy "
-                                "constraint: Member must satisfy enum value set")
+        return validation_error(
+            f"Value '{drm_type}' at 'drmType' failed to satisfy "
+            "constraint: Member must satisfy enum value set"
+        )
     if drm_type in ("PlayReady", "Mpeg") or not title.playable:
         return message(404, f"No content metadata for {title.asin} with {drm_type}")
     meta: dict[str, Any] = {}
@@ -253,8 +314,9 @@ async def content_metadata(request: web.Request) -> web.Response:
         meta["chapter_info"] = _chapter_info(state, title)
     if "content_reference" in groups:
         meta["content_reference"] = _content_reference(state, title, drm_type, None)
-    return web.json_response({"content_metadata": meta,
-                              "response_groups": sorted(groups | {"always-returned"})})
+    return web.json_response(
+        {"content_metadata": meta, "response_groups": sorted(groups | {"always-returned"})}
+    )
 
 
 # --- licence requests (AU-C15/AU-C16/AU-C21) -------------------------------------------------
@@ -266,8 +328,13 @@ async def rendition(state: AudibleState, title: Title) -> content.Rendition:
         found = state.renditions.get(title.asin)
         if found is None:
             freqs = [ch.frequency for ch in title.chapters]
-            found = await asyncio.to_thread(content.render, freqs, state.settings.chapter_seconds,
-                                            secrets.token_bytes(16), secrets.token_bytes(16))
+            found = await asyncio.to_thread(
+                content.render,
+                freqs,
+                state.settings.chapter_seconds,
+                secrets.token_bytes(16),
+                secrets.token_bytes(16),
+            )
             state.renditions[title.asin] = found
         return found
 
@@ -285,16 +352,26 @@ async def other_media(state: AudibleState, title: Title, kind: str) -> bytes:
 
 def voucher_ciphertext(reg: Registration, asin: str, key: bytes, iv: bytes, now: float) -> str:
     """§8.1 in reverse: voucher JSON, NUL-padded, AES-128-CBC under the device-derived key."""
-    stamp = datetime.fromtimestamp(now + 30 * 86400, tz=UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
-    voucher = {"key": key.hex(), "iv": iv.hex(), "refreshDate": stamp,
-               "removalOnExpirationDate": stamp,
-               "rules": [{"name": "DefaultExpiresRule", "parameters": [
-                   {"type": "EXPIRES", "expireDate": stamp, "directedIds": [reg.customer_id]}]}]}
+    stamp = datetime.fromtimestamp(now + 30 * 86400, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    voucher = {
+        "key": key.hex(),
+        "iv": iv.hex(),
+        "refreshDate": stamp,
+        "removalOnExpirationDate": stamp,
+        "rules": [
+            {
+                "name": "DefaultExpiresRule",
+                "parameters": [
+                    {"type": "EXPIRES", "expireDate": stamp, "directedIds": [reg.customer_id]}
+                ],
+            }
+        ],
+    }
     plain = json.dumps(voucher, separators=(",", ":")).encode()
     plain += b"\x00" * (-len(plain) % 16)
     digest = hashlib.sha256(
-        (reg.device_type + reg.serial + reg.customer_id + asin).encode("ascii")).digest()
+        (reg.device_type + reg.serial + reg.customer_id + asin).encode("ascii")
+    ).digest()
     enc = Cipher(algorithms.AES(digest[:16]), modes.CBC(digest[16:])).encryptor()
     return base64.b64encode(enc.update(plain) + enc.finalize()).decode()
 
@@ -316,12 +393,21 @@ def _drm_types(body: dict[str, Any]) -> list[str] | None:
 
 
 def _denied(title: Title, text: str, reason: str, vtype: str) -> web.Response:
-    return web.json_response({"content_license": {
-        "status_code": "Denied", "asin": title.asin, "message": text,
-        "license_id": str(uuid.uuid4()), "request_id": secrets.token_hex(16),
-        "license_denial_reasons": [{"message": text, "rejectionReason": reason,
-                                    "validationType": vtype}]},
-        "response_groups": ["always-returned"]})
+    return web.json_response(
+        {
+            "content_license": {
+                "status_code": "Denied",
+                "asin": title.asin,
+                "message": text,
+                "license_id": str(uuid.uuid4()),
+                "request_id": secrets.token_hex(16),
+                "license_denial_reasons": [
+                    {"message": text, "rejectionReason": reason, "validationType": vtype}
+                ],
+            },
+            "response_groups": ["always-returned"],
+        }
+    )
 
 
 def cdn_url(request: web.Request, asin: str, kind: str) -> str:
@@ -356,30 +442,44 @@ async def licence_request(request: web.Request) -> web.Response:
     if consumption is None:
         return validation_error(c.null_violation("consumptionType"))
     if not isinstance(consumption, str) or consumption not in c.CONSUMPTION_TYPES:
-        return validation_error(f"Value '{consumption}' at 'consumptionType' failed to "
-                                "satisfy constraint: Member must satisfy enum value set")
+        return validation_error(
+            f"Value '{consumption}' at 'consumptionType' failed to "
+            "satisfy constraint: Member must satisfy enum value set"
+        )
     quality = body.get("quality", "High")
     if quality not in ("High", "Normal", "Extreme", "Low"):
-        return validation_error(f"Value '{quality}' at 'quality' failed to satisfy "
-                                "constraint: Member must satisfy enum value set")
+        return validation_error(
+            f"Value '{quality}' at 'quality' failed to satisfy "
+            "constraint: Member must satisfy enum value set"
+        )
     groups_raw = body.get("response_groups", "")
     if not isinstance(groups_raw, str):
         return message(400, "response_groups must be a string")
     types = _drm_types(body)
     if types is None or any(t not in c.DRM_TYPES for t in types):
-        return validation_error("Value at 'drmTypes' failed to satisfy constraint: "
-                                "Member must satisfy enum value set")
+        return validation_error(
+            "Value at 'drmTypes' failed to satisfy constraint: Member must satisfy enum value set"
+        )
     if not _owned(state, request, title) or title.status != "Active":
-        return _denied(title, f"Customer {reg.customer_id}, does not has access to "
-                       f"asin[{title.asin}]", "RequesterEligibility", "Ownership")
+        return _denied(
+            title,
+            f"Customer {reg.customer_id}, does not has access to asin[{title.asin}]",
+            "RequesterEligibility",
+            "Ownership",
+        )
     if not title.playable:
-        return _denied(title, f"Asin: [{title.asin}] has no content; license its parts",
-                       "ContentEligibility", "Client")
+        return _denied(
+            title,
+            f"Asin: [{title.asin}] has no content; license its parts",
+            "ContentEligibility",
+            "Client",
+        )
     reg.licence_count += 1
     limit = state.toggles.throttle_after
     if limit is not None and reg.licence_count > limit:
-        return _denied(title, f"Customer id [{reg.customer_id}] being throttled",
-                       "CustomerThrottled", "Client")
+        return _denied(
+            title, f"Customer id [{reg.customer_id}] being throttled", "CustomerThrottled", "Client"
+        )
     if consumption == "Streaming" and "Hls" in types:
         drm = "Hls"
     else:
@@ -387,18 +487,26 @@ async def licence_request(request: web.Request) -> web.Response:
     if not drm:
         return _denied(title, "No supported DRM type offered", "RequesterEligibility", "Client")
     groups = {g.strip() for g in groups_raw.split(",") if g.strip()}
-    lic: dict[str, Any] = {"status_code": "Granted", "asin": title.asin,
-                           "acr": title.acr(drm), "drm_type": drm,
-                           "license_id": str(uuid.uuid4()), "request_id": secrets.token_hex(16),
-                           "allowed_users": [reg.customer_id], "granted_right": "Download",
-                           "requires_ad_supported_playback": False, "message": None}
+    lic: dict[str, Any] = {
+        "status_code": "Granted",
+        "asin": title.asin,
+        "acr": title.acr(drm),
+        "drm_type": drm,
+        "license_id": str(uuid.uuid4()),
+        "request_id": secrets.token_hex(16),
+        "allowed_users": [reg.customer_id],
+        "granted_right": "Download",
+        "requires_ad_supported_playback": False,
+        "message": None,
+    }
     meta: dict[str, Any] = {}
     size: int | None = None
     if drm == "Adrm":
         rend = await rendition(state, title)
         size = len(rend.aaxc)
         lic["license_response"] = await asyncio.to_thread(
-            voucher_ciphertext, reg, title.asin, rend.key, rend.iv, state.now())
+            voucher_ciphertext, reg, title.asin, rend.key, rend.iv, state.now()
+        )
         lic["voucher_id"] = f"cdn:{secrets.token_hex(8)}"
         meta["content_url"] = {"offline_url": cdn_url(request, title.asin, "aaxc")}
     elif drm == "Mpeg":
@@ -407,16 +515,18 @@ async def licence_request(request: web.Request) -> web.Response:
     else:
         lic["license_response"] = cdn_url(request, title.asin, "index.m3u8")
     expiry = datetime.fromtimestamp(state.now() + state.settings.cdn_url_ttl, tz=UTC)
-    lic["refresh_date"] = lic["removal_date"] = lic["access_expiry_date"] = (
-        expiry.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    lic["refresh_date"] = lic["removal_date"] = lic["access_expiry_date"] = expiry.strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     meta["content_reference"] = _content_reference(state, title, drm, size)
     if "chapter_info" in groups:
         meta["chapter_info"] = _chapter_info(state, title)
     if "last_position_heard" in groups:
         meta["last_position_heard"] = _position_json(state, title.asin)
     lic["content_metadata"] = meta
-    return web.json_response({"content_license": lic,
-                              "response_groups": sorted(groups | {"always-returned"})})
+    return web.json_response(
+        {"content_license": lic, "response_groups": sorted(groups | {"always-returned"})}
+    )
 
 
 # --- positions (AU-C17) ----------------------------------------------------------------------
@@ -442,12 +552,15 @@ async def last_positions(request: web.Request) -> web.Response:
     asins = [a.strip() for a in raw.split(",") if a.strip()]
     bad = [a for a in asins if not _ASIN.match(a)]
     if bad or not asins:
-        return validation_error(c.pattern_violation(bad[0] if bad else raw, "asins",
-                                                    "^[A-Z0-9]{10}$"))
+        return validation_error(
+            c.pattern_violation(bad[0] if bad else raw, "asins", "^[A-Z0-9]{10}$")
+        )
     if len(asins) > c.LASTPOSITIONS_MAX_ASINS:
-        return validation_error(f"Value '{len(asins)}' at 'asins' failed to satisfy "
-                                f"constraint: Member must have length less than or equal to "
-                                f"{c.LASTPOSITIONS_MAX_ASINS}")
+        return validation_error(
+            f"Value '{len(asins)}' at 'asins' failed to satisfy "
+            f"constraint: Member must have length less than or equal to "
+            f"{c.LASTPOSITIONS_MAX_ASINS}"
+        )
     annots = [{"asin": a, "last_position_heard": _position_json(state, a)} for a in asins]
     return web.json_response({"asin_last_position_heard_annots": annots})
 
@@ -472,8 +585,10 @@ async def put_last_position(request: web.Request) -> web.Response:
         return validation_error(*errors)
     acr, asin, pos = body["acr"], body["asin"], body["position_ms"]
     if not isinstance(pos, int) or isinstance(pos, bool) or pos < 0:
-        return validation_error(f"Value '{pos}' at 'positionMs' failed to satisfy constraint: "
-                                "Member must be a non-negative integer")
+        return validation_error(
+            f"Value '{pos}' at 'positionMs' failed to satisfy constraint: "
+            "Member must be a non-negative integer"
+        )
     if asin != title.asin:
         return message(400, "asin in the body does not match the path")
     if not isinstance(acr, str) or acr not in {title.acr(d) for d in c.SANDBOX_GRANTED_DRM_TYPES}:
@@ -484,8 +599,12 @@ async def put_last_position(request: web.Request) -> web.Response:
 
 # --- CDN ------------------------------------------------------------------------------------
 
-_CDN_TYPES = {"aaxc": "audio/vnd.audible.aax", "mp3": "audio/mpeg",
-              "index.m3u8": "application/vnd.apple.mpegurl", "segment.aac": "audio/aac"}
+_CDN_TYPES = {
+    "aaxc": "audio/vnd.audible.aax",
+    "mp3": "audio/mpeg",
+    "index.m3u8": "application/vnd.apple.mpegurl",
+    "segment.aac": "audio/aac",
+}
 
 
 async def cdn(request: web.Request) -> web.StreamResponse:

@@ -81,8 +81,11 @@ def marketplace(request: web.Request) -> str:
     """The locale whose `api.audible.{tld}` host was addressed (Host header), else default."""
     host = (request.headers.get("Host") or "").split(":", 1)[0].lower()
     for code, loc in c.LOCALES.items():
-        if host in (c.API_HOST.format(tld=loc.tld), c.IDENTITY_HOST.format(tld=loc.tld),
-                    c.WWW_HOST.format(tld=loc.tld)):
+        if host in (
+            c.API_HOST.format(tld=loc.tld),
+            c.IDENTITY_HOST.format(tld=loc.tld),
+            c.WWW_HOST.format(tld=loc.tld),
+        ):
             return code
     return state_of(request).settings.default_locale
 
@@ -134,8 +137,9 @@ def verify_signature(request: web.Request, body: bytes) -> Registration | None:
         return None
     signed = f"{request.method.upper()}\n{request.raw_path}\n{stamp}\n{text}\n{token}"
     try:
-        reg.public_key.verify(signature, signed.encode("utf-8"), padding.PKCS1v15(),
-                              hashes.SHA256())
+        reg.public_key.verify(
+            signature, signed.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
+        )
     except InvalidSignature:
         return None
     return reg
@@ -178,9 +182,11 @@ def take_fault(request: web.Request) -> web.Response | None:
     if toggles.fault_count == 0:
         toggles.fault_status = None
     if status == 200:
-        return web.Response(text="<html><body><h1>Service Unavailable</h1></body></html>",
-                            content_type="text/html")
+        return web.Response(
+            text="<html><body><h1>Service Unavailable</h1></body></html>", content_type="text/html"
+        )
     if status == 429:
-        return web.json_response({"message": "Rate exceeded"}, status=429,
-                                 headers={"Retry-After": "1"})
+        return web.json_response(
+            {"message": "Rate exceeded"}, status=429, headers={"Retry-After": "1"}
+        )
     return message(status, c.MSG_SERVER_ERROR)

@@ -135,8 +135,9 @@ def aavd_encrypt(mp4: bytes, key: bytes, iv: bytes) -> bytes:
 
     sz_start, _ = stbl[b"stsz"]
     fixed, count = struct.unpack_from(">II", data, sz_start + 4)
-    sizes = ([fixed] * count if fixed else
-             list(struct.unpack_from(f">{count}I", data, sz_start + 12)))
+    sizes = (
+        [fixed] * count if fixed else list(struct.unpack_from(f">{count}I", data, sz_start + 12))
+    )
     if b"stco" in stbl:
         co_start, _ = stbl[b"stco"]
         n = struct.unpack_from(">I", data, co_start + 4)[0]

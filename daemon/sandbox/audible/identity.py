@@ -36,8 +36,10 @@ from .state import AudibleState, AuthCode, LoginSession, Registration
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
-    text = (f"<!DOCTYPE html><html><head><title>{html.escape(title)}</title></head>"
-            f"<body>{body}</body></html>")
+    text = (
+        f"<!DOCTYPE html><html><head><title>{html.escape(title)}</title></head>"
+        f"<body>{body}</body></html>"
+    )
     return web.Response(text=text, content_type="text/html", status=status)
 
 
@@ -48,32 +50,46 @@ def _hidden(name: str, value: str) -> str:
 def _signin_form(session_id: str, *, error: str | None = None, captcha: bool = False) -> str:
     parts = []
     if error:
-        parts.append(f'<div id="{c.ERROR_BOX_ID}"><h4>There was a problem</h4>'
-                     f"<ul><li><span>{html.escape(error)}</span></li></ul></div>")
+        parts.append(
+            f'<div id="{c.ERROR_BOX_ID}"><h4>There was a problem</h4>'
+            f"<ul><li><span>{html.escape(error)}</span></li></ul></div>"
+        )
     parts.append(f'<form name="{c.SIGNIN_FORM_NAME}" method="post" action="{c.SIGNIN_PATH}">')
     parts.append(_hidden("session", session_id))
     parts.append(_hidden("appActionToken", secrets.token_hex(8)))
     parts.append('<input type="email" name="email"><input type="password" name="password">')
     parts.append('<input type="hidden" name="metadata1" value="">')
     if captcha:
-        parts.append(f'<div id="auth-captcha-image-container"><img alt="Visual CAPTCHA image, '
-                     f'continue down for an audio option" src="/ap/captcha/{session_id}.jpg">'
-                     '</div><input type="text" name="guess">')
+        parts.append(
+            f'<div id="auth-captcha-image-container"><img alt="Visual CAPTCHA image, '
+            f'continue down for an audio option" src="/ap/captcha/{session_id}.jpg">'
+            '</div><input type="text" name="guess">'
+        )
     parts.append('<input type="submit" value="Sign-In"></form>')
     return "".join(parts)
 
 
 def _mfa_form(session_id: str, error: str | None = None) -> str:
-    err = (f'<div id="{c.ERROR_BOX_ID}"><ul><li><span>{html.escape(error)}</span></li></ul></div>'
-           if error else "")
-    return (f'{err}<form id="{c.MFA_FORM_ID}" method="post" action="{c.SIGNIN_PATH}">'
-            f'{_hidden("session", session_id)}<input type="tel" name="otpCode">'
-            '<input type="submit" name="mfaSubmit" value="Submit"></form>')
+    err = (
+        f'<div id="{c.ERROR_BOX_ID}"><ul><li><span>{html.escape(error)}</span></li></ul></div>'
+        if error
+        else ""
+    )
+    return (
+        f'{err}<form id="{c.MFA_FORM_ID}" method="post" action="{c.SIGNIN_PATH}">'
+        f'{_hidden("session", session_id)}<input type="tel" name="otpCode">'
+        '<input type="submit" name="mfaSubmit" value="Submit"></form>'
+    )
 
 
-_REQUIRED_SIGNIN = ("openid.oa2.response_type", "openid.oa2.code_challenge_method",
-                    "openid.oa2.code_challenge", "openid.oa2.client_id", "openid.return_to",
-                    "openid.assoc_handle")
+_REQUIRED_SIGNIN = (
+    "openid.oa2.response_type",
+    "openid.oa2.code_challenge_method",
+    "openid.oa2.code_challenge",
+    "openid.oa2.client_id",
+    "openid.return_to",
+    "openid.assoc_handle",
+)
 
 
 def start_login(state: AudibleState, query: dict[str, str]) -> LoginSession | str:
@@ -91,19 +107,26 @@ def start_login(state: AudibleState, query: dict[str, str]) -> LoginSession | st
     cc = query["openid.assoc_handle"].rsplit("_", 1)[-1]
     if cc not in c.LOCALES:
         return "unknown assoc_handle"
-    return LoginSession(challenge=query["openid.oa2.code_challenge"],
-                        client_id=client_id[len("device:"):],
-                        return_to=query["openid.return_to"], country_code=cc)
+    return LoginSession(
+        challenge=query["openid.oa2.code_challenge"],
+        client_id=client_id[len("device:") :],
+        return_to=query["openid.return_to"],
+        country_code=cc,
+    )
 
 
 def finish_login(state: AudibleState, session: LoginSession) -> str:
     """Issue a single-use code; return the maplanding target (path + query, local host)."""
     code = secrets.token_urlsafe(18)
-    state.codes[code] = AuthCode(session.challenge, session.client_id,
-                                 state.now() + state.settings.auth_code_ttl)
-    params = {"openid.oa2.authorization_code": code, "openid.mode": "id_res",
-              "openid.assoc_handle": f"amzn_audible_ios_{session.country_code}",
-              "openid.return_to": session.return_to}
+    state.codes[code] = AuthCode(
+        session.challenge, session.client_id, state.now() + state.settings.auth_code_ttl
+    )
+    params = {
+        "openid.oa2.authorization_code": code,
+        "openid.mode": "id_res",
+        "openid.assoc_handle": f"amzn_audible_ios_{session.country_code}",
+        "openid.return_to": session.return_to,
+    }
     return f"{c.MAPLANDING_PATH}?{urlencode(params)}"
 
 
@@ -111,8 +134,11 @@ async def signin_get(request: web.Request) -> web.Response:
     state = state_of(request)
     result = start_login(state, dict(request.query))
     if isinstance(result, str):
-        return _page("Error", f'<div id="ap_error_page_message"><h4>{html.escape(result)}'
-                     "</h4></div>", status=400)
+        return _page(
+            "Error",
+            f'<div id="ap_error_page_message"><h4>{html.escape(result)}</h4></div>',
+            status=400,
+        )
     session_id = secrets.token_urlsafe(12)
     state.login_sessions[session_id] = result
     response = _page("Amazon Sign-In", _signin_form(session_id))
@@ -133,19 +159,28 @@ async def signin_post(request: web.Request) -> web.Response:
     session_id = form.get("session", "")
     session = state.login_sessions.get(session_id)
     if session is None:
-        return _page("Error", '<div id="ap_error_page_message"><h4>Your session has expired'
-                     "</h4></div>", status=400)
+        return _page(
+            "Error",
+            '<div id="ap_error_page_message"><h4>Your session has expired</h4></div>',
+            status=400,
+        )
     toggles = state.toggles
     if not session.authenticated:
         if form.get("email") != state.settings.account_email or not secrets.compare_digest(
             form.get("password", "").encode(), state.settings.account_password.encode()
         ):
-            return _page("Amazon Sign-In", _signin_form(
-                session_id, error="Your password is incorrect",
-                captcha=toggles.captcha and not session.captcha_solved))
+            return _page(
+                "Amazon Sign-In",
+                _signin_form(
+                    session_id,
+                    error="Your password is incorrect",
+                    captcha=toggles.captcha and not session.captcha_solved,
+                ),
+            )
         need_captcha = toggles.captcha or (
             toggles.captcha_without_init_cookies
-            and not {"frc", "map-md", "amzn-app-id"} <= set(request.cookies))
+            and not {"frc", "map-md", "amzn-app-id"} <= set(request.cookies)
+        )
         if need_captcha and not session.captcha_solved:
             if form.get("guess", "").strip().lower() != c.SANDBOX_CAPTCHA_ANSWER:
                 return _page("Amazon Sign-In", _signin_form(session_id, captcha=True))
@@ -171,15 +206,20 @@ async def maplanding(request: web.Request) -> web.Response:
 
 
 def _identity_error(status: int, code: str, text: str) -> web.Response:
-    return web.json_response({"response": {"error": {"code": code, "index": secrets.token_hex(4),
-                                                     "message": text}},
-                              "request_id": request_id()}, status=status)
+    return web.json_response(
+        {
+            "response": {"error": {"code": code, "index": secrets.token_hex(4), "message": text}},
+            "request_id": request_id(),
+        },
+        status=status,
+    )
 
 
 def _credential_error(request: web.Request) -> web.Response:
     host = (request.headers.get("Host") or "api.amazon.com").split(":", 1)[0]
-    return web.Response(status=401, headers={
-        "WWW-Authenticate": c.CREDENTIAL_ERROR_HEADER.format(host=host)})
+    return web.Response(
+        status=401, headers={"WWW-Authenticate": c.CREDENTIAL_ERROR_HEADER.format(host=host)}
+    )
 
 
 def _str_field(obj: Any, key: str) -> str | None:
@@ -189,9 +229,11 @@ def _str_field(obj: Any, key: str) -> str | None:
 
 def _new_key_pem(bits: int) -> tuple[bytes, Any]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    pem = key.private_bytes(serialization.Encoding.PEM,
-                            serialization.PrivateFormat.TraditionalOpenSSL,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
     return pem, key.public_key()
 
 
@@ -199,8 +241,10 @@ def _adp_token() -> str:
     def b64(n: int) -> str:
         return base64.b64encode(secrets.token_bytes(n)).decode()
 
-    return (f"{{enc:{b64(96)}}}{{key:{b64(256)}}}{{iv:{b64(16)}}}"
-            f"{{name:{c.ADP_TOKEN_NAME}}}{{serial:Mg==}}")
+    return (
+        f"{{enc:{b64(96)}}}{{key:{b64(256)}}}{{iv:{b64(16)}}}"
+        f"{{name:{c.ADP_TOKEN_NAME}}}{{serial:Mg==}}"
+    )
 
 
 async def register(request: web.Request) -> web.Response:
@@ -227,39 +271,68 @@ async def register(request: web.Request) -> web.Response:
     issued = state.codes.pop(code, None)
     if issued is None or issued.expires <= state.now():
         return _credential_error(request)
-    challenge = base64.urlsafe_b64encode(
-        hashlib.sha256(verifier.encode("ascii", "replace")).digest()).rstrip(b"=").decode()
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
+        .rstrip(b"=")
+        .decode()
+    )
     expected_client = f"{serial}#{device_type}".encode().hex()
-    if (not secrets.compare_digest(challenge, issued.challenge)
-            or client_id != expected_client or issued.client_id != expected_client):
+    if (
+        not secrets.compare_digest(challenge, issued.challenge)
+        or client_id != expected_client
+        or issued.client_id != expected_client
+    ):
         return _credential_error(request)
     pem, public_key = await asyncio.to_thread(_new_key_pem, state.settings.rsa_key_bits)
     adp = _adp_token()
     locale = marketplace(request)
-    reg = Registration(serial=serial, device_type=device_type,
-                       customer_id=state.settings.customer_id, adp_token=adp,
-                       public_key=public_key, refresh_token="Atnr|" + secrets.token_urlsafe(48),
-                       locale=locale)
+    reg = Registration(
+        serial=serial,
+        device_type=device_type,
+        customer_id=state.settings.customer_id,
+        adp_token=adp,
+        public_key=public_key,
+        refresh_token="Atnr|" + secrets.token_urlsafe(48),
+        locale=locale,
+    )
     state.registrations[adp] = reg
     access = state.new_access_token(adp)
     tld = c.LOCALES[locale].tld
     first = state.settings.account_name.split()[0]
     success: dict[str, Any] = {
         "tokens": {
-            "bearer": {"access_token": access, "refresh_token": reg.refresh_token,
-                       "expires_in": str(int(state.settings.access_token_ttl))},
+            "bearer": {
+                "access_token": access,
+                "refresh_token": reg.refresh_token,
+                "expires_in": str(int(state.settings.access_token_ttl)),
+            },
             "mac_dms": {"device_private_key": pem.decode(), "adp_token": adp},
-            "website_cookies": [{"Name": "session-id", "Value": f'"{secrets.token_hex(8)}"',
-                                 "Domain": f".amazon.{tld}", "Path": "/", "Secure": "true",
-                                 "HttpOnly": "false", "Expires": "01 Jan 2030 00:00:00 GMT"}],
+            "website_cookies": [
+                {
+                    "Name": "session-id",
+                    "Value": f'"{secrets.token_hex(8)}"',
+                    "Domain": f".amazon.{tld}",
+                    "Path": "/",
+                    "Secure": "true",
+                    "HttpOnly": "false",
+                    "Expires": "01 Jan 2030 00:00:00 GMT",
+                }
+            ],
             "store_authentication_cookie": {"cookie": secrets.token_urlsafe(24)},
         },
         "extensions": {
-            "device_info": {"device_name": f"{first}'s Audible for iPhone",
-                            "device_serial_number": serial, "device_type": device_type},
-            "customer_info": {"account_pool": "Amazon", "user_id": reg.customer_id,
-                              "home_region": "NA", "name": state.settings.account_name,
-                              "given_name": first},
+            "device_info": {
+                "device_name": f"{first}'s Audible for iPhone",
+                "device_serial_number": serial,
+                "device_type": device_type,
+            },
+            "customer_info": {
+                "account_pool": "Amazon",
+                "user_id": reg.customer_id,
+                "home_region": "NA",
+                "name": state.settings.account_name,
+                "given_name": first,
+            },
         },
         "customer_id": reg.customer_id,
     }
@@ -280,21 +353,37 @@ async def token(request: web.Request) -> web.Response:
     except (UnicodeDecodeError, ValueError):
         form = {}
     source = form.get("source_token", "")
-    if (form.get("requested_token_type") != "access_token"
-            or form.get("source_token_type") != "refresh_token" or not source):
-        return web.json_response({"error": "invalid_request",
-                                  "error_description": "Malformed token request"}, status=400)
-    reg = next((r for r in state.registrations.values()
-                if secrets.compare_digest(r.refresh_token, source)), None)
+    if (
+        form.get("requested_token_type") != "access_token"
+        or form.get("source_token_type") != "refresh_token"
+        or not source
+    ):
+        return web.json_response(
+            {"error": "invalid_request", "error_description": "Malformed token request"}, status=400
+        )
+    reg = next(
+        (
+            r
+            for r in state.registrations.values()
+            if secrets.compare_digest(r.refresh_token, source)
+        ),
+        None,
+    )
     if reg is None or reg.revoked:
-        return web.json_response({"error": "invalid_grant",
-                                  "error_description": "The refresh token is invalid."},
-                                 status=400)
+        return web.json_response(
+            {"error": "invalid_grant", "error_description": "The refresh token is invalid."},
+            status=400,
+        )
     access = state.new_access_token(reg.adp_token)
     ttl = int(state.settings.access_token_ttl)
     if state.toggles.actor_mode:
-        return web.json_response({"actor_access_token": access,
-                                  "actor_refresh_token": reg.refresh_token, "expires_in": ttl})
+        return web.json_response(
+            {
+                "actor_access_token": access,
+                "actor_refresh_token": reg.refresh_token,
+                "expires_in": ttl,
+            }
+        )
     return web.json_response({"access_token": access, "expires_in": ttl, "token_type": "bearer"})
 
 
@@ -327,8 +416,13 @@ async def profile(request: web.Request) -> web.Response:
     reg = access_token_registration(request)
     if reg is None or reg.revoked:
         return _identity_error(401, "Unauthorized", "Access token is invalid or expired.")
-    return web.json_response({"user_id": reg.customer_id, "name": state.settings.account_name,
-                              "email": state.settings.account_email})
+    return web.json_response(
+        {
+            "user_id": reg.customer_id,
+            "name": state.settings.account_name,
+            "email": state.settings.account_email,
+        }
+    )
 
 
 def signin_query(url: str) -> dict[str, str]:

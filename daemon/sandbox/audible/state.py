@@ -83,9 +83,11 @@ class AudibleState:
     @classmethod
     def create(cls, settings: AudibleSandboxSettings, clock: Clock) -> AudibleState:
         toggles = Toggles(
-            captcha=settings.captcha, otp=settings.otp,
+            captcha=settings.captcha,
+            otp=settings.otp,
             captcha_without_init_cookies=settings.captcha_without_init_cookies,
-            reject_bearer=settings.reject_bearer, actor_mode=settings.actor_mode,
+            reject_bearer=settings.reject_bearer,
+            actor_mode=settings.actor_mode,
             throttle_after=settings.throttle_after,
         )
         state = cls(settings=settings, clock=clock, toggles=toggles)

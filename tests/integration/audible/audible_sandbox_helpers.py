@@ -38,32 +38,53 @@ def signin_params(serial: str, challenge: str, cc: str = "us") -> dict[str, str]
 
 def register_body(serial: str, code: str, verifier: str) -> dict[str, Any]:
     return {
-        "requested_token_type": ["bearer", "mac_dms", "website_cookies",
-                                 "store_authentication_cookie"],
+        "requested_token_type": [
+            "bearer",
+            "mac_dms",
+            "website_cookies",
+            "store_authentication_cookie",
+        ],
         "cookies": {"website_cookies": [], "domain": ".amazon.com"},
-        "registration_data": {"domain": "Device", "app_version": "3.56.2",
-                              "device_serial": serial, "device_type": DEVICE_TYPE,
-                              "device_name": "x", "os_version": "15.0.0",
-                              "software_version": "35602678", "device_model": "iPhone",
-                              "app_name": "Audible"},
-        "auth_data": {"client_id": f"{serial}#{DEVICE_TYPE}".encode().hex(),
-                      "authorization_code": code, "code_verifier": verifier,
-                      "code_algorithm": "SHA-256", "client_domain": "DeviceLegacy"},
+        "registration_data": {
+            "domain": "Device",
+            "app_version": "3.56.2",
+            "device_serial": serial,
+            "device_type": DEVICE_TYPE,
+            "device_name": "x",
+            "os_version": "15.0.0",
+            "software_version": "35602678",
+            "device_model": "iPhone",
+            "app_name": "Audible",
+        },
+        "auth_data": {
+            "client_id": f"{serial}#{DEVICE_TYPE}".encode().hex(),
+            "authorization_code": code,
+            "code_verifier": verifier,
+            "code_algorithm": "SHA-256",
+            "client_domain": "DeviceLegacy",
+        },
         "requested_extensions": ["device_info", "customer_info"],
     }
 
 
-async def login_code(http: aiohttp.ClientSession, base: str, serial: str, challenge: str,
-                     email: str = "listener@example.com",
-                     password: str = "sandbox-password") -> str:
+async def login_code(
+    http: aiohttp.ClientSession,
+    base: str,
+    serial: str,
+    challenge: str,
+    email: str = "listener@example.com",
+    password: str = "sandbox-password",
+) -> str:
     """Walk the sign-in page with a form POST; return the authorization code."""
     async with http.get(f"{base}/ap/signin?{urlencode(signin_params(serial, challenge))}") as r:
         assert r.status == 200
         page = await r.text()
     session = page.split('name="session" value="', 1)[1].split('"', 1)[0]
-    async with http.post(f"{base}/ap/signin", data={"session": session, "email": email,
-                                                    "password": password},
-                         allow_redirects=False) as r:
+    async with http.post(
+        f"{base}/ap/signin",
+        data={"session": session, "email": email, "password": password},
+        allow_redirects=False,
+    ) as r:
         assert r.status == 302, await r.text()
         location = r.headers["Location"]
     return parse_qs(urlsplit(location).query)["openid.oa2.authorization_code"][0]
@@ -73,8 +94,7 @@ async def register(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
     serial = secrets.token_hex(16).upper()
     verifier, challenge = pkce()
     code = await login_code(http, base, serial, challenge)
-    async with http.post(f"{base}/auth/register",
-                         json=register_body(serial, code, verifier)) as r:
+    async with http.post(f"{base}/auth/register", json=register_body(serial, code, verifier)) as r:
         assert r.status == 200, await r.text()
         body: dict[str, Any] = await r.json()
     success: dict[str, Any] = body["response"]["success"]
@@ -82,13 +102,22 @@ async def register(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
     return success
 
 
-def sign(reg: dict[str, Any], method: str, target: str, body: bytes = b"",
-         when: datetime | None = None, stamp: str | None = None) -> dict[str, str]:
+def sign(
+    reg: dict[str, Any],
+    method: str,
+    target: str,
+    body: bytes = b"",
+    when: datetime | None = None,
+    stamp: str | None = None,
+) -> dict[str, str]:
     """Independent signing per spec §5 for the sandbox tests."""
     mac = reg["tokens"]["mac_dms"]
     stamp = stamp or (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = f"{method}\n{target}\n{stamp}\n{body.decode()}\n{mac['adp_token']}"
     key = serialization.load_pem_private_key(mac["device_private_key"].encode(), None)
     sig = key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
-    return {"x-adp-token": mac["adp_token"], "x-adp-alg": "SHA256withRSA:1.0",
-            "x-adp-signature": f"{base64.b64encode(sig).decode()}:{stamp}"}
+    return {
+        "x-adp-token": mac["adp_token"],
+        "x-adp-alg": "SHA256withRSA:1.0",
+        "x-adp-signature": f"{base64.b64encode(sig).decode()}:{stamp}",
+    }

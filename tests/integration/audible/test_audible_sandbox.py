@@ -42,13 +42,15 @@ async def test_register_rejects_bad_verifier_and_reused_code(sandbox: TestServer
         verifier, challenge = pkce()
         code = await login_code(http, url, "SERIAL1", challenge)
         wrong, _ = pkce()
-        async with http.post(f"{url}/auth/register",
-                             json=register_body("SERIAL1", code, wrong)) as r:
+        async with http.post(
+            f"{url}/auth/register", json=register_body("SERIAL1", code, wrong)
+        ) as r:
             assert r.status == 401
             assert 'error="CredentialError"' in r.headers["WWW-Authenticate"]
         # The code was consumed by the failed attempt: single use.
-        async with http.post(f"{url}/auth/register",
-                             json=register_body("SERIAL1", code, verifier)) as r:
+        async with http.post(
+            f"{url}/auth/register", json=register_body("SERIAL1", code, verifier)
+        ) as r:
             assert r.status == 401
 
 
@@ -109,8 +111,9 @@ async def test_bad_signature_is_403(sandbox: TestServer) -> None:
             assert r.status == 403
             assert await r.json() == {"message": "Request could not be authenticated"}
         headers = sign(reg, "GET", LIB)
-        headers["x-adp-signature"] = "bm90IGEgc2lnbmF0dXJl:" + headers["x-adp-signature"].split(
-            ":", 1)[1]
+        headers["x-adp-signature"] = (
+            "bm90IGEgc2lnbmF0dXJl:" + headers["x-adp-signature"].split(":", 1)[1]
+        )
         async with http.get(url + LIB, headers=headers) as r:
             assert r.status == 403
         async with http.get(url + LIB) as r:  # no auth at all
@@ -147,16 +150,19 @@ async def test_clock_offset_hook_moves_tolerance_window(sandbox: TestServer) -> 
 
 @pytest.mark.parametrize(
     ("query", "needle"),
-    [("num_results=some_random_string123",
-      "1 validation error detected: Value 'some_random_string123' at 'numResults' failed to "
-      "satisfy constraint: Member must satisfy regular expression pattern: ^\\d+$"),
-     ("num_results=1001", "at 'numResults' failed to satisfy constraint"),
-     ("num_results=x&page=y", "2 validation errors detected"),
-     ("sort_by=Nope", "at 'sortBy'"),
-     ("response_groups=bogus", "Invalid response group")],
+    [
+        (
+            "num_results=some_random_string123",
+            "1 validation error detected: Value 'some_random_string123' at 'numResults' failed to "
+            "satisfy constraint: Member must satisfy regular expression pattern: ^\\d+$",
+        ),
+        ("num_results=1001", "at 'numResults' failed to satisfy constraint"),
+        ("num_results=x&page=y", "2 validation errors detected"),
+        ("sort_by=Nope", "at 'sortBy'"),
+        ("response_groups=bogus", "Invalid response group"),
+    ],
 )
-async def test_library_validation_error_shape(sandbox: TestServer, query: str,
-                                              needle: str) -> None:
+async def test_library_validation_error_shape(sandbox: TestServer, query: str, needle: str) -> None:
     url = base(sandbox)
     async with aiohttp.ClientSession() as http:
         reg = await register(http, url)
@@ -200,9 +206,14 @@ async def test_licence_voucher_decrypts_to_content_key(sandbox: TestServer) -> N
     url = base(sandbox)
     asin = "B0SPKRD001"
     target = f"/1.0/content/{asin}/licenserequest"
-    payload = json.dumps({"consumption_type": "Download", "quality": "High",
-                          "supported_media_features": {"drm_types": ["Mpeg", "Adrm"]},
-                          "response_groups": "chapter_info,content_reference"}).encode()
+    payload = json.dumps(
+        {
+            "consumption_type": "Download",
+            "quality": "High",
+            "supported_media_features": {"drm_types": ["Mpeg", "Adrm"]},
+            "response_groups": "chapter_info,content_reference",
+        }
+    ).encode()
     async with aiohttp.ClientSession() as http:
         reg = await register(http, url)
         headers = {**sign(reg, "POST", target, payload), "Content-Type": "application/json"}
@@ -214,8 +225,9 @@ async def test_licence_voucher_decrypts_to_content_key(sandbox: TestServer) -> N
         assert len(lic["content_metadata"]["chapter_info"]["chapters"]) == 3
         device = reg["extensions"]["device_info"]
         user = reg["extensions"]["customer_info"]["user_id"]
-        digest = hashlib.sha256((device["device_type"] + device["device_serial_number"]
-                                 + user + asin).encode()).digest()
+        digest = hashlib.sha256(
+            (device["device_type"] + device["device_serial_number"] + user + asin).encode()
+        ).digest()
         dec = Cipher(algorithms.AES(digest[:16]), modes.CBC(digest[16:])).decryptor()
         plain = dec.update(base64.b64decode(lic["license_response"])) + dec.finalize()
         voucher = json.loads(plain.rstrip(b"\x00"))
@@ -229,8 +241,9 @@ async def test_licence_voucher_decrypts_to_content_key(sandbox: TestServer) -> N
         async with http.get(offline, skip_auto_headers=["User-Agent"]) as r:
             assert r.status == 403
     # FFmpeg's own AAXC decryption with the voucher's key/IV decodes the audio.
-    with av.open(io.BytesIO(aaxc), options={"audible_key": voucher["key"],
-                                            "audible_iv": voucher["iv"]}) as container:
+    with av.open(
+        io.BytesIO(aaxc), options={"audible_key": voucher["key"], "audible_iv": voucher["iv"]}
+    ) as container:
         samples = sum(f.samples for f in container.decode(audio=0))
     assert samples >= 3 * 22050 * 0.9
 
@@ -241,26 +254,30 @@ async def test_licence_refuses_access_token_and_bad_bodies(sandbox: TestServer) 
     async with aiohttp.ClientSession() as http:
         reg = await register(http, url)
         token = reg["tokens"]["bearer"]["access_token"]
-        async with http.post(url + target, json={"consumption_type": "Download"},
-                             headers={"x-amz-access-token": token}) as r:
+        async with http.post(
+            url + target,
+            json={"consumption_type": "Download"},
+            headers={"x-amz-access-token": token},
+        ) as r:
             assert r.status == 403
         for raw in (b"{", b"[]", b'{"consumption_type": 5}', b'{"quality": "High"}'):
-            async with http.post(url + target, data=raw, headers=sign(reg, "POST", target, raw)
-                                 ) as r:
+            async with http.post(
+                url + target, data=raw, headers=sign(reg, "POST", target, raw)
+            ) as r:
                 assert r.status == 400
                 assert isinstance((await r.json())["message"], str)
         unknown = "/1.0/content/B0NOSUCH00/licenserequest"
         raw = b'{"consumption_type": "Download"}'
-        async with http.post(url + unknown, data=raw, headers=sign(reg, "POST", unknown, raw)
-                             ) as r:
+        async with http.post(url + unknown, data=raw, headers=sign(reg, "POST", unknown, raw)) as r:
             assert r.status == 404
 
 
 async def test_streaming_licence_returns_hls_playlist(sandbox: TestServer) -> None:
     url = base(sandbox)
     target = "/1.0/content/B0SPKRD002/licenserequest"
-    raw = json.dumps({"consumption_type": "Streaming",
-                      "supported_media_features": {"drm_types": ["Hls"]}}).encode()
+    raw = json.dumps(
+        {"consumption_type": "Streaming", "supported_media_features": {"drm_types": ["Hls"]}}
+    ).encode()
     async with aiohttp.ClientSession() as http:
         reg = await register(http, url)
         async with http.post(url + target, data=raw, headers=sign(reg, "POST", target, raw)) as r:
@@ -285,8 +302,9 @@ async def test_throttling_hook_denies_with_customer_throttled(sandbox: TestServe
             pass
         statuses = []
         for _ in range(2):
-            async with http.post(url + target, data=raw, headers=sign(reg, "POST", target, raw)
-                                 ) as r:
+            async with http.post(
+                url + target, data=raw, headers=sign(reg, "POST", target, raw)
+            ) as r:
                 statuses.append((await r.json())["content_license"])
     assert statuses[0]["status_code"] == "Granted"
     assert statuses[0]["drm_type"] == "Mpeg"
@@ -313,7 +331,8 @@ async def test_positions_round_trip(sandbox: TestServer) -> None:
         assert annots[0]["last_position_heard"]["position_ms"] == 372000
         assert annots[0]["last_position_heard"]["status"] == "Exists"
         many = "/1.0/annotations/lastpositions?asins=" + ",".join(
-            f"B0SPKRD{n:03d}" for n in range(26))
+            f"B0SPKRD{n:03d}" for n in range(26)
+        )
         async with http.get(url + many, headers=sign(reg, "GET", many)) as r:
             assert r.status == 400
             assert "validation error" in (await r.json())["message"]
@@ -323,15 +342,20 @@ async def test_token_refresh_and_revocation(sandbox: TestServer) -> None:
     url = base(sandbox)
     async with aiohttp.ClientSession() as http:
         reg = await register(http, url)
-        form = {"app_name": "Audible", "app_version": "3.56.2",
-                "source_token": reg["tokens"]["bearer"]["refresh_token"],
-                "requested_token_type": "access_token", "source_token_type": "refresh_token"}
+        form = {
+            "app_name": "Audible",
+            "app_version": "3.56.2",
+            "source_token": reg["tokens"]["bearer"]["refresh_token"],
+            "requested_token_type": "access_token",
+            "source_token_type": "refresh_token",
+        }
         async with http.post(f"{url}/auth/token", data=form) as r:
             body = await r.json()
         assert body["access_token"].startswith("Atna|")
         assert body["expires_in"] == 3600
-        async with http.get(f"{url}/user/profile",
-                            headers={"x-amz-access-token": body["access_token"]}) as r:
+        async with http.get(
+            f"{url}/user/profile", headers={"x-amz-access-token": body["access_token"]}
+        ) as r:
             assert r.status == 200
         async with http.post(f"{url}/_sandbox/audible/registrations/revoke", json={}) as r:
             assert (await r.json())["revoked"] == 1
@@ -347,15 +371,19 @@ async def test_legacy_form_login_with_captcha_and_otp(sandbox: TestServer) -> No
     from audible_sandbox_helpers import signin_params
 
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{url}/_sandbox/audible/toggles",
-                             json={"captcha": True, "otp": True}) as r:
+        async with http.post(
+            f"{url}/_sandbox/audible/toggles", json={"captcha": True, "otp": True}
+        ) as r:
             assert (await r.json())["captcha"] is True
         q = urlencode(signin_params("SER", pkce()[1]))
         async with http.get(f"{url}/ap/signin?{q}") as r:
             page = await r.text()
         session = page.split('name="session" value="', 1)[1].split('"', 1)[0]
-        creds = {"session": session, "email": "listener@example.com",
-                 "password": "sandbox-password"}
+        creds = {
+            "session": session,
+            "email": "listener@example.com",
+            "password": "sandbox-password",
+        }
         async with http.post(f"{url}/ap/signin", data=creds) as r:
             page = await r.text()
         assert 'alt="Visual CAPTCHA image' in page
@@ -364,11 +392,15 @@ async def test_legacy_form_login_with_captcha_and_otp(sandbox: TestServer) -> No
         async with http.post(f"{url}/ap/signin", data={**creds, "guess": "SpeakerD "}) as r:
             page = await r.text()
         assert 'id="auth-mfa-form"' in page
-        async with http.post(f"{url}/ap/signin", data={"session": session, "otpCode": "000000"}
-                             ) as r:
+        async with http.post(
+            f"{url}/ap/signin", data={"session": session, "otpCode": "000000"}
+        ) as r:
             assert "auth-error-message-box" in await r.text()
-        async with http.post(f"{url}/ap/signin", data={"session": session, "otpCode": "123456"},
-                             allow_redirects=False) as r:
+        async with http.post(
+            f"{url}/ap/signin",
+            data={"session": session, "otpCode": "123456"},
+            allow_redirects=False,
+        ) as r:
             assert r.status == 302
             assert "openid.oa2.authorization_code=" in r.headers["Location"]
 
@@ -381,8 +413,9 @@ async def test_wrong_password_shows_error_box(sandbox: TestServer) -> None:
         async with http.get(f"{url}/ap/signin?{urlencode(signin_params('S', 'c'))}") as r:
             page = await r.text()
         session = page.split('name="session" value="', 1)[1].split('"', 1)[0]
-        async with http.post(f"{url}/ap/signin", data={"session": session, "email": "x@y",
-                                                       "password": "nope"}) as r:
+        async with http.post(
+            f"{url}/ap/signin", data={"session": session, "email": "x@y", "password": "nope"}
+        ) as r:
             assert 'id="auth-error-message-box"' in await r.text()
 
 
@@ -390,15 +423,23 @@ async def test_unknown_asins_and_garbage_never_crash(sandbox: TestServer) -> Non
     url = base(sandbox)
     async with aiohttp.ClientSession() as http:
         reg = await register(http, url)
-        for target in ("/1.0/library/B0NOSUCH00", "/1.0/library/not-an-asin!",
-                       "/1.0/catalog/products/B0NOSUCH00", "/1.0/content/B0NOSUCH00/metadata",
-                       "/1.0/annotations/lastpositions", "/1.0/library?page=0"):
+        for target in (
+            "/1.0/library/B0NOSUCH00",
+            "/1.0/library/not-an-asin!",
+            "/1.0/catalog/products/B0NOSUCH00",
+            "/1.0/content/B0NOSUCH00/metadata",
+            "/1.0/annotations/lastpositions",
+            "/1.0/library?page=0",
+        ):
             async with http.get(url + target, headers=sign(reg, "GET", target)) as r:
                 assert 400 <= r.status < 500, target
                 assert "message" in await r.json()
         put = "/1.0/lastpositions/B0SPKRD001"
-        for raw in (b"nope", b'{"acr": 1, "asin": "B0SPKRD001", "position_ms": "x"}',
-                    b'{"asin": "B0SPKRD001"}'):
+        for raw in (
+            b"nope",
+            b'{"acr": 1, "asin": "B0SPKRD001", "position_ms": "x"}',
+            b'{"asin": "B0SPKRD001"}',
+        ):
             async with http.put(url + put, data=raw, headers=sign(reg, "PUT", put, raw)) as r:
                 assert r.status == 400
                 assert "message" in await r.json()
@@ -409,13 +450,16 @@ async def test_unknown_asins_and_garbage_never_crash(sandbox: TestServer) -> Non
 async def test_catalog_and_metadata_work_unauthenticated(sandbox: TestServer) -> None:
     url = base(sandbox)
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{url}/1.0/catalog/products/B0SPKRD003?response_groups="
-                            "relationships,product_attrs") as r:
+        async with http.get(
+            f"{url}/1.0/catalog/products/B0SPKRD003?response_groups=relationships,product_attrs"
+        ) as r:
             product = (await r.json())["product"]
         assert product["content_delivery_type"] == "MultiPartBook"
         assert [x["asin"] for x in product["relationships"]] == ["B0SPKRD03A", "B0SPKRD03B"]
-        async with http.get(f"{url}/1.0/content/B0SPKRD001/metadata?response_groups="
-                            "chapter_info,content_reference&drm_type=Adrm") as r:
+        async with http.get(
+            f"{url}/1.0/content/B0SPKRD001/metadata?response_groups="
+            "chapter_info,content_reference&drm_type=Adrm"
+        ) as r:
             meta = (await r.json())["content_metadata"]
         chapters = meta["chapter_info"]["chapters"]
         assert [c["start_offset_ms"] for c in chapters] == [0, 1000, 2000]

@@ -1,0 +1,122 @@
+"""`speakerd login audible --locale us`: the external (PKCE) login from a terminal.
+
+Prints the sign-in address, reads back the address of the page the browser lands on (or
+the bare code), registers the device and saves the session in the secret store. The
+lead's `daemon/cli.py` builds the HttpClient, Endpoints and store and calls `run`.
+Nothing secret is printed: not the verifier, not the code, not a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from daemon.clock import Clock
+from daemon.contracts import audible as c
+from daemon.errors import DaemonError
+from daemon.services.http import HttpClient
+
+from .client import AudibleClient
+from .locales import Endpoints, get_locale
+from .login import start_external_login
+from .session import AudibleSession, SessionStore
+
+Prompt = Callable[[str], Awaitable[str]]
+
+
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add `audible` to the `login` sub-command's subparsers."""
+    parser = subparsers.add_parser(
+        "audible",
+        help="sign this speaker in to Audible (browser sign-in, then paste the address)",
+        description=(
+            "Shows an Amazon sign-in address. Open it in a browser, sign in (CAPTCHA and"
+            " two-step codes are handled there), then paste the address of the page you end"
+            " on - it says 'page not found', that is expected."
+        ),
+    )
+    parser.add_argument(
+        "--locale",
+        default=c.DEFAULT_LOCALE,
+        choices=sorted(c.LOCALES),
+        help="Audible marketplace (default us)",
+    )
+    parser.add_argument(
+        "--username-account",
+        action="store_true",
+        help="the account is a pre-Amazon Audible username account",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="sign in again even if a sign-in is saved (the old device"
+        " registration is removed first when possible)",
+    )
+    return parser
+
+
+async def _terminal_prompt(text: str) -> str:
+    return await asyncio.to_thread(input, text)
+
+
+async def run(
+    *,
+    locale_code: str,
+    http: HttpClient,
+    clock: Clock,
+    endpoints: Endpoints,
+    store: SessionStore,
+    with_username: bool = False,
+    force: bool = False,
+    prompt: Prompt | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run the login; returns the process exit code (0 signed in, else sysexits)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    ask = prompt or _terminal_prompt
+    try:
+        locale = get_locale(locale_code)
+        saved = await asyncio.to_thread(store.load, c.SESSION_SECRET_NAME)
+        serial: str | None = None
+        if saved is not None:
+            old = AudibleSession.from_json(saved)
+            if not force:
+                print(
+                    f"Audible is already signed in ({old.locale_code}); use --force to sign"
+                    " in again.",
+                    file=out,
+                )
+                return 0
+            serial = old.device_serial
+            try:
+                await AudibleClient(old, http=http, clock=clock, endpoints=endpoints).deregister()
+            except DaemonError as exc:
+                print(f"note: the old registration could not be removed: {exc}", file=err)
+        pending = start_external_login(
+            locale, endpoints, serial=serial, with_username=with_username
+        )
+        print(
+            "Open this address in a browser and sign in to Audible:\n\n"
+            f"    {pending.signin_url}\n\n"
+            "After signing in the browser shows a 'page not found' page. Copy that page's"
+            " whole address and paste it here.",
+            file=out,
+        )
+        pasted = await ask("Address: ")
+        login = pending.complete(pasted)
+        client = await AudibleClient.register(
+            login, http=http, clock=clock, endpoints=endpoints, store=store
+        )
+    except DaemonError as exc:
+        print(f"speakerd: {exc}", file=err)
+        return exc.exit_code
+    who = client.session.customer_name or "your account"
+    print(f"Signed in to Audible ({locale.country_code}) as {who}.", file=out)
+    return 0
