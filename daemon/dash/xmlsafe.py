@@ -1,0 +1,117 @@
+"""Hostile-input-safe XML loading for MPDs, and ISO-8601 durations.
+
+`load_xml` caps the size before parsing, forbids DTDs (so no entity expansion and no external
+references), declares prefixes a manifest uses without declaring (real manifests do this
+with `mspr:`), and turns every parser failure into ManifestError. Elements are later matched
+by local name, so an upper-case DASH namespace parses the same as the standard one.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from xml.etree.ElementTree import Element, ParseError
+
+from daemon.errors import ManifestError
+
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+#: Longest duration accepted anywhere in a manifest (audiobooks run to days, not years).
+MAX_DURATION_SECONDS = 60 * 24 * 3600
+
+_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.S)
+_PREFIX_USE = re.compile(
+    r"</?([A-Za-z_][\w.-]*):[A-Za-z_]|\s([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*="
+)
+_PREFIX_DECL = re.compile(r"xmlns:([A-Za-z_][\w.-]*)\s*=")
+_ROOT = re.compile(r"<((?:[A-Za-z_][\w.-]*:)?MPD)\b")
+_DURATION = re.compile(
+    r"^P(?:(\d{1,12})Y)?(?:(\d{1,12})M)?(?:(\d{1,12})W)?(?:(\d{1,12})D)?"
+    r"(?:T(?:(\d{1,12})H)?(?:(\d{1,12})M)?(?:(\d{1,15}(?:\.\d{1,12})?)S)?)?$"
+)
+
+
+def local(tag: str) -> str:
+    """Local name of an ElementTree tag or attribute name ('{ns}name' -> 'name')."""
+    return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag.rsplit(":", 1)[-1]
+
+
+def namespace(tag: str) -> str:
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+
+
+def _decode(data: str | bytes) -> str:
+    if isinstance(data, str):
+        return data
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
+                       (b"\xfe\xff", "utf-16-be")):
+        if data.startswith(bom):
+            data = data[len(bom) :]
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise ManifestError(f"manifest is not valid {codec}", element="MPD") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError("manifest is not valid UTF-8", element="MPD",
+                            offset=exc.start) from exc
+
+
+def declare_missing_prefixes(text: str) -> str:
+    """Add xmlns declarations on <MPD> for prefixes used but never declared."""
+    used = {m.group(1) or m.group(2) for m in _PREFIX_USE.finditer(text)}
+    declared = set(_PREFIX_DECL.findall(text)) | {"xml", "xmlns"}
+    missing = sorted(used - declared)
+    if not missing:
+        return text
+    root = _ROOT.search(text)
+    if root is None:
+        return text
+    decls = "".join(f' xmlns:{p}="urn:undeclared:{p}"' for p in missing)
+    return text[: root.end()] + decls + text[root.end() :]
+
+
+def load_xml(data: str | bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Element:
+    """Parse an MPD document into an Element tree, refusing anything unsafe or malformed."""
+    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    if isinstance(data, str) and len(data) > max_bytes:
+        size = len(data)  # already too large; avoid encoding a huge string
+    if size > max_bytes:
+        raise ManifestError(f"manifest of {size} bytes exceeds the {max_bytes}-byte limit",
+                            element="MPD")
+    text = _DECL.sub("", _decode(data), count=1)
+    text = declare_missing_prefixes(text)
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    try:
+        root = fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise ManifestError(f"unsafe XML refused: {type(exc).__name__}", element="MPD") from exc
+    except ParseError as exc:
+        line, col = getattr(exc, "position", (None, None))
+        raise ManifestError(f"malformed XML: {exc}", element="MPD", line=line,
+                            column=col) from exc
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"malformed XML: {exc}", element="MPD") from exc
+    if not isinstance(root, Element) or local(root.tag) != "MPD":
+        raise ManifestError("document root is not an MPD element", element=str(local(root.tag)))
+    return root
+
+
+def parse_duration(value: str, where: str, attribute: str) -> Fraction:
+    """xs:duration (as DASH uses it) -> exact seconds; refuses negative or absurd values."""
+    v = value.strip()
+    m = _DURATION.match(v)
+    if m is None or v in ("P", "PT") or v.endswith("T"):
+        raise ManifestError(f"bad ISO-8601 duration {value[:40]!r}", element=where,
+                            attribute=attribute)
+    y, mo, w, d, h, mi, s = m.groups()
+    days = int(y or 0) * 365 + int(mo or 0) * 30 + int(w or 0) * 7 + int(d or 0)
+    total = Fraction(days * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60)
+    if s:
+        total += Fraction(s)
+    if total > MAX_DURATION_SECONDS:
+        raise ManifestError(f"duration {value[:40]!r} exceeds {MAX_DURATION_SECONDS} s",
+                            element=where, attribute=attribute)
+    return total
