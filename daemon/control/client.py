@@ -9,7 +9,6 @@ handshake fails before any request bytes are sent.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import ssl
 from dataclasses import dataclass
@@ -86,14 +85,8 @@ def _unverified_context() -> ssl.SSLContext:
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any],
-                ctx: ssl.SSLContext) -> tuple[dict[str, Any], str | None]:
+                ctx: ssl.SSLContext) -> dict[str, Any]:
     async with session.post(url, json=body, ssl=ctx) as resp:
-        cert = None
-        transport = resp.connection.transport if resp.connection else None
-        ssl_obj = transport.get_extra_info("ssl_object") if transport else None
-        if ssl_obj is not None:
-            der = ssl_obj.getpeercert(binary_form=True)
-            cert = hashlib.sha256(der).hexdigest() if der else None
         data = await resp.json(content_type=None)
         if resp.status != 200:
             err = data.get("error", {}) if isinstance(data, dict) else {}
@@ -101,7 +94,7 @@ async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any],
                               status=resp.status)
         if not isinstance(data, dict):
             raise RemoteError("speaker answered with something that is not an object")
-        return data, cert
+        return data
 
 
 async def pair(host: str, port: int, code: Secret, phone_name: str,
@@ -110,7 +103,7 @@ async def pair(host: str, port: int, code: Secret, phone_name: str,
     phone = await asyncio.to_thread(PhoneSession, code.reveal())
     ctx = _unverified_context()
     async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
-        first, cert1 = await _post(session, _url(host, port, f"{api_path}/pair/start"),
+        first = await _post(session, _url(host, port, f"{api_path}/pair/start"),
                                    {"pake": b64e(phone.message)}, ctx)
         try:
             session_id = str(first["session"])
@@ -119,21 +112,32 @@ async def pair(host: str, port: int, code: Secret, phone_name: str,
                 phone.finish, session_id, msg_b, {"name": phone_name})
         except (KeyError, PakeError):
             raise RemoteError("speaker's pairing answer is invalid") from None
-        second, cert2 = await _post(session, _url(host, port, f"{api_path}/pair/finish"),
+        second = await _post(session, _url(host, port, f"{api_path}/pair/finish"),
                                     {"session": session_id, "confirm": b64e(confirm),
                                      "hello": hello}, ctx)
         try:
             welcome = phone.open_welcome(second.get("welcome"))
         except PakeError:
             raise RemoteError("speaker could not prove it knows the code") from None
-    fingerprint = str(welcome.get("fingerprint", ""))
-    if not cert1 or not cert2 or not (fingerprint == cert1 == cert2):
-        raise RemoteError("the certificate of this connection is not the speaker's own")
-    token = welcome.get("token")
-    if not isinstance(token, str) or len(token) < 43:
-        raise RemoteError("speaker sent no usable token")
-    return Pairing(host=host, port=int(welcome.get("https_port", port)),
-                   fingerprint=fingerprint, token=Secret(token),
+        fingerprint = str(welcome.get("fingerprint", ""))
+        token = welcome.get("token")
+        if len(fingerprint) != 64 or not isinstance(token, str) or len(token) < 43:
+            raise RemoteError("speaker sent no usable token or fingerprint")
+        try:
+            pin = aiohttp.Fingerprint(bytes.fromhex(fingerprint))
+        except ValueError:
+            raise RemoteError("speaker sent a malformed fingerprint") from None
+        # the speaker we talk to must serve the certificate it vouched for inside the PAKE
+        port = int(welcome.get("https_port", port))
+        try:
+            async with session.get(_url(host, port, f"{api_path}/info"), ssl=pin) as resp:
+                info = await resp.json(content_type=None)
+        except aiohttp.ServerFingerprintMismatch:
+            raise RemoteError("the speaker's certificate is not the one it vouched for") \
+                from None
+        if not isinstance(info, dict) or info.get("id") != welcome.get("device_id"):
+            raise RemoteError("the speaker's identity does not match its pairing answer")
+    return Pairing(host=host, port=port, fingerprint=fingerprint, token=Secret(token),
                    phone_id=str(welcome.get("phone_id")),
                    device_id=str(welcome.get("device_id")))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import ssl
 from pathlib import Path
@@ -101,7 +102,9 @@ class FakeSignIn:
         return {"state": "linked"}
 
 
+@functools.cache
 def insecure() -> ssl.SSLContext:
+    """One shared context, so the client pool can reuse connections (it keys on the context)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
