@@ -20,7 +20,8 @@ from tests.integration.sandbox_music.sbm_helpers import (
 
 async def test_codepair_shape(http: aiohttp.ClientSession, sandbox: Sandbox) -> None:
     pair = await codepair(http, sandbox)
-    assert len(pair["user_code"]) == 6 and pair["user_code"].isalpha()
+    assert len(pair["user_code"]) == 6
+    assert pair["user_code"].isalpha()
     assert pair["user_code"].isupper()
     assert pair["verification_uri"] == f"{sandbox.base_url}/code"
     assert pair["expires_in"] == 600
@@ -39,7 +40,8 @@ async def test_cbl_flow_pending_slow_down_approve_token(
     await asyncio.sleep(1.05)
     status, body = await poll(http, sandbox, pair)
     assert status == 200, body
-    assert body["access_token"].startswith("Atza|") and len(body["access_token"]) >= 350
+    assert body["access_token"].startswith("Atza|")
+    assert len(body["access_token"]) >= 350
     assert body["refresh_token"].startswith("Atzr|")
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 3600
@@ -67,13 +69,16 @@ async def test_verification_page_is_a_form_that_approves(
     pair = await codepair(http, sb)
     async with http.get(pair["verification_uri"]) as r:
         page = await r.text()
-        assert r.status == 200 and r.content_type == "text/html"
-        assert '<form method="post"' in page and 'name="user_code"' in page
+        assert r.status == 200
+        assert r.content_type == "text/html"
+        assert '<form method="post"' in page
+        assert 'name="user_code"' in page
     async with http.post(pair["verification_uri"], data={"user_code": "ZZZZZZ"}) as r:
         assert r.status == 400
     async with http.post(pair["verification_uri"],
                          data={"user_code": pair["user_code"].lower(), "action": "approve"}) as r:
-        assert r.status == 200 and "linked" in await r.text()
+        assert r.status == 200
+        assert "linked" in await r.text()
     status, body = await poll(http, sb, pair)
     assert status == 200, body
 
@@ -118,7 +123,8 @@ async def test_client_id_allow_list_and_scope(http: aiohttp.ClientSession,
             assert body["error_description"]
     async with http.post(url, data=b"{not json", headers={"Content-Type": "application/json"}
                          ) as r:
-        assert r.status == 400 and (await r.json())["error"] == "invalid_request"
+        assert r.status == 400
+        assert (await r.json())["error"] == "invalid_request"
     async with http.post(f"{sandbox.base_url}/auth/o2/token",
                          data={"grant_type": "password"}) as r:
         assert (await r.json())["error"] == "unsupported_grant_type"
@@ -177,18 +183,20 @@ async def test_short_access_token_lifetime_gives_401(http: aiohttp.ClientSession
         assert r.status == 401
         assert r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
         body = await r.json()
-        assert body["error"] == "invalid_token" and body["message"]
+        assert body["error"] == "invalid_token"
+        assert body["message"]
 
 
 async def test_forced_slow_down_and_settings_hook(http: aiohttp.ClientSession,
                                                   sandbox: Sandbox) -> None:
     pair = await codepair(http, sandbox)
     await admin(http, sandbox, "lwa/settings", {"force_slow_down": 1})
-    status, body = await poll(http, sandbox, pair)
+    _status, body = await poll(http, sandbox, pair)
     assert body["error"] == "slow_down"
     async with http.post(f"{sandbox.base_url}/_sandbox/lwa/settings",
                          json={"interval_s": "fast"}) as r:
-        assert r.status == 400 and "interval_s" in (await r.json())["message"]
+        assert r.status == 400
+        assert "interval_s" in (await r.json())["message"]
 
 
 async def test_auto_approve_signs_in_without_a_person(http: aiohttp.ClientSession,
