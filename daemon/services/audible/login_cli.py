@@ -55,7 +55,7 @@ def add_parser(
         "--force",
         action="store_true",
         help="sign in again even if a sign-in is saved (the old device"
-        " registration is removed first when possible)",
+        " registration is removed afterwards when possible)",
     )
     return parser
 
@@ -84,24 +84,20 @@ async def run(
     try:
         locale = get_locale(locale_code)
         saved = await asyncio.to_thread(store.load, c.SESSION_SECRET_NAME)
-        serial: str | None = None
+        old: AudibleSession | None = None
         if saved is not None:
-            old = AudibleSession.from_json(saved)
-            if not force:
+            try:
+                old = AudibleSession.from_json(saved)
+            except DaemonError:
+                old = None  # a damaged record is simply replaced
+            if old is not None and not force:
                 print(
                     f"Audible is already signed in ({old.locale_code}); use --force to sign"
                     " in again.",
                     file=out,
                 )
                 return 0
-            serial = old.device_serial
-            try:
-                await AudibleClient(old, http=http, clock=clock, endpoints=endpoints).deregister()
-            except DaemonError as exc:
-                print(f"note: the old registration could not be removed: {exc}", file=err)
-        pending = start_external_login(
-            locale, endpoints, serial=serial, with_username=with_username
-        )
+        pending = start_external_login(locale, endpoints, with_username=with_username)
         print(
             "Open this address in a browser and sign in to Audible:\n\n"
             f"    {pending.signin_url}\n\n"
@@ -117,6 +113,13 @@ async def run(
     except DaemonError as exc:
         print(f"speakerd: {exc}", file=err)
         return exc.exit_code
+    if old is not None:
+        # Only now, with the new registration saved, remove the old one: every registration
+        # shows in the user's device list (§4.3), and a failed login must keep the old one.
+        try:
+            await AudibleClient(old, http=http, clock=clock, endpoints=endpoints).deregister()
+        except DaemonError as exc:
+            print(f"note: the old registration could not be removed: {exc}", file=err)
     who = client.session.customer_name or "your account"
     print(f"Signed in to Audible ({locale.country_code}) as {who}.", file=out)
     return 0

@@ -13,7 +13,19 @@ import aiohttp
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from daemon.clock import SystemClock
+
 DEVICE_TYPE = "A2CZJZGLK2JJVM"
+
+
+class OffsetClock(SystemClock):
+    """The real clock shifted by `offset` seconds (a device whose clock is off)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.offset
 
 
 def pkce() -> tuple[str, str]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from audible_sandbox_helpers import OffsetClock
 
 from daemon.clock import SystemClock
 from daemon.sandbox.audible import AudibleSandboxSettings, setup_audible
+from daemon.secrets import SecretStore
+from daemon.services.http import HttpClient, RetryPolicy
 
 
 @pytest.fixture
@@ -27,3 +31,23 @@ async def sandbox(sandbox_settings: AudibleSandboxSettings) -> AsyncIterator[Tes
         yield server
     finally:
         await server.close()
+
+
+@pytest.fixture
+def client_clock() -> OffsetClock:
+    return OffsetClock()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[HttpClient]:
+    client = HttpClient(clock=SystemClock(), retry=RetryPolicy(max_attempts=1))
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SecretStore:
+    return SecretStore.open(tmp_path / "secrets", key_file=tmp_path / "device.key")
