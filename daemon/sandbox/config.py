@@ -111,6 +111,11 @@ class SandboxConfig:
     max_body_bytes: int = MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
+        # Accept plain strings for the enum fields (YAML, CLI, tests) and store the enums.
+        object.__setattr__(self, "tier", am.Tier(self.tier))
+        object.__setattr__(self, "licence_backend", am.LicenceBackend(self.licence_backend))
+        object.__setattr__(self, "faults", tuple(self.faults))
+        object.__setattr__(self, "client_ids", tuple(self.client_ids))
         if self.catalog not in CATALOGS:
             raise ValueError(f"catalog must be one of {', '.join(CATALOGS)}")
         if not 0 <= self.port <= 65535:
