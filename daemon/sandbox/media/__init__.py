@@ -48,7 +48,8 @@ Content (``ContentStore``)::
         SegmentTemplate). ContentNotFoundError for anything else (-> 404).
     store.resource_location(track_id, name) -> (path, offset, length)   # for sendfile
     store.keys(track_id) -> {kid: key}
-    store.clear_reference(track_id, format_id) -> bytes   # the clear fMP4, same packets
+    store.clear_reference(track_id, format_id) -> bytes   # clear fMP4, same packets
+        (re-encoded on demand, deterministic; for tests)
     store.source_pcm(track_id, format_id) -> (ndarray, av sample format)  # encoder input
 
 Content rules (AM-C23): static on-demand MPD, minBufferTime PT2S, one AdaptationSet per

@@ -201,7 +201,7 @@ def _default_plan(album_index: int, number: int) -> tuple[tuple[str, ...], Schem
     scheme: Scheme = "cbcs" if n in (7, 20) else "cenc"
     if n in (1, 12, 27):
         formats = _ALL
-    elif n % 4 == 0:
+    elif n % 8 == 4:
         formats = _HIRES
     elif n % 4 == 2:
         formats = _HIRES96

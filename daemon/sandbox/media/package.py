@@ -2,8 +2,7 @@
 
 The encrypted file is `init | sidx | fragments`; the first fragments (those starting
 before the clear lead ends) point at the clear sample entry (spec/drm-and-media.md §5.3),
-the rest are encrypted with the track's key. The clear reference is the PyAV output
-itself: the same packets, fragment for fragment.
+the rest are encrypted with the track's key. Fragments keep PyAV's boundaries and packets.
 """
 
 from __future__ import annotations
@@ -75,7 +74,6 @@ class Layout:
 class Packaged:
     layout: Layout
     encrypted: bytes
-    clear: bytes
 
 
 def package(
@@ -133,7 +131,4 @@ def package(
         bandwidth=bandwidth,
         file_size=offset,
     )
-    encrypted = init + index + b"".join(fragments)
-    # The clear reference: PyAV's output without anything after the last fragment.
-    last = parts.fragments[-1]
-    return Packaged(layout, encrypted, clear[: last.offset + last.size])
+    return Packaged(layout, init + index + b"".join(fragments))

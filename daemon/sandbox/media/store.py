@@ -1,8 +1,8 @@
 """ContentStore: generate the catalog's DASH content once, cache it, validate it, serve it.
 
 Layout on disk, one directory per track under `<data_dir>/sandbox-media/<catalog>-…/`:
-`<FORMAT>.mp4` (encrypted: init | sidx | fragments), `clear-<FORMAT>.mp4` (the clear
-reference) and `manifest.json` (generator version, parameters, per-file SHA-256, layouts),
+`<FORMAT>.mp4` (encrypted: init | sidx | fragments) and `manifest.json` (generator
+version, parameters, per-file SHA-256, layouts),
 written last so a half-written track is never taken as complete. A track whose manifest
 is missing, from another generator version or parameters, or whose files fail their
 checksums is regenerated; the others are reused.
@@ -230,10 +230,12 @@ class ContentStore:
                 segment_seconds=self.segment_seconds,
                 clear_lead_s=self.clear_lead_s,
             )
-            for name, data in ((f"{format_id}.mp4", packaged.encrypted),
-                               (f"clear-{format_id}.mp4", packaged.clear)):
-                (tmp / name).write_bytes(data)
-                files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            name = f"{format_id}.mp4"
+            (tmp / name).write_bytes(packaged.encrypted)
+            files[name] = {
+                "size": len(packaged.encrypted),
+                "sha256": hashlib.sha256(packaged.encrypted).hexdigest(),
+            }
             layouts[format_id] = packaged.layout
         manifest = {
             "params": self._params(track),
@@ -336,11 +338,27 @@ class ContentStore:
         return {content.kid: content.key}
 
     def clear_reference(self, track_id: str, format_id: str) -> bytes:
-        """The clear fragmented MP4 the encrypted Representation was made from."""
+        """The clear fragmented MP4 the encrypted Representation was made from.
+
+        Not cached (it would double the disk use): encoding is deterministic, so it is made
+        again, and checked to have the same fragments as the stored Representation.
+        """
+        from daemon.sandbox.media.boxes import split
+        from daemon.sandbox.media.encode import SourceAudio, encode_clear
+
         content = self.track(track_id)
-        if format_id not in content.layouts:
+        layout = content.layouts.get(format_id)
+        if layout is None:
             raise ContentNotFoundError("unknown format", track=track_id, format=format_id)
-        return (self.root / track_id / f"clear-{format_id}.mp4").read_bytes()
+        clear = encode_clear(FORMATS[format_id], SourceAudio(content.track), self.segment_seconds)
+        parts = split(clear)
+        if [(f.start, f.duration) for f in parts.fragments] != [
+            (s.start, s.duration) for s in layout.segments
+        ]:
+            raise ContentError("clear reference does not line up with the stored content",
+                               track=track_id, format=format_id)
+        last = parts.fragments[-1]
+        return clear[: last.offset + last.size]
 
     def source_pcm(self, track_id: str, format_id: str) -> tuple[Any, str]:
         """(numpy samples, PyAV sample format) exactly as fed to the encoder (recomputed)."""
