@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+
 import pytest
 
 from daemon.contracts import amazon_music as am
@@ -110,7 +111,8 @@ async def test_refresh_rotates_and_persists_latest(make_env: MakeEnv) -> None:
     first = env.store.load(STORE_NAME)
     new_access = await env.lwa.refresh()
     second = env.store.load(STORE_NAME)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] == new_access.reveal()
     # the rotated-out refresh token is dead on the server
