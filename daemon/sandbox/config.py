@@ -107,6 +107,8 @@ class SandboxConfig:
     #: AM-C14: vary URI shapes per run so clients that build URIs fail.
     shuffle_uris: bool = False
     seed: int = 0
+    #: False: browse, LWA and events only (no content generation; manifests answer 501).
+    generate_content: bool = True
     faults: tuple[FaultRule, ...] = field(default_factory=tuple)
     max_body_bytes: int = MAX_BODY_BYTES
 

@@ -46,14 +46,15 @@ class Content:
             self.catalog = build_catalog(kind, config.seed)
 
     def ensure(self) -> None:
-        if self._store is not None:
+        if self._store is not None and self._config.generate_content:
             self._store.ensure()
             self._ready = True
 
     def _require(self) -> Any:
         if self._store is None or not self._ready:
-            raise HttpProblem(501, "sandbox media content is not available in this build "
-                              "(daemon.sandbox.media.store is missing)")
+            why = ("content generation is off (generate_content: false)"
+                   if self._store is not None else "daemon.sandbox.media.store is missing")
+            raise HttpProblem(501, f"sandbox media content is not available: {why}")
         return self._store
 
     def formats(self, track: Track) -> list[str]:

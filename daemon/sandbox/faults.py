@@ -26,11 +26,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("daemon.sandbox")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_BODY_FAULTS = ("bandwidth", "reset", "stall")
 #: Request keys the route handlers read.
-FLAG_TOKEN_EXPIRED = "sandbox.fault.token_expired"  # noqa: S105 - a request key
-FLAG_URL_EXPIRED = "sandbox.fault.url_expired"
-FLAG_DENIAL = "sandbox.fault.denial"
+FLAG_TOKEN_EXPIRED = web.RequestKey("sandbox_fault_token_expired", bool)
+FLAG_URL_EXPIRED = web.RequestKey("sandbox_fault_url_expired", bool)
+FLAG_DENIAL = web.RequestKey("sandbox_fault_denial", str)
 _CHUNK = 16 * 1024
 
 
