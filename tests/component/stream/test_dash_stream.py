@@ -4,7 +4,6 @@ clear lead, ClearKey), checked against PyAV decoding the clear reference on its 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,10 +22,10 @@ BASE = "http://content.test/"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContentStore]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> ContentStore:
     content = ContentStore(tmp_path_factory.mktemp("content"), catalog="small")
     content.ensure()
-    yield content
+    return content
 
 
 def _track(store: ContentStore, scheme: str = "cenc", addressing: str | None = None) -> str:
