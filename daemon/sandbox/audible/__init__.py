@@ -55,6 +55,7 @@ def setup_audible(
     r.add_get(c.SIGNIN_PATH, _guard(identity.signin_get))
     r.add_post(c.SIGNIN_PATH, _guard(identity.signin_post))
     r.add_get(c.MAPLANDING_PATH, _guard(identity.maplanding))
+    r.add_post("/ap/exchangetoken/cookies", _guard(identity.exchange_cookies))
     r.add_post(c.REGISTER_PATH, _guard(identity.register))
     r.add_post(c.DEREGISTER_PATH, _guard(identity.deregister))
     r.add_post(c.TOKEN_PATH, _guard(identity.token))

@@ -428,3 +428,32 @@ async def profile(request: web.Request) -> web.Response:
 def signin_query(url: str) -> dict[str, str]:
     """Parameters of a sign-in URL (used by the approve hook)."""
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+async def exchange_cookies(request: web.Request) -> web.Response:
+    """`/ap/exchangetoken/cookies` (§4.5): website cookies for a TLD from a refresh token."""
+    state = state_of(request)
+    try:
+        raw = await read_body(request)
+    except BodyTooLarge:
+        return message(413, "Request entity too large")
+    try:
+        form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        form = {}
+    source = form.get("source_token", "")
+    domain = form.get("domain", "")
+    reg = next(
+        (
+            r
+            for r in state.registrations.values()
+            if source and secrets.compare_digest(r.refresh_token, source)
+        ),
+        None,
+    )
+    if form.get("requested_token_type") != "auth_cookies" or not domain.startswith(".amazon."):
+        return web.json_response({"error": "invalid_request"}, status=400)
+    if reg is None or reg.revoked:
+        return web.json_response({"error": "invalid_grant"}, status=400)
+    cookie = {"Name": "session-id", "Value": secrets.token_hex(8), "Domain": domain, "Path": "/"}
+    return web.json_response({"response": {"tokens": {"cookies": {domain: [cookie]}}}})

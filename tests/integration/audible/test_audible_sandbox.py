@@ -464,3 +464,140 @@ async def test_catalog_and_metadata_work_unauthenticated(sandbox: TestServer) ->
         chapters = meta["chapter_info"]["chapters"]
         assert [c["start_offset_ms"] for c in chapters] == [0, 1000, 2000]
         assert meta["content_reference"]["acr"].startswith("CR!")
+
+
+async def test_revoked_status_and_state_token(sandbox: TestServer) -> None:
+    url = base(sandbox)
+    async with aiohttp.ClientSession() as http:
+        reg = await register(http, url)
+        target = f"{LIB}?status=Revoked"
+        async with http.get(url + target, headers=sign(reg, "GET", target)) as r:
+            assert [i["asin"] for i in (await r.json())["items"]] == ["B0SPKRD005"]
+            token = r.headers["State-Token"]
+        target = f"{LIB}?state_token={token}"
+        async with http.get(url + target, headers=sign(reg, "GET", target)) as r:
+            assert (await r.json())["items"] == []
+            assert r.headers["Total-Count"] == "0"
+            assert r.headers["State-Token"] == token
+
+
+async def test_exchange_cookies(sandbox: TestServer) -> None:
+    url = base(sandbox)
+    async with aiohttp.ClientSession() as http:
+        reg = await register(http, url)
+        form = {
+            "app_name": "Audible",
+            "app_version": "3.56.2",
+            "source_token": reg["tokens"]["bearer"]["refresh_token"],
+            "requested_token_type": "auth_cookies",
+            "source_token_type": "refresh_token",
+            "domain": ".amazon.de",
+        }
+        async with http.post(f"{url}/ap/exchangetoken/cookies", data=form) as r:
+            cookies = (await r.json())["response"]["tokens"]["cookies"]
+        assert cookies[".amazon.de"][0]["Name"] == "session-id"
+        async with http.post(
+            f"{url}/ap/exchangetoken/cookies", data={**form, "source_token": "Atnr|nope"}
+        ) as r:
+            assert r.status == 400
+
+
+async def test_admin_hooks_absent_when_disabled() -> None:
+    from aiohttp import web
+
+    from daemon.clock import SystemClock
+    from daemon.sandbox.audible import AudibleSandboxSettings, setup_audible
+
+    app = web.Application()
+    setup_audible(
+        app, AudibleSandboxSettings(rsa_key_bits=1024), SystemClock(), admin_enabled=False
+    )
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{base(server)}/_sandbox/audible/toggles", json={"otp": True}) as r,
+        ):
+            assert r.status in (404, 405)
+    finally:
+        await server.close()
+
+
+async def test_admin_hooks_validate_input(sandbox: TestServer) -> None:
+    url = base(sandbox)
+    cases = [
+        ("toggles", b"{"),
+        ("toggles", b'{"otp": "yes"}'),
+        ("toggles", b'{"nope": true}'),
+        ("clock", b'{"offset_seconds": "x"}'),
+        ("throttle", b'{"after": -1}'),
+        ("faults", b'{"status": 418}'),
+        ("login/approve", b'{"signin_url": 5}'),
+        ("login/approve", b'{"signin_url": "http://x/ap/signin?a=b"}'),
+        ("registrations/revoke", b'{"serial": 5}'),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for path, raw in cases:
+            async with http.post(f"{url}/_sandbox/audible/{path}", data=raw) as r:
+                assert r.status == 400, (path, raw)
+                assert "message" in await r.json()
+
+
+async def test_garbage_requests_never_get_a_500(sandbox: TestServer) -> None:
+    import random
+
+    rng = random.Random(1234)
+    url = base(sandbox)
+    routes = [
+        ("GET", "/ap/signin"),
+        ("POST", "/ap/signin"),
+        ("GET", "/ap/maplanding"),
+        ("POST", "/auth/register"),
+        ("POST", "/auth/token"),
+        ("POST", "/auth/deregister"),
+        ("GET", "/user/profile"),
+        ("GET", LIB),
+        ("GET", "/1.0/library/B0SPKRD001"),
+        ("GET", "/1.0/catalog/products/B0SPKRD001"),
+        ("GET", "/1.0/content/B0SPKRD001/metadata"),
+        ("POST", "/1.0/content/B0SPKRD001/licenserequest"),
+        ("GET", "/1.0/annotations/lastpositions"),
+        ("PUT", "/1.0/lastpositions/B0SPKRD001"),
+        ("GET", "/_cdn/audible/B0SPKRD001/aaxc"),
+        ("POST", "/ap/exchangetoken/cookies"),
+    ]
+    junk = [
+        "",
+        "null",
+        "[]",
+        "{}",
+        '{"a":',
+        "\x00\xff",
+        '{"consumption_type": []}',
+        '{"registration_data": {"device_serial": 1}}',
+        "a=b&c",
+        "%%%",
+    ]
+    params = [
+        "",
+        "?num_results=-1",
+        "?page=abc",
+        "?asins=",
+        "?response_groups=,,,",
+        "?drm_type=Bogus",
+        "?Expires=x&Signature=y",
+        "?purchased_after=yesterday",
+        "?" + "x" * 2000,
+    ]
+    async with aiohttp.ClientSession() as http:
+        reg = await register(http, url)
+        for _ in range(120):
+            method, path = rng.choice(routes)
+            target = path + rng.choice(params)
+            raw = rng.choice(junk).encode("utf-8", "surrogateescape")
+            headers = sign(reg, method, target, raw) if rng.random() < 0.5 else {}
+            if rng.random() < 0.2:
+                headers = {**headers, "x-adp-signature": rng.choice(["", ":", "a:b", "::::"])}
+            async with http.request(method, url + target, data=raw, headers=headers) as r:
+                assert r.status < 500, (method, target, raw, await r.text())
