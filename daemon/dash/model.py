@@ -10,12 +10,23 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from fractions import Fraction
+from urllib.parse import urljoin
+
+from daemon.errors import ManifestError
 
 MP4PROTECTION = "urn:mpeg:dash:mp4protection:2011"
 WIDEVINE_SYSTEM_ID = uuid.UUID("edef8ba9-79d6-4ace-a3c8-27dcd51d21ed")
 PLAYREADY_SYSTEM_ID = uuid.UUID("9a04f079-9840-4286-ab92-e65be0885f95")
 CLEARKEY_SYSTEM_ID = uuid.UUID("e2719d58-a985-b3c9-781a-b030af78d30e")
 COMMON_SYSTEM_ID = uuid.UUID("1077efec-c0b2-4d02-ace3-3c1e52e2fb4b")
+
+
+def join_url(base: str, ref: str, where: str) -> str:
+    """RFC 3986 resolution; a reference urllib cannot parse becomes a ManifestError."""
+    try:
+        return urljoin(base, ref)
+    except ValueError as exc:
+        raise ManifestError(f"bad URL {ref[:60]!r}: {exc}", element=where) from None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import binascii
 import itertools
 import uuid
 from fractions import Fraction
-from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
 from daemon.dash.model import (
@@ -25,6 +24,7 @@ from daemon.dash.model import (
     SegmentInfo,
     TimelineEntry,
     UrlRange,
+    join_url,
 )
 from daemon.dash.xmlsafe import DEFAULT_MAX_BYTES, load_xml, local, parse_duration
 from daemon.errors import ManifestError
@@ -164,11 +164,7 @@ class _Parser:
         for parent, b in itertools.product(parents, found):
             text = (b.text or "").strip()
             loc = _attr(b, "serviceLocation") or parent.service_location
-            try:
-                out.append(BaseUrl(urljoin(parent.url, text), loc))
-            except ValueError:
-                raise ManifestError(f"bad BaseURL {text[:60]!r}",
-                                    element=f"{where}/BaseURL") from None
+            out.append(BaseUrl(join_url(parent.url, text, f"{where}/BaseURL"), loc))
             if len(out) > MAX_BASE_URLS:
                 raise ManifestError(f"more than {MAX_BASE_URLS} BaseURL combinations",
                                     element=f"{where}/BaseURL")
@@ -286,7 +282,7 @@ class _Parser:
             out.append(ContentProtection(
                 scheme, (_attr(cp, "value") or "").strip() or None,
                 _kid(kid_raw, w) if kid_raw else None, system, pssh,
-                urljoin(self.url, lic) if lic else None,
+                join_url(self.url, lic, w) if lic else None,
             ))
         return tuple(out)
 

@@ -13,9 +13,15 @@ import math
 import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from urllib.parse import urljoin
 
-from daemon.dash.model import Manifest, Period, Representation, SegmentInfo, TimelineEntry
+from daemon.dash.model import (
+    Manifest,
+    Period,
+    Representation,
+    SegmentInfo,
+    TimelineEntry,
+    join_url,
+)
 from daemon.errors import ManifestError
 from daemon.mp4.sidx import parse_sidx
 
@@ -133,7 +139,7 @@ def plan_segments(manifest: Manifest, period: Period, rep: Representation) -> Se
     ts, pto = info.timescale, info.presentation_time_offset
 
     def urls(media: str | None) -> tuple[str, ...]:
-        return bases if not media else tuple(urljoin(b, media) for b in bases)
+        return bases if not media else tuple(join_url(b, media, where) for b in bases)
 
     def seconds(t: int) -> float:
         return p_start + (t - pto) / ts

@@ -171,6 +171,8 @@ EXTERNAL = """<?xml version="1.0"?>
          "</AdaptationSet></Period></MPD>", "not a UUID"),
         ('<MPD><Period><AdaptationSet><ContentProtection><cenc:pssh>!!</cenc:pssh>'
          "</ContentProtection></AdaptationSet></Period></MPD>", "not base64"),
+        # found by the fuzzer: urllib raises ValueError on an unterminated IPv6 host
+        ("<MPD><BaseURL>http://[::1/x</BaseURL><Period/></MPD>", "bad URL"),
     ],
 )
 def test_hostile_documents_raise_manifest_error(doc: str | bytes, message: str) -> None:

@@ -268,3 +268,11 @@ def test_live_duration_template_without_period_end_is_refused() -> None:
     assert m.dynamic
     with pytest.raises(ManifestError, match="period duration"):
         plan_segments(m, m.periods[0], m.periods[0].representations[0])
+
+
+def test_unparseable_media_url_is_a_manifest_error() -> None:
+    m, _ = one(rep('<SegmentTemplate media="s$Number$" duration="5"/>'))
+    bad = mpd(rep('<SegmentTemplate media="http://[::1/$Number$" duration="5"/>'))
+    m = parse_mpd(bad, URL)
+    with pytest.raises(ManifestError, match="bad URL"):
+        plan_segments(m, m.periods[0], m.periods[0].representations[0])
