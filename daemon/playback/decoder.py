@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.errors import MediaError
-from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat
+from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, pack_s32
 
 log = logging.getLogger("daemon.playback")
 
@@ -30,7 +30,7 @@ log = logging.getLogger("daemon.playback")
 _AV_FORMAT = {
     SampleFormat.S16_LE: "s16",
     SampleFormat.S32_LE: "s32",
-    SampleFormat.S24_LE: "s32",  # decoded as s32, then shifted down (see _pack)
+    SampleFormat.S24_LE: "s32",  # decoded as s32, then shifted down (see pack_s32)
     SampleFormat.S24_3LE: "s32",  # decoded as s32, then packed to 3 bytes
     SampleFormat.FLOAT_LE: "flt",
 }
@@ -403,25 +403,7 @@ class Decoder:
                 data = data[(target - first) * out.channels * width:]
                 first = target
             self._skip_to_s = None
-        return _pack(data, out.sample_format), first
-
-
-def _pack(data: bytes, fmt: SampleFormat) -> bytes:
-    """s32 (24-bit left-aligned) to the 24-bit layouts some devices need; else unchanged."""
-    if fmt is SampleFormat.S24_3LE:
-        n = len(data) // 4
-        out = bytearray(n * 3)
-        out[0::3], out[1::3], out[2::3] = data[1::4], data[2::4], data[3::4]
-        return bytes(out)
-    if fmt is SampleFormat.S24_LE:
-        out = bytearray(len(data))
-        out[0::4], out[1::4], out[2::4] = data[1::4], data[2::4], data[3::4]
-        out[3::4] = data[3::4].translate(_SIGN_EXTEND)
-        return bytes(out)
-    return data
-
-
-_SIGN_EXTEND = bytes(0xFF if b & 0x80 else 0 for b in range(256))
+        return pack_s32(data, out.sample_format), first
 
 
 def _reason(exc: Exception) -> str:

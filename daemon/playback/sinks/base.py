@@ -175,3 +175,38 @@ def check_write(fmt: PcmFormat | None, data: bytes, sink: str) -> PcmFormat:
         raise SinkError("write is not a whole number of frames", sink=sink,
                         nbytes=len(data), frame_bytes=fmt.frame_bytes)
     return fmt
+
+
+# --- 24-bit layouts ---------------------------------------------------------------------
+# PyAV has no packed 24-bit sample format: 24-bit audio travels as s32 (value << 8) and is
+# converted at the edge with C-speed extended-slice copies (no per-sample Python loop).
+
+
+def pack_s32(data: bytes, fmt: SampleFormat) -> bytes:
+    """s32 (24-bit left-aligned) to S24_3LE or S24_LE; any other format is returned as is."""
+    if fmt is SampleFormat.S24_3LE:
+        out = bytearray(len(data) // 4 * 3)
+        out[0::3], out[1::3], out[2::3] = data[1::4], data[2::4], data[3::4]
+        return bytes(out)
+    if fmt is SampleFormat.S24_LE:
+        out = bytearray(len(data))
+        out[0::4], out[1::4], out[2::4] = data[1::4], data[2::4], data[3::4]
+        out[3::4] = data[3::4].translate(_SIGN_EXTEND)
+        return bytes(out)
+    return data
+
+
+def unpack_to_s32(data: bytes, fmt: SampleFormat) -> bytes:
+    """The inverse of `pack_s32`: S24_3LE/S24_LE back to left-aligned s32."""
+    if fmt is SampleFormat.S24_3LE:
+        out = bytearray(len(data) // 3 * 4)
+        out[1::4], out[2::4], out[3::4] = data[0::3], data[1::3], data[2::3]
+        return bytes(out)
+    if fmt is SampleFormat.S24_LE:
+        out = bytearray(len(data))
+        out[1::4], out[2::4], out[3::4] = data[0::4], data[1::4], data[2::4]
+        return bytes(out)
+    return data
+
+
+_SIGN_EXTEND = bytes(0xFF if b & 0x80 else 0 for b in range(256))
