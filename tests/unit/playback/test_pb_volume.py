@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import array
+import itertools
 import math
-import os
 import random
 import shutil
 import struct
@@ -28,7 +28,7 @@ def test_curve_is_monotonic_cubic_and_round_trips() -> None:
     gains = [level_to_gain(v) for v in range(101)]
     assert gains[0] == 0.0
     assert gains[100] == 1.0
-    assert all(a < b for a, b in zip(gains, gains[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(gains))
     assert level_to_db(50) == pytest.approx(20 * math.log10(0.125))  # ≈ -18 dB
     assert level_to_db(10) == pytest.approx(-60.0)
     assert level_to_db(0) == -math.inf
