@@ -100,7 +100,7 @@ def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1")
     assert is_loopback("::1")
     assert is_loopback("localhost")
-    assert not is_loopback("0.0.0.0")  # noqa: S104
+    assert not is_loopback("0.0.0.0")
     assert not is_loopback("192.168.1.10")
 
 
