@@ -1,0 +1,125 @@
+"""The content cache: reuse, corruption detection, version change, readiness."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from daemon.sandbox.media import ContentError, ContentStore
+from daemon.sandbox.media import store as store_module
+from tests.unit.sandbox_media.conftest import SEED, tree_mtimes
+
+
+def _copy(small_store: ContentStore, tmp_path: Path) -> Path:
+    """A private copy of the session's generated data directory."""
+    data_dir = small_store.root.parents[1]
+    target = tmp_path / "data"
+    shutil.copytree(data_dir, target)
+    return target
+
+
+def test_second_ensure_reuses_everything(small_store: ContentStore, tmp_path: Path) -> None:
+    data_dir = _copy(small_store, tmp_path)
+    store = ContentStore(data_dir, "small", seed=SEED)
+    before = tree_mtimes(store.root)
+    report = store.ensure()
+    assert report.generated == ()
+    assert set(report.reused) == {t.id for t in store.catalog.tracks}
+    assert store.generated_count == 0
+    assert tree_mtimes(store.root) == before
+    assert store.tracks.keys() == small_store.tracks.keys()
+    for tid, content in store.tracks.items():
+        assert content.formats == small_store.tracks[tid].formats
+        assert content.layouts == small_store.tracks[tid].layouts
+
+
+def test_flipped_byte_is_detected_and_only_that_track_regenerated(
+    small_store: ContentStore, tmp_path: Path
+) -> None:
+    data_dir = _copy(small_store, tmp_path)
+    store = ContentStore(data_dir, "small", seed=SEED)
+    # The cheapest track (HI_FI at most) keeps the test fast.
+    victim = store.catalog.tracks[1].id
+    others = [t.id for t in store.catalog.tracks if t.id != victim]
+    path = store.root / victim / "OPUS_48.mp4"
+    original = path.read_bytes()
+    corrupt = bytearray(original)
+    corrupt[len(corrupt) // 2] ^= 0x01
+    path.write_bytes(bytes(corrupt))
+    before = tree_mtimes(store.root)
+
+    report = store.ensure()
+
+    assert report.generated == (victim,)
+    assert set(report.reused) == set(others)
+    # Generation is deterministic (seeded audio and IVs): the same bytes come back.
+    assert path.read_bytes() == original
+    after = tree_mtimes(store.root)
+    assert all(after[k] == v for k, v in before.items() if not k.startswith(victim))
+
+
+def test_missing_file_or_manifest_is_regenerated(
+    small_store: ContentStore, tmp_path: Path
+) -> None:
+    data_dir = _copy(small_store, tmp_path)
+    store = ContentStore(data_dir, "small", seed=SEED)
+    _, first, second = (t.id for t in store.catalog.tracks)
+    (store.root / first / "OPUS_192.mp4").unlink()
+    (store.root / second / "manifest.json").write_text("{not json")
+    report = store.ensure()
+    assert set(report.generated) == {first, second}
+    assert (store.root / first / "OPUS_192.mp4").is_file()
+
+
+def test_manifest_from_another_generator_version_is_regenerated(
+    small_store: ContentStore, tmp_path: Path
+) -> None:
+    data_dir = _copy(small_store, tmp_path)
+    store = ContentStore(data_dir, "small", seed=SEED)
+    victim = store.catalog.tracks[1].id
+    manifest_path = store.root / victim / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["params"]["generator"] = store_module.GENERATOR_VERSION - 1
+    manifest_path.write_text(json.dumps(manifest))
+    report = store.ensure()
+    assert report.generated == (victim,)
+    assert json.loads(manifest_path.read_text())["params"]["generator"] == (
+        store_module.GENERATOR_VERSION
+    )
+
+
+@pytest.mark.slow
+def test_generator_version_change_regenerates(
+    small_store: ContentStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = _copy(small_store, tmp_path)
+    monkeypatch.setattr(store_module, "GENERATOR_VERSION", store_module.GENERATOR_VERSION + 1)
+    store = ContentStore(data_dir, "small", seed=SEED)
+    report = store.ensure()
+    assert set(report.generated) == {t.id for t in store.catalog.tracks}
+    assert store.generated_count == 3
+    for track in store.catalog.tracks:
+        manifest = json.loads((store.root / track.id / "manifest.json").read_text())
+        assert manifest["params"]["generator"] == store_module.GENERATOR_VERSION
+    # ...and the next start reuses what was just made.
+    assert ContentStore(data_dir, "small", seed=SEED).ensure().generated == ()
+
+
+def test_not_ready_before_ensure(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path, "small", seed=SEED)
+    assert len(store.catalog.tracks) == 3  # metadata is there at once
+    with pytest.raises(ContentError):
+        _ = store.tracks
+    with pytest.raises(ContentError):
+        store.mpd(store.catalog.tracks[0].id, ["OPUS_48"], "http://x/", "http://x/l")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"), [({"catalog": "huge"}, "catalog"), ({"segment_seconds": 0.1}, "segment")]
+)
+def test_bad_parameters_are_refused(tmp_path: Path, kwargs: dict[str, object], word: str) -> None:
+    with pytest.raises(ContentError, match=word):
+        ContentStore(tmp_path, **kwargs)  # type: ignore[arg-type]
