@@ -1,0 +1,1 @@
+"""mDNS announcement of the speaker (python-zeroconf) and the interface/address watcher."""

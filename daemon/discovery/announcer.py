@@ -1,0 +1,323 @@
+"""The mDNS announcer: registers `_speakerd._tcp` (+ `_http._tcp`) and keeps it true.
+
+Contract: `start()` returns once the service record is registered (probing done), or at
+once when no allowed interface has an address yet (it registers when one appears).
+Name conflicts are resolved Bonjour-style ('Kitchen (2)') and the chosen name is persisted
+and reused. Address changes are noticed by polling and re-announced within
+`poll_interval_s + settle_s` plus one update round. `aclose()` awaits the goodbye packets
+before closing the sockets (python-zeroconf sends none unless awaited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from zeroconf import IPVersion, NonUniqueNameException, ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+
+from daemon.clock import Clock
+from daemon.discovery.netwatch import current_addresses, flat
+from daemon.discovery.settings import HTTP_SERVICE_TYPE, DiscoverySettings
+from daemon.errors import DaemonError
+from daemon.state import ensure_private_dir, read_json, write_json
+
+log = logging.getLogger("daemon.discovery")
+
+STATE_FILE = "mdns.json"
+MAX_INSTANCE_BYTES = 63
+MAX_TXT_BYTES = 200
+_IP_VERSIONS = {"v4": IPVersion.V4Only, "v6": IPVersion.V6Only, "both": IPVersion.All}
+
+NetworkListener = Callable[[list[str], list[str]], None]  # (host names, addresses)
+RenameListener = Callable[[str], None]
+
+
+class DiscoveryError(DaemonError):
+    """mDNS announcement failed (no usable interface, every name taken, socket error)."""
+
+    code = "discovery"
+
+
+def instance_name(name: str) -> str:
+    """A valid instance name: printable, no dots issue, at most 63 UTF-8 bytes."""
+    text = " ".join(name.split()) or "speakerd"
+    while len(text.encode()) > MAX_INSTANCE_BYTES:
+        text = text[:-1]
+    return text
+
+
+def numbered(name: str, n: int) -> str:
+    suffix = f" ({n})"
+    base = name
+    while len((base + suffix).encode()) > MAX_INSTANCE_BYTES:
+        base = base[:-1]
+    return base.rstrip() + suffix
+
+
+def build_txt(settings: DiscoverySettings, device_id: str, pairing_open: bool) -> dict[str, str]:
+    """Public TXT keys only (spec §7.2): no secrets, no account or Amazon ids."""
+    txt = {"v": "1", "id": device_id, "md": settings.model, "path": settings.api_path,
+           "api": settings.api_version, "pair": "1" if pairing_open else "0"}
+    size = sum(1 + len(k.encode()) + 1 + len(v.encode()) for k, v in txt.items())
+    if size > MAX_TXT_BYTES or any(len(k) > 9 for k in txt):
+        raise DiscoveryError("TXT record over its size limit", bytes=size)
+    return txt
+
+
+class Announcer:
+    """One AsyncZeroconf instance, its registrations and the address watcher task."""
+
+    def __init__(self, state_dir: Path, clock: Clock, settings: DiscoverySettings, *,
+                 name: str, port: int, device_id: str, http_port: int | None = None,
+                 pairing_open: bool = False, on_network: NetworkListener | None = None,
+                 on_renamed: RenameListener | None = None) -> None:
+        self._state_dir = state_dir
+        self._clock = clock
+        self._settings = settings
+        self._requested = instance_name(name)
+        self._port = port
+        self._http_port = http_port
+        self._device_id = device_id
+        self._pairing_open = pairing_open
+        self._on_network = on_network
+        self._on_renamed = on_renamed
+        self._host = (settings.host_label or f"speakerd-{device_id}").lower()
+        self._zc: AsyncZeroconf | None = None
+        self._infos: list[ServiceInfo] = []
+        self._addresses: dict[str, list[str]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._failed: BaseException | None = None
+        self._closed = False
+        self.name = self._requested
+        self.registered = False
+        self.counters = {"announcements": 0, "conflicts": 0, "address_changes": 0}
+
+    # --- public ------------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        """False once the watcher died or the announcer was closed (watchdog input)."""
+        if self._closed or self._failed is not None:
+            return False
+        return self._watcher is not None and not self._watcher.done()
+
+    @property
+    def host_name(self) -> str:
+        return f"{self._host}.local."
+
+    @property
+    def addresses(self) -> list[str]:
+        return flat(self._addresses)
+
+    def metrics(self) -> dict[str, float]:
+        return {"speakerd_mdns_registered": 1.0 if self.registered else 0.0,
+                "speakerd_mdns_healthy": 1.0 if self.healthy else 0.0,
+                "speakerd_mdns_announcements_total": self.counters["announcements"],
+                "speakerd_mdns_conflicts_total": self.counters["conflicts"],
+                "speakerd_mdns_address_changes_total": self.counters["address_changes"]}
+
+    async def start(self) -> None:
+        if self._watcher is not None or self._closed:
+            raise DiscoveryError("announcer already started")
+        await asyncio.to_thread(ensure_private_dir, self._state_dir)
+        self.name = await asyncio.to_thread(self._remembered_name)
+        self._addresses = await asyncio.to_thread(self._scan)
+        async with self._lock:
+            if self.addresses:
+                await self._register()
+            else:
+                log.warning("mdns.no_address waiting for an interface address")
+        self._notify_network()
+        self._watcher = asyncio.create_task(self._watch(), name="mdns-watcher")
+
+    async def set_pairing_open(self, is_open: bool) -> None:
+        """Update the `pair` TXT key (announced as changed rdata)."""
+        if is_open == self._pairing_open:
+            return
+        self._pairing_open = is_open
+        async with self._lock:
+            if self.registered:
+                await self._update_records()
+
+    async def rename(self, name: str) -> None:
+        """The user renamed the device: drop the old instance and register the new name."""
+        self._requested = instance_name(name)
+        async with self._lock:
+            self.name = self._requested
+            if self.registered:
+                await self._unregister()
+                await self._register()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        async with self._lock:
+            await self._shutdown_zeroconf()
+
+    async def __aenter__(self) -> Announcer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- name persistence -----------------------------------------------------------------
+
+    def _remembered_name(self) -> str:
+        record = read_json(self._state_dir / STATE_FILE) or {}
+        if record.get("requested") == self._requested and isinstance(record.get("name"), str):
+            return instance_name(record["name"])
+        return self._requested
+
+    def _remember_name(self) -> None:
+        write_json(self._state_dir / STATE_FILE, {"requested": self._requested, "name": self.name})
+
+    # --- zeroconf --------------------------------------------------------------------
+
+    def _scan(self) -> dict[str, list[str]]:
+        return current_addresses(self._settings.interfaces, self._settings.ip_version)
+
+    def _infos_for(self, name: str) -> list[ServiceInfo]:
+        txt = build_txt(self._settings, self._device_id, self._pairing_open)
+        addresses = [a.split("%", 1)[0] for a in self.addresses]
+        infos = [ServiceInfo(self._settings.service_type,
+                             f"{name}.{self._settings.service_type}", port=self._port,
+                             properties=txt, server=self.host_name, parsed_addresses=addresses)]
+        if self._settings.announce_http:
+            infos.append(ServiceInfo(HTTP_SERVICE_TYPE, f"{name}.{HTTP_SERVICE_TYPE}",
+                                     port=self._http_port or self._port,
+                                     properties={"path": "/"}, server=self.host_name,
+                                     parsed_addresses=addresses))
+        return infos
+
+    async def _ensure_zeroconf(self) -> AsyncZeroconf:
+        if self._zc is None:
+            interfaces = [a.split("%", 1)[0] for a in self.addresses]
+            try:
+                self._zc = AsyncZeroconf(interfaces=interfaces,
+                                         ip_version=_IP_VERSIONS[self._settings.ip_version])
+            except (OSError, ValueError) as exc:
+                raise DiscoveryError(f"cannot open mDNS sockets: {exc}") from None
+        return self._zc
+
+    async def _register(self) -> None:
+        zc = await self._ensure_zeroconf()
+        base = self._requested
+        candidates = [self.name] + [numbered(base, n)
+                                    for n in range(2, self._settings.max_renames + 2)
+                                    if numbered(base, n) != self.name]
+        previous = self.name
+        for candidate in candidates[: self._settings.max_renames]:
+            infos = self._infos_for(candidate)
+            try:
+                for info in infos:
+                    await (await zc.async_register_service(info, allow_name_change=False))
+            except NonUniqueNameException:
+                self.counters["conflicts"] += 1
+                for info in infos:  # drop a half-registered pair (e.g. _http registered)
+                    with contextlib.suppress(Exception):
+                        await (await zc.async_unregister_service(info))
+                log.info(f"mdns.name_conflict name={candidate!r}")
+                continue
+            except (OSError, ValueError) as exc:
+                raise DiscoveryError(f"mDNS registration failed: {exc}") from None
+            self._infos = infos
+            self.registered = True
+            self.counters["announcements"] += 1
+            renamed = candidate != previous
+            self.name = candidate
+            await asyncio.to_thread(self._remember_name)
+            log.info(f"mdns.registered name={candidate!r} host={self.host_name}"
+                     f" addresses={','.join(self.addresses)}")
+            if renamed and self._on_renamed is not None:
+                self._on_renamed(candidate)
+            return
+        raise DiscoveryError("every candidate mDNS name is taken", name=base)
+
+    async def _update_records(self) -> None:
+        zc = await self._ensure_zeroconf()
+        infos = self._infos_for(self.name)
+        for info in infos:
+            await (await zc.async_update_service(info))
+        self._infos = infos
+        self.counters["announcements"] += 1
+
+    async def _unregister(self) -> None:
+        zc = self._zc
+        infos, self._infos = self._infos, []
+        self.registered = False
+        if zc is None:
+            return
+        # awaiting the returned tasks is what actually sends the goodbyes (TTL 0); all
+        # services at once, so peers see the removal as early as possible
+        tasks = []
+        for info in infos:
+            with contextlib.suppress(Exception):
+                tasks.append(await zc.async_unregister_service(info))
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _shutdown_zeroconf(self) -> None:
+        await self._unregister()
+        zc, self._zc = self._zc, None
+        if zc is not None:
+            with contextlib.suppress(Exception):
+                await zc.async_close()
+
+    # --- address watcher ---------------------------------------------------------------
+
+    def _notify_network(self) -> None:
+        if self._on_network is not None:
+            self._on_network([self._host, socket.gethostname()], self.addresses)
+
+    async def _watch(self) -> None:
+        try:
+            while True:
+                await self._clock.sleep(self._settings.poll_interval_s)
+                seen = await asyncio.to_thread(self._scan)
+                if seen == self._addresses:
+                    continue
+                # settle: a handover flaps several times within a second or two
+                await self._clock.sleep(self._settings.settle_s)
+                seen = await asyncio.to_thread(self._scan)
+                if seen != self._addresses:
+                    await self._apply(seen)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._failed = exc
+            log.error(f"mdns.watcher_failed error={type(exc).__name__}: {exc}")
+            raise
+
+    async def _apply(self, seen: dict[str, list[str]]) -> None:
+        async with self._lock:
+            old = self.addresses
+            self._addresses = seen
+            self.counters["address_changes"] += 1
+            log.info(f"mdns.address_change old={','.join(old)} new={','.join(self.addresses)}")
+            self._notify_network()
+            if not self.addresses:
+                await self._shutdown_zeroconf()
+                return
+            if self._zc is None or not self.registered:
+                await self._shutdown_zeroconf()
+                await self._register()
+                return
+            try:
+                interfaces = [a.split("%", 1)[0] for a in self.addresses]
+                await self._zc.async_update_interfaces(interfaces=interfaces)
+                await self._update_records()
+            except (OSError, ValueError, RuntimeError) as exc:
+                log.warning(f"mdns.update_failed error={type(exc).__name__}; re-registering")
+                await self._shutdown_zeroconf()
+                await self._register()
+
