@@ -10,6 +10,7 @@ checksums is regenerated; the others are reused.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -132,12 +133,25 @@ class ContentStore:
     # -- generation and validation --------------------------------------------------
 
     def ensure(self) -> EnsureReport:
-        """Blocking: validate the cache and (re)generate what is missing or corrupt."""
+        """Blocking: validate the cache and (re)generate what is missing or corrupt.
+
+        Safe against other processes using the same data directory (e.g. parallel test
+        sandboxes sharing one cache): an exclusive lock file serialises them.
+        """
         with self._lock:
             started = time.monotonic()
-            self.root.mkdir(parents=True, exist_ok=True)
-            with ThreadPoolExecutor(self._workers, thread_name_prefix="sandbox-media") as pool:
-                loaded = list(pool.map(self._load_or_generate, self.catalog.tracks))
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                lock = (self.root / ".lock").open("a+b")
+            except OSError as exc:
+                raise ContentError(f"content cache unusable: {exc.strerror}",
+                                   path=str(self.root)) from None
+            with lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                for stale in self.root.glob(".tmp-*"):  # left by an interrupted run
+                    shutil.rmtree(stale, ignore_errors=True)
+                with ThreadPoolExecutor(self._workers, thread_name_prefix="sandbox-media") as pool:
+                    loaded = list(pool.map(self._load_or_generate, self.catalog.tracks))
             self._tracks = {content.id: content for content, _ in loaded}
             generated = tuple(c.id for c, fresh in loaded if fresh)
             self.generated_count += len(generated)
@@ -176,7 +190,11 @@ class ContentStore:
         content = self._load(track, directory)
         if content is not None:
             return content, False
-        return self._generate(track, directory), True
+        try:
+            return self._generate(track, directory), True
+        except OSError as exc:
+            raise ContentError(f"cannot write the content cache: {exc.strerror}",
+                               path=str(directory)) from None
 
     def _load(self, track: Track, directory: Path) -> TrackContent | None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,18 @@ def test_not_ready_before_ensure(tmp_path: Path) -> None:
 def test_bad_parameters_are_refused(tmp_path: Path, kwargs: dict[str, object], word: str) -> None:
     with pytest.raises(ContentError, match=word):
         ContentStore(tmp_path, **kwargs)  # type: ignore[arg-type]
+
+
+def test_concurrent_ensures_share_one_generation(
+    small_store: ContentStore, tmp_path: Path
+) -> None:
+    data_dir = _copy(small_store, tmp_path)
+    victim = small_store.catalog.tracks[1].id
+    relative = small_store.root.relative_to(small_store.root.parents[1])
+    (data_dir / relative / victim / "manifest.json").unlink()
+    stores = [ContentStore(data_dir, "small", seed=SEED) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda s: s.ensure(), stores))
+    assert sorted(len(r.generated) for r in reports) == [0, 1]
+    assert all(set(s.tracks) == set(small_store.tracks) for s in stores)
+    assert not list(stores[0].root.glob(".tmp-*"))
