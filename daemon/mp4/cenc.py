@@ -48,7 +48,7 @@ from collections.abc import Mapping
 
 from daemon.errors import DecryptError
 from daemon.mp4.box import Box, iter_headers, parse_box, parse_boxes, serialise
-from daemon.mp4.crypto import SUPPORTED_SCHEMES, cbcs_sample, cenc_sample
+from daemon.mp4.crypto import SUPPORTED_SCHEMES, aes, cbcs_sample, cenc_sample
 from daemon.mp4.encrypt import encrypt_init, encrypt_segment
 from daemon.mp4.fields import (
     Cursor,
@@ -175,9 +175,10 @@ class Decryptor:
                 f"{len(aux)} sample encryption entries for {len(lay.samples)} samples",
                 box=f"{where}/senc", offset=moof_off + lay.traf.offset,
             )
-        key = self._keys.get(kid)
-        if key is None:
+        raw_key = self._keys.get(kid)
+        if raw_key is None:
             raise DecryptError(f"no key for KID {kid.hex()}", box=where)
+        key = aes(raw_key)
         for (offset, size), a in zip(lay.samples, aux, strict=True):
             iv = a.iv or tenc.constant_iv
             if not iv:

@@ -37,26 +37,31 @@ def _ranges(
     return out
 
 
-def ctr_iv(iv: bytes) -> bytes:
-    return iv + b"\0" * 8 if len(iv) == 8 else iv
+def aes(key: bytes | algorithms.AES) -> algorithms.AES:
+    """An AES key object; build it once per fragment and pass it to the sample functions."""
+    return key if isinstance(key, algorithms.AES) else algorithms.AES(key)
 
 
 def cenc_sample(
-    buf: memoryview, key: bytes, iv: bytes, offset: int, size: int, *,
+    buf: memoryview, key: bytes | algorithms.AES, iv: bytes, offset: int, size: int, *,
     subsamples: Sequence[tuple[int, int]] | None, where: str,
 ) -> None:
     """AES-CTR over the protected bytes of one sample (same operation both ways)."""
-    ranges = _ranges(offset, size, subsamples, where)
-    if len(iv) not in (8, 16):
+    if len(iv) == 8:
+        iv += b"\0" * 8
+    elif len(iv) != 16:
         raise DecryptError(f"cenc needs an 8- or 16-byte IV, got {len(iv)}", box=where,
                            offset=offset)
-    ctx = Cipher(algorithms.AES(key), modes.CTR(ctr_iv(iv))).encryptor()
-    for start, length in ranges:
+    ctx = Cipher(aes(key), modes.CTR(iv)).encryptor()
+    if subsamples is None:  # the common audio case: the whole sample
+        buf[offset : offset + size] = ctx.update(buf[offset : offset + size])
+        return
+    for start, length in _ranges(offset, size, subsamples, where):
         buf[start : start + length] = ctx.update(buf[start : start + length])
 
 
 def cbcs_sample(
-    buf: memoryview, key: bytes, iv: bytes, offset: int, size: int, *,
+    buf: memoryview, key: bytes | algorithms.AES, iv: bytes, offset: int, size: int, *,
     subsamples: Sequence[tuple[int, int]] | None, crypt: int, skip: int, encrypt: bool,
     where: str,
 ) -> None:
@@ -69,7 +74,7 @@ def cbcs_sample(
             raise DecryptError(f"cbcs needs an 8- or 16-byte IV, got {len(iv)}", box=where,
                                offset=offset)
         iv = iv + b"\0" * 8  # an 8-byte constant IV is zero-extended
-    algo = algorithms.AES(key)
+    algo = aes(key)
     for start, length in ranges:
         nblocks = length // 16
         if nblocks == 0:

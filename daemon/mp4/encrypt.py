@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from daemon.errors import DecryptError, MediaError
 from daemon.mp4.box import AUDIO_SAMPLE_ENTRIES, Box, iter_headers, parse_box
-from daemon.mp4.crypto import SUPPORTED_SCHEMES, cbcs_sample, cenc_sample
+from daemon.mp4.crypto import SUPPORTED_SCHEMES, aes, cbcs_sample, cenc_sample
 from daemon.mp4.fields import (
     SENC_SUBSAMPLES,
     TFHD_DEFAULT_BASE_IS_MOOF,
@@ -200,6 +200,7 @@ def _encrypt_traf(
         k = key
     if len(k) != 16:
         raise DecryptError("key must be 16 bytes", box=where)
+    algo = aes(k)
     ivs = tenc.per_sample_iv_size
     if ivs:
         start = iv if iv is not None else os.urandom(ivs)
@@ -219,9 +220,9 @@ def _encrypt_traf(
         aux.append(SampleAux(sample_iv, subs))
         the_iv = sample_iv or tenc.constant_iv
         if entry.scheme == "cenc":
-            cenc_sample(buf, k, the_iv, offset, size, subsamples=subs, where=where)
+            cenc_sample(buf, algo, the_iv, offset, size, subsamples=subs, where=where)
         else:
-            cbcs_sample(buf, k, the_iv, offset, size, subsamples=subs,
+            cbcs_sample(buf, algo, the_iv, offset, size, subsamples=subs,
                         crypt=tenc.crypt_byte_block, skip=tenc.skip_byte_block, encrypt=True,
                         where=where)
     flags = SENC_SUBSAMPLES if subsamples is not None else 0

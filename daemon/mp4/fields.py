@@ -235,6 +235,7 @@ TRUN_DURATION = 0x100
 TRUN_SIZE = 0x200
 TRUN_FLAGS = 0x400
 TRUN_CTO = 0x800
+_TRUN_ORDER = (TRUN_DURATION, TRUN_SIZE, TRUN_FLAGS, TRUN_CTO)
 
 
 @dataclass
@@ -258,19 +259,20 @@ def parse_trun(data: bytes, path: str = "trun", base: int = 0) -> Trun:
         t.data_offset = c.s32("data_offset")
     if f & TRUN_FIRST_FLAGS:
         t.first_sample_flags = c.u32("first_sample_flags")
-    per = 4 * sum(1 for b in (TRUN_DURATION, TRUN_SIZE, TRUN_FLAGS, TRUN_CTO) if f & b)
+    present = [b for b in _TRUN_ORDER if f & b]
+    per = 4 * len(present)
     if count > MAX_SAMPLES:
         raise c.fail(f"sample_count {count} exceeds the limit of {MAX_SAMPLES}")
     c.need(count * per, f"{count} trun sample records")
-    cto_fmt = ">i" if v else ">I"
-    for _ in range(count):
-        d = c.u32() if f & TRUN_DURATION else None
-        s = c.u32() if f & TRUN_SIZE else None
-        fl = c.u32() if f & TRUN_FLAGS else None
-        o: int | None = None
-        if f & TRUN_CTO:
-            o = c._unpack(cto_fmt, 4, "composition offset")
-        t.samples.append((d, s, fl, o))
+    if not per:
+        t.samples = [(None, None, None, None)] * count
+        return t
+    fmt = ">" + "".join("i" if b == TRUN_CTO and v else "I" for b in present)
+    # one struct pass over the table; absent fields read the trailing None
+    ix = [present.index(b) if b in present else len(present) for b in _TRUN_ORDER]
+    a, b2, c2, d = ix
+    t.samples = [(r[a], r[b2], r[c2], r[d]) for r in (
+        (*rec, None) for rec in struct.iter_unpack(fmt, c.take(count * per)))]
     return t
 
 
@@ -346,7 +348,13 @@ def parse_senc(data: bytes, iv_size: int, path: str = "senc", base: int = 0,
     if count > MAX_SAMPLES:
         raise c.fail(f"sample_count {count} exceeds the limit of {MAX_SAMPLES}")
     c.need(count * iv_size + (2 * count if f & SENC_SUBSAMPLES else 0), f"{count} senc entries")
-    samples = [parse_aux(c, iv_size, bool(f & SENC_SUBSAMPLES)) for _ in range(count)]
+    if f & SENC_SUBSAMPLES:
+        samples = [parse_aux(c, iv_size, True) for _ in range(count)]
+    elif iv_size:  # fixed-size records: slice the IVs out in one pass
+        table = c.take(count * iv_size, "senc IVs")
+        samples = [SampleAux(table[i : i + iv_size]) for i in range(0, count * iv_size, iv_size)]
+    else:
+        samples = [SampleAux(b"") for _ in range(count)]
     c.end()
     return Senc(v, f, samples, override)
 
