@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import re
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ from daemon.sandbox.content import Content
 from daemon.sandbox.events import Collectors, EventRejected, Streams, validate_event
 from daemon.sandbox.faults import FLAG_TOKEN_EXPIRED, FLAG_URL_EXPIRED, FaultInjector
 from daemon.sandbox.media.catalog import Album, Playlist, Track
+from daemon.sandbox.ratelimit import TokenBuckets
 from daemon.sandbox.signing import UrlSigner
 from daemon.sandbox.web import (
     HttpProblem,
@@ -42,6 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("daemon.sandbox")
 
 _IMAGE_CACHE = 64
+#: AM-C19: the alias prefix a redirected path moves to.
+_MOVED = "/moved"
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_KEYWORDS = 200
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 _WHITESPACE = re.compile(r"\s")
@@ -61,6 +67,9 @@ class MusicService:
         self.collectors = Collectors()
         self.streams = Streams(config.max_streams)
         self.signer = UrlSigner()
+        self.rate_limit = TokenBuckets(config.rate_limit_per_s, config.rate_limit_burst, clock)
+        #: AM-C19: path -> redirect status for paths moved to their `/moved` alias.
+        self.redirects: dict[str, int] = {}
         self.tier = config.tier
         self.country = config.country
         self.licence_backend = config.licence_backend
@@ -93,18 +102,23 @@ class MusicService:
 
     def add_routes(self, app: web.Application, *, admin: bool) -> None:
         r = app.router
-        p = self.prefix
-        r.add_get("/", self.get_root)
-        r.add_get(f"{p}/catalog/albums/", self.get_albums)
-        r.add_get(f"{p}/catalog/albums/{{cid}}/", self.get_album)
-        r.add_get(f"{p}/catalog/albums/{{cid}}/chunk/", self.get_album_chunk)
-        r.add_get(f"{p}/catalog/playlists/", self.get_playlists)
-        r.add_get(f"{p}/catalog/playlists/{{cid}}/", self.get_playlist)
-        r.add_get(f"{p}/catalog/playlists/{{cid}}/chunk/", self.get_playlist_chunk)
-        r.add_get(f"{p}/catalog/stations/", self.get_stations)
-        r.add_get(f"{p}/catalog/stations/{{cid}}/chunks/{{n}}/", self.get_station_chunk)
-        r.add_get(f"{p}/catalog/tracks/{{tid}}/", self.get_track)
-        r.add_post(f"{p}/catalog/rating/{{tid}}/", self.post_rating)
+        moved = _MOVED + self.prefix
+        for p in (self.prefix, moved):
+            root = "/" if p == self.prefix else f"{moved}/"
+            r.add_get(root, self._redirectable(self.get_root))
+            r.add_get(f"{p}/catalog/albums/", self._redirectable(self.get_albums))
+            r.add_get(f"{p}/catalog/albums/{{cid}}/", self._redirectable(self.get_album))
+            r.add_get(f"{p}/catalog/albums/{{cid}}/chunk/",
+                      self._redirectable(self.get_album_chunk))
+            r.add_get(f"{p}/catalog/playlists/", self._redirectable(self.get_playlists))
+            r.add_get(f"{p}/catalog/playlists/{{cid}}/", self._redirectable(self.get_playlist))
+            r.add_get(f"{p}/catalog/playlists/{{cid}}/chunk/",
+                      self._redirectable(self.get_playlist_chunk))
+            r.add_get(f"{p}/catalog/stations/", self._redirectable(self.get_stations))
+            r.add_get(f"{p}/catalog/stations/{{cid}}/chunks/{{n}}/",
+                      self._redirectable(self.get_station_chunk))
+            r.add_get(f"{p}/catalog/tracks/{{tid}}/", self._redirectable(self.get_track))
+            r.add_post(f"{p}/catalog/rating/{{tid}}/", self.post_rating)
         r.add_get(am.SEARCH_PATH, self.get_search)
         r.add_get(am.FLAT_SEARCH_PATH, self.get_flat_search)
         r.add_get(am.AVAILABILITY_PATH, self.get_availability)  # aiohttp adds HEAD
@@ -119,6 +133,25 @@ class MusicService:
             r.add_post("/_sandbox/music/settings", self.hook_settings)
             r.add_post("/_sandbox/music/compete", self.hook_compete)
             r.add_post("/_sandbox/music/expire-manifests", self.hook_expire_manifests)
+            r.add_post("/_sandbox/music/redirect", self.hook_redirect)
+
+    def _redirectable(self, handler: _Handler) -> _Handler:
+        """AM-C19 / DOCUMENTED redirects: a moved path answers 301/303/307 to its alias, or
+        200 with X-Amz-Redirect-* headers when the client sent `X-Amz-Workaround: redirect`."""
+
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            status = self.redirects.get(request.path)
+            if status is None:
+                return await handler(request)
+            self.account(request)
+            location = _MOVED + request.path_qs
+            if am.header_list_contains(request.headers.get(am.H_WORKAROUND),
+                                       am.WORKAROUND_REDIRECT):
+                return web.Response(status=200, headers={
+                    am.H_REDIRECT_STATUS: str(status), am.H_REDIRECT_LOCATION: location})
+            return web.Response(status=status, headers={"Location": location})
+
+        return wrapped
 
     # -- request checks -------------------------------------------------------------------
 
@@ -132,6 +165,11 @@ class MusicService:
         account = None if request.get(FLAG_TOKEN_EXPIRED) else self.lwa.account_for(token)
         if account is None:
             raise _unauthorized("the access token is invalid or expired")
+        wait = self.rate_limit.take(token)
+        if wait is not None:
+            retry_after = max(1, math.ceil(wait))
+            raise HttpProblem(429, f"rate limit exceeded; retry after {retry_after} s",
+                              headers={"Retry-After": str(retry_after)})
         return account
 
     def playback_headers(self, request: web.Request) -> tuple[str, frozenset[am.Capability]]:
@@ -535,6 +573,19 @@ class MusicService:
             raise HttpProblem(400, "field 'device_id' must be a non-empty string")
         self.streams.claim(self.lwa.account, device)
         return json_response({"active": self.streams.active(self.lwa.account)})
+
+    async def hook_redirect(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, self.config.max_body_bytes)
+        path, status = body.get("path"), body.get("status", 301)
+        if not isinstance(path, str) or not path.startswith("/") or path.startswith(_MOVED):
+            raise HttpProblem(400, "field 'path' must be an absolute path outside /moved")
+        if status is None:
+            self.redirects.pop(path, None)
+        elif status not in am.REDIRECT_STATUSES or isinstance(status, bool):
+            raise HttpProblem(400, "field 'status' must be 301, 303, 307 or null")
+        else:
+            self.redirects[path] = status
+        return json_response({"redirects": self.redirects})
 
     async def hook_expire_manifests(self, request: web.Request) -> web.Response:
         self.signer.expire_all()
