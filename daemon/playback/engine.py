@@ -216,7 +216,7 @@ class Player:
         self._closed = True
         if self._now is not None and self._state in (PlayerState.PLAYING, PlayerState.PAUSED,
                                                      PlayerState.BUFFERING):
-            self._terminal(EventType.STOPPED, StopReason.USER_STOP)
+            self._terminal(EventType.PLAYBACK_STOPPED, StopReason.USER_STOP)
         await self._stop_renderer()
         await self._save()
         try:  # give queued events a moment to reach their collectors
@@ -287,7 +287,7 @@ class Player:
                 raise CommandRejected("start index beyond the container",
                                       reason=RejectReason.OUT_OF_RANGE)
             if self._now is not None:
-                self._terminal(EventType.STOPPED, StopReason.USER_STOP)
+                self._terminal(EventType.PLAYBACK_STOPPED, StopReason.USER_STOP)
             self._queue = [self._renumber(e) for e in entries]
             self._container = (cmd.kind, cmd.service_id)
             await self._start(cmd.start_index, cmd.position_ms)
@@ -298,12 +298,12 @@ class Player:
                 if self._renderer is not None:
                     self._renderer.pause()
                 self._set_state(PlayerState.PAUSED)
-                self._report(EventType.PAUSED)
+                self._report(EventType.PLAYBACK_PAUSED)
                 await self._save()
         elif isinstance(cmd, c.Resume):
             self._require_loaded()
             if self._state == PlayerState.PAUSED:
-                self._report(EventType.RESUMED)
+                self._report(EventType.PLAYBACK_RESUMED)
                 if self._renderer is None:  # paused before audio or seeked while paused
                     self._reopen()
                 else:
@@ -311,7 +311,7 @@ class Player:
                     self._set_state(PlayerState.PLAYING)
         elif isinstance(cmd, c.Stop):
             if self._now is not None:
-                self._terminal(EventType.STOPPED, StopReason.USER_STOP)
+                self._terminal(EventType.PLAYBACK_STOPPED, StopReason.USER_STOP)
             await self._stop_renderer()
             self._now = None
             self._set_state(PlayerState.STOPPED, "user_stop")
@@ -321,7 +321,7 @@ class Player:
             nxt = self._neighbour(+1, user=True)
             if nxt is None:
                 raise CommandRejected("no next track", reason=RejectReason.NO_NEXT)
-            self._terminal(EventType.SKIPPED, StopReason.USER_NEXT)
+            self._terminal(EventType.PLAYBACK_SKIPPED, StopReason.USER_NEXT)
             await self._start(nxt, 0)
         elif isinstance(cmd, c.Previous):
             self._require_loaded()
@@ -329,7 +329,7 @@ class Player:
             if self.position_ms() > RESTART_THRESHOLD_MS or prev is None:
                 await self._seek(0)
             else:
-                self._terminal(EventType.SKIPPED, StopReason.USER_PREVIOUS)
+                self._terminal(EventType.PLAYBACK_SKIPPED, StopReason.USER_PREVIOUS)
                 await self._start(prev, 0)
         elif isinstance(cmd, c.Seek):
             self._require_loaded()
@@ -461,7 +461,7 @@ class Player:
             return
         if not self._now.started_reported:
             self._now.started_reported = True
-            self._report(EventType.STARTED)
+            self._report(EventType.PLAYBACK_STARTED)
         self._prefetch_next()
 
     async def _on_render_ended(self, msg: RenderEnded) -> None:
@@ -470,7 +470,7 @@ class Player:
         if self._now.started_reported:
             played = self._now.played_before_ms + msg.played_ms
             self._reports.put_nowait((self._now.entry, PlaybackReport(
-                EventType.FINISHED, self._now.start_ms + msg.played_ms, played,
+                EventType.PLAYBACK_FINISHED, self._now.start_ms + msg.played_ms, played,
                 self._now.entry.info.quality, None)))
         if msg.moved_to is not None and self._prefetch is not None:
             index, entry = self._prefetch
@@ -540,7 +540,7 @@ class Player:
         log.error("player.track_failed item=%s code=%s error=%s", entry.item_id, error.code, error)
         self._publish(PlayerError(error.code, str(error)))
         if self._now is not None and self._now.started_reported:
-            self._terminal(EventType.ERROR, reason)
+            self._terminal(EventType.PLAYBACK_ERROR, reason)
         else:
             self._now = None
         await self._stop_renderer()
@@ -610,7 +610,7 @@ class Player:
                                                else 0)
         if self._now.started_reported and played >= self._now.next_progress_ms:
             self._now.next_progress_ms += int(self._settings.progress_interval_s * 1000)
-            self._report(EventType.PROGRESS)
+            self._report(EventType.PLAYBACK_PROGRESS)
         underruns = self._sink.underruns
         if underruns > self._last_underruns:
             self._last_underruns = underruns

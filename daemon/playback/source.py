@@ -9,10 +9,10 @@ the media source over the real stack; tests implement all three with fakes.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from daemon.contracts import amazon_music as am
 from daemon.playback.commands import PlayKind
 from daemon.playback.events import AudioQuality, QueueItem, TrackInfo
 from daemon.playback.sinks.base import OutputCaps, PcmFormat
@@ -68,29 +68,9 @@ class MediaSource(Protocol):
         ...
 
 
-class EventType(enum.StrEnum):
-    STARTED = "PLAYBACK_STARTED"
-    PAUSED = "PLAYBACK_PAUSED"
-    RESUMED = "PLAYBACK_RESUMED"
-    PROGRESS = "PLAYBACK_PROGRESS"
-    FINISHED = "PLAYBACK_FINISHED"
-    SKIPPED = "PLAYBACK_SKIPPED"
-    STOPPED = "PLAYBACK_STOPPED"
-    ERROR = "PLAYBACK_ERROR"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (EventType.FINISHED, EventType.SKIPPED, EventType.STOPPED,
-                        EventType.ERROR)
-
-
-class StopReason(enum.StrEnum):
-    USER_NEXT = "USER_NEXT"
-    USER_PREVIOUS = "USER_PREVIOUS"
-    USER_STOP = "USER_STOP"
-    DECODE_ERROR = "DECODE_ERROR"
-    LICENSE_ERROR = "LICENSE_ERROR"
-    NETWORK_ERROR = "NETWORK_ERROR"
+# AM-C27's event types and reasons live in the contract module (one place to correct).
+EventType = am.EventType
+StopReason = am.EventReason
 
 
 @dataclass(frozen=True)
