@@ -21,6 +21,7 @@ from daemon.control.api import PHONE, Api
 from daemon.control.apierror import HTTP_CODES, ApiError, error_response
 from daemon.control.frontdoor import ConnectionGuard, HostPolicy, RateLimiter
 from daemon.control.identity import DeviceIdentity, SecretStore, aload_or_create_identity
+from daemon.control.local import LocalAdmin
 from daemon.control.metrics import LatencyHistogram, MetricSource
 from daemon.control.pairing import PairingWindow
 from daemon.control.phones import Phone, PhoneRegistry
@@ -81,6 +82,10 @@ class ControlServer:
             max_message_bytes=settings.max_ws_message_bytes,
             auth_timeout_s=settings.ws_auth_timeout_s, heartbeat_s=settings.ws_heartbeat_s)
         self._api = Api(self)
+        #: in-process observers of every published event (the lead wires e.g. a device
+        #: rename to Announcer.rename and pairing changes to Announcer.set_pairing_open)
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.local_admin = LocalAdmin(state_dir, self.open_pairing, self.pairing.status)
         self._started = False
         self._closed = False
 
@@ -117,6 +122,11 @@ class ControlServer:
     def publish(self, type_: str, data: dict[str, Any]) -> None:
         """Push a control-side event (sign-in state, rename, ...) to every event socket."""
         self.events.publish(type_, data)
+        for listener in list(self.listeners):
+            try:
+                listener(type_, data)
+            except Exception as exc:  # an observer must not break the API
+                log.error(f"control.listener_failed type={type_} error={type(exc).__name__}")
 
     async def revoke(self, phone_id: str) -> bool:
         if not self.phones.revoke(phone_id):
@@ -156,6 +166,7 @@ class ControlServer:
         except OSError as exc:
             await self.aclose()
             raise ControlError(f"cannot listen: {exc.strerror}") from None
+        await self.local_admin.start()
         ports = {self.https_port} | ({self.http_port} if self.http_port else set())
         self.hosts.set_ports(ports)
         log.info(f"control.listening https_port={self.https_port} http_port={self.http_port}"
@@ -183,6 +194,7 @@ class ControlServer:
         self._closed = True
         await self.events.aclose()
         await self.pairing.aclose()
+        await self.local_admin.aclose()
         for server in self._servers:
             server.close()
         if self._runner is not None:
@@ -201,7 +213,7 @@ class ControlServer:
     # --- events ------------------------------------------------------------------------
 
     def _on_pairing_change(self, status: dict[str, Any]) -> None:
-        self.events.publish("pairing", {"change": "window", **status})
+        self.publish("pairing", {"change": "window", **status})
 
     def _ws_snapshot(self) -> dict[str, Any]:
         return {"player": self.player.snapshot(), "device": self._api.info_body(),

@@ -130,9 +130,28 @@ async def test_state_dir_holds_no_raw_token_or_code_and_is_private(rig: Rig) -> 
         for name in names:
             path = os.path.join(root, name)
             assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue  # the local admin socket
             with open(path, "rb") as fh:
                 data = fh.read()
             files += 1
             for needle in needles:
                 assert needle not in data, (path, "holds a raw secret")
     assert files >= 2  # identity record and the phone table were scanned
+
+
+async def test_local_admin_socket_opens_a_window_and_listeners_hear_it(rig: Rig) -> None:
+    from daemon.control.local import SOCKET_NAME, request_local
+
+    heard: list[tuple[str, dict[str, object]]] = []
+    rig.server.listeners.append(lambda t, d: heard.append((t, d)))
+    await rig.pair("a")
+    assert stat.S_IMODE((rig.state_dir / SOCKET_NAME).stat().st_mode) == 0o600
+    reply = await request_local(rig.state_dir, "pair-open")
+    assert reply["open"] is True
+    assert reply["code"] == rig.code  # the same code the device shows
+    _, status, _ = await pair_steps(rig.session, rig.base, reply["code"], "b")
+    assert status == 200
+    changes = [d.get("change") for t, d in heard if t == "pairing"]
+    assert "window" in changes
+    assert "added" in changes
