@@ -60,7 +60,7 @@ class LicenceEndpoint:
         music = self._music
         account = music.account(request)
         device_id, _ = music.playback_headers(request)
-        track = music._track(request.match_info["tid"])
+        track = music.track(request.match_info["tid"])
         claims = music.signer.check(request.query.get("t", ""), "l", music.clock.time())
         if claims is None or claims.track_id != track.id:
             raise HttpProblem(403, "the licence URL is invalid or expired; fetch the "
@@ -114,7 +114,7 @@ class LicenceEndpoint:
         music = self._music
         account = music.account(request)
         device_id, _ = music.playback_headers(request)
-        track = music._track(request.match_info["tid"])
+        track = music.track(request.match_info["tid"])
         raw = await read_body(request, music.config.max_body_bytes)
         if not music.streams.allowed(account, device_id):
             raise _denial(am.DenialReason.CONCURRENCY_LIMIT,

@@ -29,14 +29,13 @@ from daemon.sandbox.content import Content
 from daemon.sandbox.events import Collectors, EventRejected, Streams, validate_event
 from daemon.sandbox.faults import FLAG_TOKEN_EXPIRED, FLAG_URL_EXPIRED, FaultInjector
 from daemon.sandbox.media.catalog import Album, Playlist, Track
+from daemon.sandbox.music_extras import MOVED, MusicExtras
 from daemon.sandbox.ratelimit import TokenBuckets
 from daemon.sandbox.signing import UrlSigner
 from daemon.sandbox.web import (
     HttpProblem,
     json_response,
     read_body,
-    read_json,
-    read_json_object,
 )
 
 if TYPE_CHECKING:
@@ -46,10 +45,8 @@ log = logging.getLogger("daemon.sandbox")
 
 _IMAGE_CACHE = 64
 #: AM-C19: the alias prefix a redirected path moves to.
-_MOVED = "/moved"
+_MOVED = MOVED
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_MAX_KEYWORDS = 200
-_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 _WHITESPACE = re.compile(r"\s")
 
 
@@ -86,6 +83,7 @@ class MusicService:
         from daemon.sandbox.licence_http import LicenceEndpoint
 
         self.licence = LicenceEndpoint(self)
+        self.extras = MusicExtras(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -118,10 +116,10 @@ class MusicService:
             r.add_get(f"{p}/catalog/stations/{{cid}}/chunks/{{n}}/",
                       self._redirectable(self.get_station_chunk))
             r.add_get(f"{p}/catalog/tracks/{{tid}}/", self._redirectable(self.get_track))
-            r.add_post(f"{p}/catalog/rating/{{tid}}/", self.post_rating)
-        r.add_get(am.SEARCH_PATH, self.get_search)
-        r.add_get(am.FLAT_SEARCH_PATH, self.get_flat_search)
-        r.add_get(am.AVAILABILITY_PATH, self.get_availability)  # aiohttp adds HEAD
+            r.add_post(f"{p}/catalog/rating/{{tid}}/", self.extras.post_rating)
+        r.add_get(am.SEARCH_PATH, self.extras.get_search)
+        r.add_get(am.FLAT_SEARCH_PATH, self.extras.get_flat_search)
+        r.add_get(am.AVAILABILITY_PATH, self.extras.get_availability)  # aiohttp adds HEAD
         r.add_get("/images/{name}", self.get_image)
         r.add_get("/dash/{tid}.mpd", self.get_mpd)
         r.add_get("/media/{token}/{tail:.+}", self.get_media)
@@ -129,11 +127,11 @@ class MusicService:
         r.add_post("/playback/resume", self.post_resume)
         self.licence.add_routes(app)
         if admin:
-            r.add_get("/_sandbox/music/events", self.hook_events)
-            r.add_post("/_sandbox/music/settings", self.hook_settings)
-            r.add_post("/_sandbox/music/compete", self.hook_compete)
-            r.add_post("/_sandbox/music/expire-manifests", self.hook_expire_manifests)
-            r.add_post("/_sandbox/music/redirect", self.hook_redirect)
+            r.add_get("/_sandbox/music/events", self.extras.hook_events)
+            r.add_post("/_sandbox/music/settings", self.extras.hook_settings)
+            r.add_post("/_sandbox/music/compete", self.extras.hook_compete)
+            r.add_post("/_sandbox/music/expire-manifests", self.extras.hook_expire_manifests)
+            r.add_post("/_sandbox/music/redirect", self.extras.hook_redirect)
 
     def _redirectable(self, handler: _Handler) -> _Handler:
         """AM-C19 / DOCUMENTED redirects: a moved path answers 301/303/307 to its alias, or
@@ -224,7 +222,7 @@ class MusicService:
 
     async def get_album(self, request: web.Request) -> web.Response:
         self.account(request)
-        album = self._album(request.match_info["cid"])
+        album = self.album(request.match_info["cid"])
         return json_response(docs.container_document(
             self.catalog, album, self.doc_context(request), "album_desc"))
 
@@ -236,7 +234,7 @@ class MusicService:
 
     async def get_album_chunk(self, request: web.Request) -> web.Response:
         account = self.account(request)
-        album = self._album(request.match_info["cid"])
+        album = self.album(request.match_info["cid"])
         return json_response(self._container_chunk(request, account, album, "album"))
 
     async def get_playlist_chunk(self, request: web.Request) -> web.Response:
@@ -289,7 +287,7 @@ class MusicService:
     async def get_track(self, request: web.Request) -> web.Response:
         self.account(request)
         device_id, _ = self.playback_headers(request)
-        track = self._track(request.match_info["tid"])
+        track = self.track(request.match_info["tid"])
         now = self.clock.time()
         expires = now + self.config.manifest_lifetime_s
         manifest = self.signer.issue("m", track.id, device_id, expires)
@@ -309,7 +307,7 @@ class MusicService:
     async def get_mpd(self, request: web.Request) -> web.Response:
         account = self.account(request)
         device_id, caps = self.playback_headers(request)
-        track = self._track(request.match_info["tid"])
+        track = self.track(request.match_info["tid"])
         claims = self.signer.check(request.query.get("t", ""), "m", self.clock.time())
         if request.get(FLAG_URL_EXPIRED) or claims is None or claims.track_id != track.id:
             raise HttpProblem(403, "the manifest URL is invalid or expired; "
@@ -345,7 +343,7 @@ class MusicService:
         if request.get(FLAG_URL_EXPIRED) or claims is None:
             raise HttpProblem(403, "the segment URL is invalid or expired; "
                               "fetch the manifest again")
-        track = self._track(claims.track_id)
+        track = self.track(claims.track_id)
         tail = request.match_info["tail"]
         location = self.content.location(track, tail)
         if location is None:
@@ -427,179 +425,15 @@ class MusicService:
         self.streams.claim(account, device_id)
         return web.Response(status=204)
 
-    # -- ratings, search, availability ------------------------------------------------------
-
-    async def post_rating(self, request: web.Request) -> web.Response:
-        self.account(request)
-        track = self._track(request.match_info["tid"])
-        body = await read_json_object(request, self.config.max_body_bytes)
-        thumb = body.get("thumbRating")
-        if thumb not in am.THUMB_RATINGS:
-            raise HttpProblem(400, "field 'thumbRating' must be thumbs_up, thumbs_down or "
-                              "neutral")
-        position = body.get("trackPosition")
-        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
-            raise HttpProblem(400, "field 'trackPosition' must be an integer >= 0 (ms)")
-        if not isinstance(body.get("wallClockTime"), str) or am.parse_timestamp(
-                body["wallClockTime"]) is None:
-            raise HttpProblem(400, "field 'wallClockTime' must be ISO-8601 UTC with ms")
-        skip = thumb in am.SKIP_ON_RATING
-        message = ("We'll play fewer songs like this" if skip
-                   else "We'll play more songs like this" if thumb == "thumbs_up"
-                   else "Rating cleared")
-        log.info("sandbox.rating track=%s thumb=%s", track.id, thumb)
-        return json_response({"result": "#rating", "trackRatingResponses": {
-            "rating": {"shouldSkip": skip, "message": message}}})
-
-    def _search(self, request: web.Request) -> list[Track]:
-        self.account(request)
-        keywords = request.query.get("keywords", "").strip().lower()
-        if not keywords:
-            raise HttpProblem(400, "query parameter 'keywords' is required")
-        if len(keywords) > _MAX_KEYWORDS:
-            raise HttpProblem(400, "query parameter 'keywords' is too long")
-        count_raw = request.query.get("count", "50")
-        if not count_raw.isdigit() or not 1 <= int(count_raw) <= 100:
-            raise HttpProblem(400, "query parameter 'count' must be an integer 1..100")
-        words = keywords.split()
-        found = [t for t in self.catalog.tracks
-                 if all(w in f"{t.title} {t.artist.name} {t.album_title}".lower()
-                        for w in words)]
-        return found[: int(count_raw)]
-
-    def _search_items(self, tracks: list[Track], ctx: docs.DocContext) -> tuple[
-            dict[str, Any], dict[str, Any]]:
-        items: dict[str, Any] = {}
-        playables: dict[str, Any] = {}
-        for i, track in enumerate(tracks):
-            album = self.catalog.albums[[a.id for a in self.catalog.albums].index(track.album_id)]
-            playables[f"playable_{i}"] = {"naturalTrackPointer": {
-                "chunk": f"{self.prefix}/catalog/albums/{album.id}/chunk/#chunk",
-                "indexWithinChunk": album.track_ids.index(track.id)}}
-            items[f"item_{i}"] = {"itemLabel": track.title, "playable": f"#playable_{i}",
-                                  "image": ctx.image(track.image_id, "item")}
-        return items, playables
-
-    async def get_flat_search(self, request: web.Request) -> web.Response:
-        tracks = self._search(request)
-        items, playables = self._search_items(tracks, self.doc_context(request))
-        return json_response({
-            "result": "#flat_search_desc",
-            "navigationNodeSummaries": {"summary": {"title": "Search", "description": "#",
-                                                    "numItemsOfInterest": len(tracks)}},
-            "navigationNodeDescriptions": {"flat_search_desc": {
-                "summary": "#summary", "items": list(f"#{k}" for k in items)}},
-            "itemDescriptions": items, "playables": playables})
-
-    async def get_search(self, request: web.Request) -> web.Response:
-        tracks = self._search(request)
-        items, playables = self._search_items(tracks, self.doc_context(request))
-        return json_response({
-            "result": "#search_desc",
-            "navigationNodeSummaries": {
-                "search_summary": {"title": "Search", "description": "#search_desc",
-                                   "numItemsOfInterest": 1},
-                "tracks_summary": {"title": "Songs",
-                                   "description": "#catalog_tracks_search_desc",
-                                   "numItemsOfInterest": len(tracks)}},
-            "navigationNodeDescriptions": {
-                "search_desc": {"summary": "#search_summary", "items": ["#item_tracks"]},
-                "catalog_tracks_search_desc": {"summary": "#tracks_summary",
-                                               "items": list(f"#{k}" for k in items)}},
-            "itemDescriptions": {**items, "item_tracks": {
-                "itemLabel": "Songs", "navigationNodeSummary": "#tracks_summary"}},
-            "playables": playables})
-
-    async def get_availability(self, request: web.Request) -> web.Response:
-        self.account(request)
-        country = request.query.get("country", "")
-        if not _COUNTRY_RE.match(country):
-            raise HttpProblem(400, "query parameter 'country' must be an ISO 3166-1 alpha-2 "
-                              "code")
-        return json_response({"result": "#availability", "availabilityResponses": {
-            "availability": {"available": country in am.AVAILABLE_COUNTRIES,
-                             "country": country}}})
-
-    # -- hooks ------------------------------------------------------------------------------------
-
-    async def hook_events(self, request: web.Request) -> web.Response:
-        return json_response({"log": self.collectors.log,
-                              "instances": [i.summary() for i in self.collectors.all()
-                                            if i.events]})
-
-    async def hook_settings(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, self.config.max_body_bytes)
-        if "tier" in body:
-            if body["tier"] not in set(am.Tier):
-                raise HttpProblem(400, "field 'tier' must be FREE, PRIME or UNLIMITED")
-            self.tier = am.Tier(body["tier"])
-        if "country" in body:
-            if not isinstance(body["country"], str) or not _COUNTRY_RE.match(body["country"]):
-                raise HttpProblem(400, "field 'country' must be an ISO alpha-2 code")
-            self.country = body["country"]
-        if "licence_backend" in body:
-            if body["licence_backend"] not in set(am.LicenceBackend):
-                raise HttpProblem(400, "field 'licence_backend' must be one of "
-                                  + ", ".join(am.LicenceBackend))
-            self.licence_backend = am.LicenceBackend(body["licence_backend"])
-        if "denial_reason" in body:
-            reason = body["denial_reason"]
-            if reason is not None and reason not in set(am.DenialReason):
-                raise HttpProblem(400, "field 'denial_reason' must be null or one of "
-                                  + ", ".join(am.DenialReason))
-            self.forced_denial = reason
-        if "max_streams" in body:
-            value = body["max_streams"]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise HttpProblem(400, "field 'max_streams' must be an integer >= 1")
-            self.streams.limit = value
-        if "lenient_drm" in body:
-            if not isinstance(body["lenient_drm"], bool):
-                raise HttpProblem(400, "field 'lenient_drm' must be a boolean")
-            self.lenient_drm = body["lenient_drm"]
-        return json_response({"tier": self.tier, "country": self.country,
-                              "licence_backend": self.licence_backend,
-                              "denial_reason": self.forced_denial,
-                              "max_streams": self.streams.limit,
-                              "lenient_drm": self.lenient_drm})
-
-    async def hook_compete(self, request: web.Request) -> web.Response:
-        body = await read_json(request, self.config.max_body_bytes) if request.can_read_body \
-            else {}
-        if not isinstance(body, dict):
-            raise HttpProblem(400, "request body must be a JSON object")
-        device = body.get("device_id", "sandbox-device-b")
-        if not isinstance(device, str) or not device:
-            raise HttpProblem(400, "field 'device_id' must be a non-empty string")
-        self.streams.claim(self.lwa.account, device)
-        return json_response({"active": self.streams.active(self.lwa.account)})
-
-    async def hook_redirect(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, self.config.max_body_bytes)
-        path, status = body.get("path"), body.get("status", 301)
-        if not isinstance(path, str) or not path.startswith("/") or path.startswith(_MOVED):
-            raise HttpProblem(400, "field 'path' must be an absolute path outside /moved")
-        if status is None:
-            self.redirects.pop(path, None)
-        elif status not in am.REDIRECT_STATUSES or isinstance(status, bool):
-            raise HttpProblem(400, "field 'status' must be 301, 303, 307 or null")
-        else:
-            self.redirects[path] = status
-        return json_response({"redirects": self.redirects})
-
-    async def hook_expire_manifests(self, request: web.Request) -> web.Response:
-        self.signer.expire_all()
-        return json_response({"generation": self.signer.generation})
-
     # -- lookups --------------------------------------------------------------------------------
 
-    def _track(self, track_id: str) -> Track:
+    def track(self, track_id: str) -> Track:
         try:
             return self.catalog.track(track_id)
         except KeyError:
             raise HttpProblem(404, "unknown track") from None
 
-    def _album(self, album_id: str) -> Album:
+    def album(self, album_id: str) -> Album:
         for album in self.catalog.albums:
             if album.id == album_id:
                 return album
