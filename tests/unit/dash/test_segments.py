@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import struct
+from urllib.parse import urljoin
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from daemon.dash import expand_template, parse_mpd, plan_segments, resolve_index
-from daemon.dash.model import Manifest
+from daemon.dash.model import Manifest, join_url
 from daemon.dash.segments import SegmentPlan
 from daemon.errors import ManifestError, MediaError
 
@@ -276,3 +279,14 @@ def test_unparseable_media_url_is_a_manifest_error() -> None:
     m = parse_mpd(bad, URL)
     with pytest.raises(ManifestError, match="bad URL"):
         plan_segments(m, m.periods[0], m.periods[0].representations[0])
+
+
+@given(
+    st.sampled_from(["https://a.example", "https://a.example/", "https://a.example/x/y",
+                     "https://a.example/x/y/", "https://a.example/x?q=1", "http://h:81/p/q.mpd",
+                     "https://u@h/a/b", "file:///tmp/x.mpd", "https://h/a#f",
+                     "https://a.example/x//y/", "https://a.example/./y/", "https://h/a;p/b"]),
+    st.text(alphabet="ab./?#:;%$-_~@+=!&()*,", max_size=12),
+)
+def test_join_url_fast_path_matches_urljoin(base: str, ref: str) -> None:
+    assert join_url(base, ref, "x") == urljoin(base, ref)
