@@ -1,0 +1,171 @@
+"""The player's three sources over the Amazon Music Device API client.
+
+Service ids are what browse hands out: a node reference (album, playlist, station) or a
+track pointer, as absolute URLs. For configuration (`playback.autoplay`) a stable form
+`<kind>:<title or id>` is also accepted and found by walking the browse tree from the
+root, since URIs are opaque and may change between runs (DOCUMENTED, §4.1).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from daemon.clock import Clock
+from daemon.contracts import amazon_music as am
+from daemon.drm.flow import LicenceFlow
+from daemon.errors import ProtocolError, TransportError
+from daemon.playback.commands import CommandRejected, PlayKind, RejectReason
+from daemon.playback.dash_stream import DashStream, StreamRequest, open_dash_stream
+from daemon.playback.events import TrackInfo
+from daemon.playback.fetcher import ByteRange, FetchSettings
+from daemon.playback.sinks.base import OutputCaps
+from daemon.playback.source import PlaybackReport, QueueEntry
+from daemon.services.http import HttpClient, safe_url
+from daemon.services.music import MusicClient, TrackInstance, TrackPointer
+
+log = logging.getLogger("daemon.playback")
+
+MAX_SEGMENT_BYTES = 64 * 1024 * 1024
+_SEARCH_NODES = 64  # bound on nodes visited when resolving a `kind:name` id
+
+
+@dataclass(frozen=True)
+class _Handle:
+    instance: TrackInstance
+
+
+class AmazonPlayback:
+    """QueueSource, MediaSource and EventReporter for the engine, over `MusicClient`."""
+
+    def __init__(self, *, music: MusicClient, http: HttpClient, clock: Clock,
+                 licence_flow: LicenceFlow | None, capabilities: Callable[[], Iterable[str]],
+                 decoders: Iterable[str], fetch: FetchSettings,
+                 station_tracks: int = 25) -> None:
+        self._music = music
+        self._http = http
+        self._clock = clock
+        self._licence_flow = licence_flow
+        self._capabilities = capabilities
+        self._decoders = tuple(decoders)
+        self._fetch = fetch
+        self._station_tracks = station_tracks
+        self._bandwidth: float | None = None  # bits per second, smoothed
+
+    # --- QueueSource --------------------------------------------------------------------
+
+    async def expand(self, kind: PlayKind, service_id: str) -> list[QueueEntry]:
+        pointer = await self._pointer(kind, service_id)
+        limit = self._station_tracks if kind == PlayKind.STATION else 1000
+        if kind == PlayKind.TRACK:
+            limit = 1
+        entries: list[QueueEntry] = []
+        async for instance in self._music.instances(pointer, limit=limit):
+            n = len(entries)
+            entries.append(QueueEntry(
+                item_id=str(n), handle=_Handle(instance),
+                info=TrackInfo(service_id=instance.definition, title=f"track {n + 1}")))
+        return entries
+
+    async def _pointer(self, kind: PlayKind, service_id: str) -> TrackPointer:
+        if service_id.startswith(("http://", "https://")):
+            if "@" in service_id.rsplit("#", 1)[-1]:
+                chunk, index = service_id.rsplit("@", 1)
+                return TrackPointer(chunk, int(index))
+            return await self._first_pointer(service_id)
+        name = service_id.split(":", 1)[1] if ":" in service_id else service_id
+        found = await self._find(kind, name)
+        return found if isinstance(found, TrackPointer) else await self._first_pointer(found)
+
+    async def _first_pointer(self, node_ref: str) -> TrackPointer:
+        node = await self._music.node(node_ref)
+        for item in node.items:
+            if item.pointer is not None:
+                return item.pointer
+        raise CommandRejected("nothing playable there", reason=RejectReason.UNAVAILABLE,
+                              node=safe_url(node_ref))
+
+    async def _find(self, kind: PlayKind, name: str) -> str | TrackPointer:
+        """Breadth-first over the browse tree for an item labelled `name` or whose node
+        URL has `name` as a path segment; bounded so a huge tree cannot stall a command."""
+        wanted = name.casefold()
+        root = await self._music.root()
+        queue: deque[str] = deque(i.node for i in root.items if i.node)
+        seen = 0
+        while queue and seen < _SEARCH_NODES:
+            ref = queue.popleft()
+            seen += 1
+            node = await self._music.node(ref)
+            for item in node.items:
+                target = item.node or (item.pointer.chunk if item.pointer else "")
+                segments = [s.casefold() for s in urlsplit(target).path.split("/") if s]
+                if item.label.casefold() == wanted or wanted in segments:
+                    return item.node or item.pointer  # type: ignore[return-value]
+                if item.node is not None:
+                    queue.append(item.node)
+        raise CommandRejected(f"no {kind.value} named {name[:80]!r}",
+                              reason=RejectReason.UNAVAILABLE)
+
+    # --- MediaSource --------------------------------------------------------------------
+
+    async def open(self, entry: QueueEntry, start_ms: int, caps: OutputCaps) -> DashStream:
+        handle = entry.handle
+        assert isinstance(handle, _Handle)
+        definition, mpd = await self._music.manifest_for(handle.instance)
+        info = TrackInfo(service_id=definition.track_tag, title=definition.title,
+                         artist=definition.artist or None, album=definition.album or None,
+                         image_url=definition.image_uri,
+                         duration_ms=definition.duration_s * 1000
+                         if definition.duration_s is not None else None)
+        licence_uri = definition.license_uri
+
+        async def post(challenge: bytes) -> bytes:
+            if licence_uri is None:
+                raise ProtocolError("the track definition names no licence URI",
+                                    url=safe_url(definition.source))
+            return await self._music.license(licence_uri, challenge)
+
+        request = StreamRequest(
+            mpd=mpd, mpd_url=definition.manifest_uri, info=info, start_ms=start_ms, caps=caps,
+            capabilities=tuple(self._capabilities()), decoders=self._decoders,
+            bandwidth_bps=int(self._bandwidth) if self._bandwidth else None,
+            licence_post=post)
+        return await open_dash_stream(request, get=self._get, licence_flow=self._licence_flow,
+                                      clock=self._clock, settings=self._fetch,
+                                      on_sample=self._on_sample)
+
+    async def _get(self, url: str, byte_range: ByteRange | None) -> bytes:
+        headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
+        resp = await self._http.request("GET", url, headers=headers,
+                                        max_body=MAX_SEGMENT_BYTES)
+        if resp.status not in (200, 206):
+            raise TransportError("segment request failed", url=safe_url(url),
+                                 status=resp.status)
+        body = resp.body
+        if byte_range is not None and resp.status == 200:  # a server that ignored Range
+            body = body[byte_range[0]:byte_range[1] + 1]
+        return body
+
+    def _on_sample(self, size: int, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        sample = size * 8 / seconds
+        # An exponentially weighted estimate: quick to fall, slow to trust a rise.
+        old = self._bandwidth
+        alpha = 0.5 if old is None or sample < old else 0.2
+        self._bandwidth = sample if old is None else old + alpha * (sample - old)
+
+    # --- EventReporter ------------------------------------------------------------------
+
+    async def report(self, entry: QueueEntry, report: PlaybackReport) -> None:
+        handle = entry.handle
+        assert isinstance(handle, _Handle)
+        body = am.playback_event(report.event, track_position_ms=report.position_ms,
+                                 wall_clock_s=self._clock.time(),
+                                 played_duration_ms=report.played_ms,
+                                 audio_quality=report.quality, reason=report.reason)
+        await self._music.report_event(handle.instance.collector, body)
+        log.debug("event.sent type=%s position_ms=%s", report.event.value, report.position_ms)
