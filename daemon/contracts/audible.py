@@ -242,6 +242,8 @@ DRM_TYPES: Final = frozenset(
 CONSUMPTION_TYPES: Final = frozenset({"Download", "Streaming", "Offline"})
 # AU-C16: the drm types the sandbox grants, in order of preference.
 SANDBOX_GRANTED_DRM_TYPES: Final = ("Adrm", "Hls", "Mpeg")
+# AU-C15: a cached licence is not reused within this many seconds of its expiry.
+LICENCE_REUSE_MARGIN_SECONDS: Final = 600.0
 # AU-C17: last-position reads carry at most 25 ASINs.
 LASTPOSITIONS_MAX_ASINS: Final = 25
 POSITION_PUSH_INTERVAL_SECONDS: Final = 30.0

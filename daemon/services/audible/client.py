@@ -450,6 +450,43 @@ class AudibleClient:
             raise LicenseError(f"Audible denied the licence ({why})", asin=asin)
         return Licence.parse(lic)
 
+    async def licence(self, asin: str) -> Licence:
+        """A licence for `asin`, reusing the cached one while it is valid (AU-C15).
+
+        The cache lives in the secret store (a voucher is a secret). A licence is reused
+        only by the device it was issued to, while it names our customer id and neither
+        `refresh_date` nor the file URL's `Expires` is within LICENCE_REUSE_MARGIN_SECONDS.
+        """
+        name = f"audible-licence-{_asin(asin).lower()}"
+        if self._store is not None:
+            cached = await asyncio.to_thread(self._store.load, name)
+            found = self._reusable(cached)
+            if found is not None:
+                return found
+        licence = await self.licence_request(asin)
+        if self._store is not None:
+            entry = {"device_serial": self._session.device_serial, "content_license": licence.raw}
+            await asyncio.to_thread(self._store.save, name, entry)
+        return licence
+
+    def _reusable(self, cached: dict[str, Any] | None) -> Licence | None:
+        if not cached or not isinstance(cached.get("content_license"), dict):
+            return None
+        if cached.get("device_serial") != self._session.device_serial:
+            return None  # a voucher decrypts only on the device it was issued to
+        try:
+            licence = Licence.parse(cached["content_license"])
+        except ProtocolError:
+            return None  # a damaged cache entry is simply replaced
+        until = licence.valid_until()
+        if (
+            self._session.customer_id not in licence.allowed_users
+            or until is None
+            or until - c.LICENCE_REUSE_MARGIN_SECONDS <= self._clock.time()
+        ):
+            return None
+        return licence
+
     async def content_key(self, licence: Licence) -> ContentKey:
         """Decrypt an Adrm licence's voucher (in a thread)."""
         if licence.drm_type != "Adrm" or licence.license_response is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from daemon.errors import ProtocolError
 from daemon.redact import MASK, Secret
@@ -99,6 +100,20 @@ class Licence:
     last_position: LastPosition | None
     allowed_users: tuple[str, ...]
     refresh_date: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def valid_until(self) -> float | None:
+        """Unix time after which the licence must not be reused: the earlier of
+        `refresh_date` and the file URL's `Expires` (audible-cli's reuse rule, §7.5)."""
+        limits: list[float] = []
+        refresh = parse_updated(self.refresh_date)
+        if refresh is not None:
+            limits.append(refresh.timestamp())
+        if self.offline_url:
+            expires = parse_qs(urlsplit(self.offline_url).query).get("Expires")
+            if expires and expires[0].isdigit():
+                limits.append(float(expires[0]))
+        return min(limits) if limits else None
 
     def __repr__(self) -> str:
         return (
@@ -139,6 +154,7 @@ class Licence:
             chapter_info=_dict(chapters, "chapter_info") if chapters else None,
             last_position=LastPosition.parse(asin, position) if position else None,
             allowed_users=tuple(str(u) for u in users),
+            raw=lic,
             refresh_date=lic.get("refresh_date")
             if isinstance(lic.get("refresh_date"), str)
             else None,

@@ -402,3 +402,26 @@ async def test_login_cli_runs_external_login(
     assert new["adp_token"] != saved["adp_token"]
     with pytest.raises(AuthError):
         await restored.library_page()
+
+
+async def test_licence_cache_reuses_until_expiry(
+    sandbox: TestServer, http: HttpClient, client_clock: OffsetClock, store: SecretStore
+) -> None:
+    client = await registered(sandbox, http, client_clock, store)
+    reg = sandbox.app[STATE_KEY].registrations[client.session.adp_token.reveal()]
+    first = await client.licence("B0SPKRD002")
+    assert reg.licence_count == 1
+    again = await client.licence("B0SPKRD002")
+    assert reg.licence_count == 1  # served from the encrypted cache
+    assert again.license_response == first.license_response
+    assert (await client.content_key(again)) == (await client.content_key(first))
+    # Near the URL's expiry (1 h in the sandbox) the cache is not trusted any more.
+    client_clock.offset = 3600 - 300
+    sandbox.app[STATE_KEY].toggles.clock_offset = 3600 - 300
+    await client.licence("B0SPKRD002")
+    assert reg.licence_count == 2
+    # Another device (same account) never reuses this device's voucher.
+    other = await registered(sandbox, http, client_clock, store)
+    licence = await other.licence("B0SPKRD002")
+    assert sandbox.app[STATE_KEY].registrations[other.session.adp_token.reveal()].licence_count == 1
+    await other.content_key(licence)  # decrypts: it was issued to `other`
