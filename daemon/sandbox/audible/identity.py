@@ -151,7 +151,7 @@ async def signin_post(request: web.Request) -> web.Response:
     try:
         raw = await read_body(request)
     except BodyTooLarge:
-        return _page("Error", '<div id="ap_error_page_message">too large</div>', status=413)
+        return message(413, "Request entity too large")
     try:
         form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
     except (UnicodeDecodeError, ValueError):

@@ -601,3 +601,59 @@ async def test_garbage_requests_never_get_a_500(sandbox: TestServer) -> None:
                 headers = {**headers, "x-adp-signature": rng.choice(["", ":", "a:b", "::::"])}
             async with http.request(method, url + target, data=raw, headers=headers) as r:
                 assert r.status < 500, (method, target, raw, await r.text())
+
+
+async def test_access_token_header_forms_and_reject_bearer(sandbox: TestServer) -> None:
+    url = base(sandbox)
+    async with aiohttp.ClientSession() as http:
+        reg = await register(http, url)
+        token = reg["tokens"]["bearer"]["access_token"]
+        for headers in ({"x-amz-access-token": token}, {"Authorization": f"Bearer {token}"}):
+            async with http.get(url + LIB, headers=headers) as r:
+                assert r.status == 200
+        async with http.post(f"{url}/_sandbox/audible/toggles", json={"reject_bearer": True}):
+            pass
+        async with http.get(
+            f"{url}/user/profile", headers={"Authorization": f"Bearer {token}"}
+        ) as r:
+            assert r.status == 401
+        async with http.get(url + LIB, headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 403
+        async with http.get(f"{url}/user/profile", headers={"x-amz-access-token": token}) as r:
+            assert r.status == 200
+        async with http.post(f"{url}/_sandbox/audible/access-tokens/expire", json={}):
+            pass
+        async with http.get(f"{url}/user/profile", headers={"x-amz-access-token": token}) as r:
+            assert r.status == 401
+
+
+async def test_cdn_url_expires_and_is_tamper_proof(sandbox: TestServer) -> None:
+    url = base(sandbox)
+    target = "/1.0/content/B0SPKRD002/licenserequest"
+    raw = b'{"consumption_type": "Download", "drm_type": "Mpeg"}'
+    async with aiohttp.ClientSession() as http:
+        reg = await register(http, url)
+        async with http.post(url + target, data=raw, headers=sign(reg, "POST", target, raw)) as r:
+            offline = (await r.json())["content_license"]["content_metadata"]["content_url"][
+                "offline_url"
+            ]
+        async with http.get(offline) as r:
+            assert r.status == 200
+            assert r.content_type == "audio/mpeg"
+            assert len(await r.read()) > 1000
+        async with http.get(offline.replace("mp3?", "aaxc?")) as r:
+            assert r.status == 403  # signature covers the path
+        async with http.post(f"{url}/_sandbox/audible/clock", json={"offset_seconds": 7200}):
+            pass
+        async with http.get(offline) as r:
+            assert r.status == 403
+            assert "expired" in await r.text()
+
+
+async def test_signin_oversized_form_is_413(sandbox: TestServer) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{base(sandbox)}/ap/signin", data=b"a=" + b"x" * (1024 * 1024)) as r,
+    ):
+        assert r.status == 413
+        assert "message" in await r.json()
