@@ -324,3 +324,17 @@ def test_init_round_trips_byte_exactly(ffmpeg_cenc: bytes) -> None:
     assert serialise(parse_boxes(enc.init)) == enc.init
     for seg in enc.segments:
         assert serialise(parse_boxes(seg)) == seg
+
+
+def test_clear_stream_passes_through(clear_flac: bytes) -> None:
+    src = split(clear_flac)
+    dec = cenc.Decryptor(src.init, {})
+    assert dec.init() == src.init
+    assert [dec.segment(s) for s in src.segments] == src.segments
+    assert cenc.default_kids(src.init) == []
+
+
+def test_default_kids_lists_every_track_kid(clear_flac: bytes) -> None:
+    src = split(clear_flac)
+    init = cenc.encrypt_init(src.init, scheme="cbcs", kid=KID, clear_lead=True)
+    assert cenc.default_kids(init) == [KID]
