@@ -67,6 +67,7 @@ class MusicService:
         self.rate_limit = TokenBuckets(config.rate_limit_per_s, config.rate_limit_burst, clock)
         #: AM-C19: path -> redirect status for paths moved to their `/moved` alias.
         self.redirects: dict[str, int] = {}
+        self._skips: dict[str, list[float]] = {}
         self.tier = config.tier
         self.country = config.country
         self.licence_backend = config.licence_backend
@@ -397,6 +398,14 @@ class MusicService:
             self.collectors.record(inst, body, 409, device_id, "playing elsewhere")
             raise HttpProblem(409, "playing elsewhere",
                               body=self.concurrency_report(request))
+        if (event["eventType"] == am.EventType.PLAYBACK_SKIPPED and self.tier is am.Tier.PRIME
+                and inst.container.startswith("station:") and inst.state != "ended"
+                and not self._skip_allowed(account)):
+            self.collectors.record(inst, body, 409, device_id, "no more skips")
+            raise HttpProblem(409, "no more skips", body=am.general_error_document(
+                "No more skips", "You have used your skips for now",
+                f"Prime stations allow {am.PRIME_SKIPS_PER_WINDOW} skips per hour.",
+                [{"label": "OK", "resume": True}]))
         try:
             self.collectors.apply(inst, event)
         except EventRejected as exc:
@@ -407,6 +416,17 @@ class MusicService:
             raise HttpProblem(exc.status, exc.message) from None
         self.collectors.record(inst, body, am.EVENT_ACCEPTED_STATUS, device_id)
         return web.Response(status=am.EVENT_ACCEPTED_STATUS)
+
+    def _skip_allowed(self, account: str) -> bool:
+        """AM-C22: Prime station skips, at most 6 per 60 minutes per account."""
+        now = self.clock.monotonic()
+        recent = [t for t in self._skips.get(account, [])
+                  if now - t < am.PRIME_SKIP_WINDOW_S]
+        if len(recent) >= am.PRIME_SKIPS_PER_WINDOW:
+            self._skips[account] = recent
+            return False
+        self._skips[account] = [*recent, now]
+        return True
 
     def concurrency_report(self, request: web.Request) -> dict[str, Any]:
         language = am.negotiate_language(request.headers.get(am.H_ACCEPT_LANGUAGE))

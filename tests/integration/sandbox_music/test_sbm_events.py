@@ -184,3 +184,30 @@ async def test_station_chain_grows_and_rating(http: aiohttp.ClientSession,
         assert response["shouldSkip"] is True
     async with http.post(rating_url, headers=h, json={"thumbRating": "meh"}) as r:
         assert r.status == 400
+
+
+async def test_prime_station_skip_limit(http: aiohttp.ClientSession, sandbox: Sandbox) -> None:
+    from tests.integration.sandbox_music.sbm_helpers import auth, follow, get_doc, lookup
+
+    await admin(http, sandbox, "music/settings", {"tier": "PRIME"})
+    token = (await sign_in(http, sandbox))["access_token"]
+    h = auth(token)
+    root_url = sandbox.base_url + "/"
+    root = await get_doc(http, root_url, h)
+    _, summary = lookup(root, "#stations_summary")
+    stations_url, stations, desc = await follow(http, root_url, summary["description"], h)
+    _, item = lookup(stations, desc["items"][0])
+    _, playable = lookup(stations, item["playable"])
+    url, doc, chunk = await follow(http, stations_url,
+                                   playable["naturalTrackPointer"]["chunk"], h)
+    statuses = []
+    for _ in range(2):  # two chunks of 4 instances: 8 skips
+        for ref in chunk["trackInstances"]:
+            _, inst = lookup(doc, ref)
+            collector = inst["playbackEventCollector"]
+            await _post(http, collector, token, event("PLAYBACK_STARTED"))
+            status, _ = await _post(http, collector, token,
+                                    event("PLAYBACK_SKIPPED", 1000, 1000, "USER_NEXT"))
+            statuses.append(status)
+        url, doc, chunk = await follow(http, url, chunk["nextTrackPointer"]["chunk"], h)
+    assert statuses == [204] * 6 + [409, 409]
