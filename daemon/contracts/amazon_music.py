@@ -214,6 +214,10 @@ DEFAULT_ACCEPT: Final = "application/json"
 #: AM-C17: default site id (configuration in the daemon).
 DEFAULT_MUSIC_SITE: Final = "music.amazon.com"
 
+#: Issue 3 tightens AM-C10 for the capability header: a value containing whitespace is a
+#: 400 naming the header (the client never sends spaces: see `capability_header()`).
+CAPABILITY_HEADER_REJECTS_WHITESPACE: Final = True
+
 #: Headers every playback, licence and event request must carry (AM-C11, AM-C12).
 PLAYBACK_REQUIRED_HEADERS: Final[tuple[str, ...]] = (H_DEVICE_ID, H_DRM_TYPE)
 

@@ -183,7 +183,8 @@ class MusicService:
             if not am.header_list_contains(drm, am.DRM_WIDEVINE):
                 raise _header_problem(am.H_DRM_TYPE, "must be WIDEVINE")
         capability = request.headers.get(am.H_DEVICE_CAPABILITY)
-        if capability is not None and _WHITESPACE.search(capability):
+        if (am.CAPABILITY_HEADER_REJECTS_WHITESPACE and capability is not None
+                and _WHITESPACE.search(capability)):
             raise _header_problem(am.H_DEVICE_CAPABILITY,
                                   "must be a comma-separated list without spaces")
         caps = am.parse_capabilities(capability)
