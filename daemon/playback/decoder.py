@@ -314,7 +314,9 @@ class Decoder:
         direct = _AV_FORMAT[out.sample_format] == cc.format.name and out.rate == cc.sample_rate \
             and out.channels == cc.channels
         if not direct:
-            layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}.get(out.channels)
+            # Keep the source's own layout when the channel count stays (no remix matrix).
+            layout = cc.layout.name if out.channels == cc.channels else \
+                {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}.get(out.channels)
             if layout is None:
                 raise MediaError("unsupported output channel count", channels=out.channels)
             self._resampler = av.AudioResampler(format=_AV_FORMAT[out.sample_format],

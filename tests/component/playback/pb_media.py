@@ -33,11 +33,14 @@ def tone(rate: int, seconds: float, seed: int = 1) -> tuple[Any, Any]:
 def make_fmp4(codec: str, rate: int, bits: int | None, seconds: float = 3.0,
               frag_s: float = 1.0, channels: int = 2) -> Media:
     buf = io.BytesIO()
+    # E-AC-3 cannot be muxed with empty_moov (drm-and-media.md §6.2); delay_moov works
+    # for clear content.
+    moov = "delay_moov" if codec == "eac3" else "empty_moov"
     out = av.open(buf, "w", format="mp4", options={
-        "movflags": "+frag_keyframe+empty_moov+default_base_moof",
+        "movflags": f"+frag_keyframe+{moov}+default_base_moof",
         "frag_duration": str(int(frag_s * 1_000_000)),
     })
-    layout = "stereo" if channels == 2 else "mono"
+    layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
     stream: Any = out.add_stream(codec, rate=rate, layout=layout)
     if codec == "flac":
         stream.codec_context.format = "s32" if bits == 24 else "s16"
@@ -45,14 +48,18 @@ def make_fmp4(codec: str, rate: int, bits: int | None, seconds: float = 3.0,
             stream.codec_context.options = {"bits_per_raw_sample": "24"}
     elif codec == "libopus":
         stream.bit_rate = 128_000
+    elif codec == "eac3":
+        stream.bit_rate = 384_000
     left, right = tone(rate, seconds)
     fmt = stream.codec_context.format.name
     n = len(left)
     step = 4096
     for i in range(0, n, step):
         sl = slice(i, min(n, i + step))
-        inter = np.stack([left[sl], right[sl]], 1)[:, :channels]
-        if fmt == "s16":
+        inter = np.stack([left[sl], right[sl]] * 3, 1)[:, :channels]
+        if fmt == "fltp":
+            arr = np.ascontiguousarray(inter.T.astype(np.float32))
+        elif fmt == "s16":
             arr = (inter * 32767).astype(np.int16).reshape(1, -1)
         elif fmt == "s32":
             arr = ((inter * (2**23 - 1)).astype(np.int32) << 8).reshape(1, -1)

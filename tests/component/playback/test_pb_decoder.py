@@ -121,6 +121,23 @@ async def test_opus_matches_pyav_after_format_conversion(opus: Media) -> None:
     assert_contiguous(chunks)
 
 
+async def test_eac3_5_1_folds_to_stereo_or_stays_multichannel() -> None:
+    ec3 = make_fmp4("eac3", 48000, None, seconds=2.0, channels=6)
+    ref2, _ = reference_pcm(ec3.data, "s32", 48000, "stereo")
+    dec, chunks = await decode(ec3, ANY_RATE)
+    assert dec.source is not None
+    assert (dec.source.codec, dec.source.channels) == ("eac3", 6)
+    assert dec.output is not None
+    assert dec.output.channels == 2
+    assert b"".join(c.data for c in chunks) == ref2
+    hdmi = caps_from([48000], ["S16_LE", "S32_LE"], max_channels=8)
+    ref6, _ = reference_pcm(ec3.data, "s32", 48000, "5.1(side)")
+    dec6, chunks6 = await decode(ec3, hdmi)
+    assert dec6.output is not None
+    assert dec6.output.channels == 6
+    assert b"".join(c.data for c in chunks6) == ref6
+
+
 async def test_resamples_when_the_output_lacks_the_rate_and_logs_once(
         flac16: Media, caplog: pytest.LogCaptureFixture) -> None:
     caps = caps_from([48000, 96000], ["S32_LE"])
@@ -229,3 +246,24 @@ def test_flac_bit_depth_reads_streaminfo() -> None:
     assert flac_bit_depth(streaminfo) == 24
     assert flac_bit_depth(None) is None
     assert flac_bit_depth(b"\x00" * 5) is None
+
+
+async def test_a_cancelled_read_loses_no_audio(flac16: Media) -> None:
+    ref, _ = reference_pcm(flac16.data)
+    dec = Decoder(ANY_RATE)
+    try:
+        await dec.start(flac16.init)
+        pending = asyncio.create_task(dec.read())  # the worker waits: no segment yet
+        await asyncio.sleep(0.05)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        for seg in flac16.segments:
+            await dec.feed(seg)
+        await dec.end_of_stream()
+        chunks = await asyncio.wait_for(read_all(dec), 30)
+    finally:
+        await dec.aclose()
+    assert chunks[0].start_frame == 0
+    assert_contiguous(chunks)
+    assert b"".join(c.data for c in chunks) == ref
