@@ -68,7 +68,7 @@ def cbcs_sample(
     """AES-CBC with pattern over each protected range; the IV restarts per range and a
     trailing partial block stays clear, as does a trailing incomplete crypt group. A pattern
     with no skip (0:0, N:0) ciphers every whole block."""
-    ranges = _ranges(offset, size, subsamples, where)
+    ranges = [(offset, size)] if subsamples is None else _ranges(offset, size, subsamples, where)
     if len(iv) != 16:
         if len(iv) != 8:
             raise DecryptError(f"cbcs needs an 8- or 16-byte IV, got {len(iv)}", box=where,
