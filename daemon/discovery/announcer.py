@@ -91,6 +91,7 @@ class Announcer:
         self._infos: list[ServiceInfo] = []
         self._addresses: dict[str, list[str]] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Future[object]] = []
         self._lock = asyncio.Lock()
         self._failed: BaseException | None = None
         self._closed = False
@@ -219,18 +220,25 @@ class Announcer:
         previous = self.name
         for candidate in candidates[: self._settings.max_renames]:
             infos = self._infos_for(candidate)
-            try:
-                for info in infos:
-                    await (await zc.async_register_service(info, allow_name_change=False))
-            except NonUniqueNameException:
+            # both services probe in parallel; each call returns once its probing is done,
+            # handing back a task that finishes the announcements in the background
+            results = await asyncio.gather(
+                *(zc.async_register_service(info, allow_name_change=False) for info in infos),
+                return_exceptions=True)
+            announcing = [r for r in results if not isinstance(r, BaseException)]
+            self._background.extend(asyncio.ensure_future(r) for r in announcing)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if any(isinstance(e, NonUniqueNameException) for e in errors):
                 self.counters["conflicts"] += 1
-                for info in infos:  # drop a half-registered pair (e.g. _http registered)
-                    with contextlib.suppress(Exception):
-                        await (await zc.async_unregister_service(info))
+                for info, result in zip(infos, results, strict=True):
+                    if not isinstance(result, BaseException):  # drop the half-registered one
+                        with contextlib.suppress(Exception):
+                            await (await zc.async_unregister_service(info))
                 log.info(f"mdns.name_conflict name={candidate!r}")
                 continue
-            except (OSError, ValueError) as exc:
-                raise DiscoveryError(f"mDNS registration failed: {exc}") from None
+            if errors:
+                raise DiscoveryError(f"mDNS registration failed: {type(errors[0]).__name__}:"
+                                     f" {errors[0]}") from None
             self._infos = infos
             self.registered = True
             self.counters["announcements"] += 1
@@ -267,6 +275,10 @@ class Announcer:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _shutdown_zeroconf(self) -> None:
+        background, self._background = self._background, []
+        for fut in background:
+            fut.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await self._unregister()
         zc, self._zc = self._zc, None
         if zc is not None:
