@@ -177,4 +177,3 @@ def sidx(
     earliest = fragments[0].start if fragments else 0
     payload = struct.pack(">IIQQHH", track_id, timescale, earliest, 0, 0, len(fragments))
     return full_box(b"sidx", 1, 0, payload + refs)
-

@@ -133,18 +133,66 @@ _HIRES = (*_HIFI, "FLAC_24_96", "FLAC_24_192")
 
 # (artist, album title, year, track titles)
 _ALBUMS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
-    ("The Sine Collective", "Phase Relations", 2019,
-     ("Carrier Wave", "Beat Frequency", "Zero Crossing", "Harmonic Series",
-      "Nyquist Blues", "Overtone Walk", "Sideband", "Coda in A")),
-    ("Mira Okafor", "Quiet Intervals", 2021,
-     ("Perfect Fifth", "Minor Second Thoughts", "Suspended", "Leading Tone",
-      "Deceptive Cadence", "Circle Of Fourths", "Pedal Point", "Resolution")),
-    ("Lattice & Lowpass", "Sample Rate", 2023,
-     ("Forty-Four One", "Ninety-Six", "One Ninety-Two", "Dither",
-      "Bit Depth", "Headroom", "Noise Shaping", "Brickwall")),
-    ("Aurelio Brandt", "Night Transcriptions", 2017,
-     ("Nocturne For Test Tones", "Lullaby In Sixteen Bits", "Slow Attack", "Long Release",
-      "Counterpoint", "Etude No. 5", "Fughetta", "Postlude")),
+    (
+        "The Sine Collective",
+        "Phase Relations",
+        2019,
+        (
+            "Carrier Wave",
+            "Beat Frequency",
+            "Zero Crossing",
+            "Harmonic Series",
+            "Nyquist Blues",
+            "Overtone Walk",
+            "Sideband",
+            "Coda in A",
+        ),
+    ),
+    (
+        "Mira Okafor",
+        "Quiet Intervals",
+        2021,
+        (
+            "Perfect Fifth",
+            "Minor Second Thoughts",
+            "Suspended",
+            "Leading Tone",
+            "Deceptive Cadence",
+            "Circle Of Fourths",
+            "Pedal Point",
+            "Resolution",
+        ),
+    ),
+    (
+        "Lattice & Lowpass",
+        "Sample Rate",
+        2023,
+        (
+            "Forty-Four One",
+            "Ninety-Six",
+            "One Ninety-Two",
+            "Dither",
+            "Bit Depth",
+            "Headroom",
+            "Noise Shaping",
+            "Brickwall",
+        ),
+    ),
+    (
+        "Aurelio Brandt",
+        "Night Transcriptions",
+        2017,
+        (
+            "Nocturne For Test Tones",
+            "Lullaby In Sixteen Bits",
+            "Slow Attack",
+            "Long Release",
+            "Counterpoint",
+            "Etude No. 5",
+            "Fughetta",
+            "Postlude",
+        ),
+    ),
 )
 
 _PROGRESSIONS = ((0, 4, 5, 3), (0, 5, 3, 4), (0, 3, 4, 4), (5, 3, 0, 4), (0, 2, 3, 4))
@@ -228,9 +276,17 @@ def build_catalog(kind: CatalogKind, seed: int) -> Catalog:
             else:
                 formats, scheme, addressing = _small_plan(number)
             album_tracks.append(
-                _track(seed, artist=artist, album_id=album_id, album_title=album_title,
-                       number=number, title=title, formats=formats, scheme=scheme,
-                       addressing=addressing)
+                _track(
+                    seed,
+                    artist=artist,
+                    album_id=album_id,
+                    album_title=album_title,
+                    number=number,
+                    title=title,
+                    formats=formats,
+                    scheme=scheme,
+                    addressing=addressing,
+                )
             )
         artists.append(artist)
         tracks.extend(album_tracks)

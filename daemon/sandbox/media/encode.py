@@ -143,9 +143,10 @@ def remux(data: bytes, options: dict[str, str]) -> bytes:
 
     out_buf = io.BytesIO()
     try:
-        with av.open(io.BytesIO(data)) as container, av.open(
-            out_buf, "w", format="mp4", options=options
-        ) as out:
+        with (
+            av.open(io.BytesIO(data)) as container,
+            av.open(out_buf, "w", format="mp4", options=options) as out,
+        ):
             inp: Any = container
             src = inp.streams.audio[0]
             dst = out.add_stream_from_template(src)

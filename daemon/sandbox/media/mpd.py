@@ -71,8 +71,11 @@ def _addressing(track: Track, layout: Layout) -> list[str]:
             media="$RepresentationID$/$Number$.m4s",
             startNumber=1,
         )
-        return [f"<SegmentTemplate {head}>", *("  " + x for x in _timeline(layout)),
-                "</SegmentTemplate>"]
+        return [
+            f"<SegmentTemplate {head}>",
+            *("  " + x for x in _timeline(layout)),
+            "</SegmentTemplate>",
+        ]
     base = [f"<BaseURL>{escape(layout.format_id)}.mp4</BaseURL>"]
     if track.addressing == "base":
         head = _attrs(
@@ -80,18 +83,24 @@ def _addressing(track: Track, layout: Layout) -> list[str]:
             indexRange=f"{layout.index_start}-{layout.index_end - 1}",
             indexRangeExact="true",
         )
-        return [*base, f"<SegmentBase {head}>", f'  <Initialization range="{init_range}"/>',
-                "</SegmentBase>"]
+        return [
+            *base,
+            f"<SegmentBase {head}>",
+            f'  <Initialization range="{init_range}"/>',
+            "</SegmentBase>",
+        ]
     # SegmentList with byte ranges, the AM-C23 default (as Amazon's own MPDs).
     common = _uniform(layout)
-    head = _attrs(timescale=layout.timescale, duration=common) if common else _attrs(
-        timescale=layout.timescale)
+    head = (
+        _attrs(timescale=layout.timescale, duration=common)
+        if common
+        else _attrs(timescale=layout.timescale)
+    )
     lines = [*base, f"<SegmentList {head}>", f'  <Initialization range="{init_range}"/>']
     if common is None:
         lines.extend("  " + x for x in _timeline(layout))
     lines.extend(
-        f'  <SegmentURL mediaRange="{s.offset}-{s.offset + s.size - 1}"/>'
-        for s in layout.segments
+        f'  <SegmentURL mediaRange="{s.offset}-{s.offset + s.size - 1}"/>' for s in layout.segments
     )
     lines.append("</SegmentList>")
     return lines
@@ -155,7 +164,7 @@ def build_mpd(
             )
             out.append(f"      <Representation {rep}>")
             out.append(
-                '        <AudioChannelConfiguration schemeIdUri='
+                "        <AudioChannelConfiguration schemeIdUri="
                 f'"urn:mpeg:mpegB:cicp:ChannelConfiguration" value="{fmt.channels}"/>'
             )
             if fmt.lossless:

@@ -106,8 +106,9 @@ def package(
     for i, frag in enumerate(parts.fragments):
         is_clear = frag.start < clear_lead_s * parts.timescale
         # A fresh, deterministic IV per fragment (cbcs uses the constant IV instead).
-        iv = None if track.scheme == "cbcs" else derive(seed, "iv", track.id, fmt.id, str(i),
-                                                         size=8)
+        iv = (
+            None if track.scheme == "cbcs" else derive(seed, "iv", track.id, fmt.id, str(i), size=8)
+        )
         fragments.append(
             encrypt_segment(init, parts.fragment_bytes(i), track.key, iv=iv, clear=is_clear)
         )
@@ -118,9 +119,7 @@ def package(
     for frag, data, is_clear in zip(parts.fragments, fragments, clear_flags, strict=True):
         segments.append(Segment(offset, len(data), frag.start, frag.duration, is_clear))
         offset += len(data)
-    bandwidth = max(
-        (s.size * 8 * parts.timescale + s.duration - 1) // s.duration for s in segments
-    )
+    bandwidth = max((s.size * 8 * parts.timescale + s.duration - 1) // s.duration for s in segments)
     layout = Layout(
         format_id=fmt.id,
         timescale=parts.timescale,

@@ -144,8 +144,9 @@ class ContentStore:
                 self.root.mkdir(parents=True, exist_ok=True)
                 lock = (self.root / ".lock").open("a+b")
             except OSError as exc:
-                raise ContentError(f"content cache unusable: {exc.strerror}",
-                                   path=str(self.root)) from None
+                raise ContentError(
+                    f"content cache unusable: {exc.strerror}", path=str(self.root)
+                ) from None
             with lock:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
                 for stale in self.root.glob(".tmp-*"):  # left by an interrupted run
@@ -193,8 +194,9 @@ class ContentStore:
         try:
             return self._generate(track, directory), True
         except OSError as exc:
-            raise ContentError(f"cannot write the content cache: {exc.strerror}",
-                               path=str(directory)) from None
+            raise ContentError(
+                f"cannot write the content cache: {exc.strerror}", path=str(directory)
+            ) from None
 
     def _load(self, track: Track, directory: Path) -> TrackContent | None:
         try:
@@ -291,9 +293,7 @@ class ContentStore:
             raise ContentNotFoundError("unknown track", track=track_id)
         return content
 
-    def mpd(
-        self, track_id: str, formats: Collection[str], base_url: str, licence_url: str
-    ) -> str:
+    def mpd(self, track_id: str, formats: Collection[str], base_url: str, licence_url: str) -> str:
         """The MPD with a Representation for each of `formats` the track has.
 
         Formats the track lacks are left out; if none is left, NoRepresentationsError.
@@ -344,8 +344,9 @@ class ContentStore:
                 fh.seek(offset)
                 data = fh.read(length)
         except OSError as exc:
-            raise ContentError(f"content file unreadable: {exc.strerror}", track=track_id,
-                               name=name) from None
+            raise ContentError(
+                f"content file unreadable: {exc.strerror}", track=track_id, name=name
+            ) from None
         if len(data) != length:
             raise ContentError("content file is truncated", track=track_id, name=name)
         return data
@@ -373,8 +374,11 @@ class ContentStore:
         if [(f.start, f.duration) for f in parts.fragments] != [
             (s.start, s.duration) for s in layout.segments
         ]:
-            raise ContentError("clear reference does not line up with the stored content",
-                               track=track_id, format=format_id)
+            raise ContentError(
+                "clear reference does not line up with the stored content",
+                track=track_id,
+                format=format_id,
+            )
         last = parts.fragments[-1]
         return clear[: last.offset + last.size]
 

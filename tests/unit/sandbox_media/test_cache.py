@@ -62,9 +62,7 @@ def test_flipped_byte_is_detected_and_only_that_track_regenerated(
     assert all(after[k] == v for k, v in before.items() if not k.startswith(victim))
 
 
-def test_missing_file_or_manifest_is_regenerated(
-    small_store: ContentStore, tmp_path: Path
-) -> None:
+def test_missing_file_or_manifest_is_regenerated(small_store: ContentStore, tmp_path: Path) -> None:
     data_dir = _copy(small_store, tmp_path)
     store = ContentStore(data_dir, "small", seed=SEED)
     _, first, second = (t.id for t in store.catalog.tracks)
@@ -126,9 +124,7 @@ def test_bad_parameters_are_refused(tmp_path: Path, kwargs: dict[str, object], w
         ContentStore(tmp_path, **kwargs)  # type: ignore[arg-type]
 
 
-def test_concurrent_ensures_share_one_generation(
-    small_store: ContentStore, tmp_path: Path
-) -> None:
+def test_concurrent_ensures_share_one_generation(small_store: ContentStore, tmp_path: Path) -> None:
     data_dir = _copy(small_store, tmp_path)
     victim = small_store.catalog.tracks[1].id
     relative = small_store.root.relative_to(small_store.root.parents[1])

@@ -22,9 +22,7 @@ def test_default_catalog_generates_and_serves(tmp_path: Path) -> None:
     produced = Counter(f for c in store.tracks.values() for f in c.formats)
     assert set(produced) == set(FORMATS)
     for content in store.tracks.values():
-        assert set(content.formats) | set(content.unavailable) == set(
-            content.track.planned_formats
-        )
+        assert set(content.formats) | set(content.unavailable) == set(content.track.planned_formats)
         root = ElementTree.fromstring(
             store.mpd(content.id, FORMATS, "http://127.0.0.1:1/m/", "http://127.0.0.1:1/l")
         )

@@ -151,7 +151,14 @@ def test_addressing_modes_cover_the_whole_file(small_store: ContentStore, index:
 def test_unknown_resources_are_not_found(small_store: ContentStore) -> None:
     tid = small_store.catalog.tracks[1].id
     count = len(small_store.tracks[tid].layouts["OPUS_48"].segments)
-    for name in ("OPUS_48/0.m4s", f"OPUS_48/{count + 1}.m4s", "FLAC_24_192.mp4", "x",
-                 "OPUS_48.mpd", "../OPUS_48.mp4", "OPUS_48/init.mp4/x"):
+    for name in (
+        "OPUS_48/0.m4s",
+        f"OPUS_48/{count + 1}.m4s",
+        "FLAC_24_192.mp4",
+        "x",
+        "OPUS_48.mpd",
+        "../OPUS_48.mp4",
+        "OPUS_48/init.mp4/x",
+    ):
         with pytest.raises(ContentNotFoundError):
             small_store.resource(tid, name)
