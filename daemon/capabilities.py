@@ -32,6 +32,7 @@ STANDARD_RATES: Final = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 
 #: FFmpeg decoder names that can decode each media type the service sends.
 DECODERS: Final[Mapping[str, tuple[str, ...]]] = {
     "opus": ("opus", "libopus"),
+    "aac": ("aac", "aac_fixed", "libfdk_aac"),
     "flac": ("flac",),
     "eac3": ("eac3",),
     "mpegh": ("mpegh3da", "libmpeghdec", "mpegh"),
@@ -265,15 +266,15 @@ def list_profiles(directory: Path | None = None) -> dict[str, list[str]]:
 # --- decoders ---------------------------------------------------------------------------
 
 
-def available_decoders() -> frozenset[str]:
-    """Media types PyAV can decode here ("opus", "flac", "eac3", "mpegh"); probes lazily."""
+def pyav_decoder_names() -> frozenset[str]:
+    """FFmpeg decoder names PyAV has among those `DECODERS` lists (for `dash.select`)."""
     try:
         import av
     except ImportError:
         return frozenset()
     have = set(av.codecs_available)
     found = set()
-    for media, names in DECODERS.items():
+    for names in DECODERS.values():
         for n in names:
             if n not in have:
                 continue
@@ -282,9 +283,14 @@ def available_decoders() -> frozenset[str]:
             except Exception:  # listed but not a decoder (encoder-only name)
                 log.debug(f"capabilities.not_a_decoder codec={n}")
                 continue
-            found.add(media)
-            break
+            found.add(n)
     return frozenset(found)
+
+
+def available_decoders(names: frozenset[str] | None = None) -> frozenset[str]:
+    """Media types decodable here ("opus", "aac", "flac", "eac3", "mpegh"); probes lazily."""
+    have = pyav_decoder_names() if names is None else names
+    return frozenset(media for media, options in DECODERS.items() if have.intersection(options))
 
 
 # --- derivation -------------------------------------------------------------------------
@@ -353,9 +359,11 @@ def derive_capabilities(output: OutputProfile, *, decoders: Iterable[str],
 
     def check(token: Capability) -> tuple[bool, str]:
         if token is Capability.STD_RES:
-            if "opus" not in have:
-                return False, "no Opus decoder in PyAV"
-            return True, "Opus decoder present; any PCM output plays 48 kHz (resampled if needed)"
+            lossy = sorted(have & {"opus", "aac"})
+            if not lossy:
+                return False, "no Opus or AAC decoder in PyAV"
+            return True, (f"{'/'.join(lossy)} decoder present; any PCM output plays 48 kHz "
+                          "(resampled if needed)")
         if token is Capability.HI_FI:
             if "flac" not in have:
                 return False, "no FLAC decoder in PyAV"

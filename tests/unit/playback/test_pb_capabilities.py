@@ -17,7 +17,7 @@ from daemon.errors import ConfigError
 from daemon.playback.sinks.base import SampleFormat
 
 ALL = [c.value for c in Capability]
-PYAV = frozenset({"opus", "flac", "eac3"})  # what PyAV 18 has (no MPEG-H)
+PYAV = frozenset({"opus", "aac", "flac", "eac3"})  # what PyAV 18 has (no MPEG-H)
 
 EXPECTED = {
     "rpi-headphones": {"STD_RES", "HI_FI"},
@@ -67,6 +67,8 @@ def test_decoders_and_config_narrow_the_set() -> None:
     dac = cap.load_output("hifiberry-dacplus")
     no_flac = cap.derive_capabilities(dac, decoders={"opus"}, allow=ALL)
     assert no_flac.tokens == {Capability.STD_RES}
+    aac_only = cap.derive_capabilities(dac, decoders={"aac"}, allow=ALL)
+    assert aac_only.tokens == {Capability.STD_RES}
     limited = cap.derive_capabilities(dac, decoders=PYAV, allow=["std_res", "HI_FI"])
     assert limited.tokens == {Capability.STD_RES, Capability.HI_FI}
     assert "quality.allow" in next(s.reason for s in limited.steps
@@ -85,9 +87,12 @@ def test_hi_res_needs_a_high_rate_as_well_as_24_bits() -> None:
 
 
 def test_pyav_decoders_are_probed() -> None:
+    names = cap.pyav_decoder_names()
+    assert {"opus", "libopus", "flac", "eac3", "aac"} <= names
     found = cap.available_decoders()
-    assert {"opus", "flac", "eac3"} <= found
+    assert {"opus", "aac", "flac", "eac3"} <= found
     assert "mpegh" not in found
+    assert cap.available_decoders(frozenset({"libopus"})) == {"opus"}
 
 
 def test_parse_hw_params_of_the_alsa_file_plugin_and_a_dac() -> None:
