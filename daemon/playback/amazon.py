@@ -41,11 +41,11 @@ class _Handle:
 class AmazonPlayback:
     """QueueSource, MediaSource and EventReporter for the engine, over `MusicClient`."""
 
-    def __init__(self, *, music: MusicClient, http: HttpClient, clock: Clock,
+    def __init__(self, *, music: Callable[[], MusicClient], http: HttpClient, clock: Clock,
                  licence_flow: LicenceFlow | None, capabilities: Callable[[], Iterable[str]],
                  decoders: Iterable[str], fetch: FetchSettings,
                  station_tracks: int = 25) -> None:
-        self._music = music
+        self._music = music  # late-bound: the client exists once its component started
         self._http = http
         self._clock = clock
         self._licence_flow = licence_flow
@@ -63,7 +63,7 @@ class AmazonPlayback:
         if kind == PlayKind.TRACK:
             limit = 1
         entries: list[QueueEntry] = []
-        async for instance in self._music.instances(pointer, limit=limit):
+        async for instance in self._music().instances(pointer, limit=limit):
             n = len(entries)
             entries.append(QueueEntry(
                 item_id=str(n), handle=_Handle(instance),
@@ -81,7 +81,7 @@ class AmazonPlayback:
         return found if isinstance(found, TrackPointer) else await self._first_pointer(found)
 
     async def _first_pointer(self, node_ref: str) -> TrackPointer:
-        node = await self._music.node(node_ref)
+        node = await self._music().node(node_ref)
         for item in node.items:
             if item.pointer is not None:
                 return item.pointer
@@ -92,13 +92,13 @@ class AmazonPlayback:
         """Breadth-first over the browse tree for an item labelled `name` or whose node
         URL has `name` as a path segment; bounded so a huge tree cannot stall a command."""
         wanted = name.casefold()
-        root = await self._music.root()
+        root = await self._music().root()
         queue: deque[str] = deque(i.node for i in root.items if i.node)
         seen = 0
         while queue and seen < _SEARCH_NODES:
             ref = queue.popleft()
             seen += 1
-            node = await self._music.node(ref)
+            node = await self._music().node(ref)
             for item in node.items:
                 target = item.node or (item.pointer.chunk if item.pointer else "")
                 segments = [s.casefold() for s in urlsplit(target).path.split("/") if s]
@@ -114,7 +114,7 @@ class AmazonPlayback:
     async def open(self, entry: QueueEntry, start_ms: int, caps: OutputCaps) -> DashStream:
         handle = entry.handle
         assert isinstance(handle, _Handle)
-        definition, mpd = await self._music.manifest_for(handle.instance)
+        definition, mpd = await self._music().manifest_for(handle.instance)
         info = TrackInfo(service_id=definition.track_tag, title=definition.title,
                          artist=definition.artist or None, album=definition.album or None,
                          image_url=definition.image_uri,
@@ -126,7 +126,7 @@ class AmazonPlayback:
             if licence_uri is None:
                 raise ProtocolError("the track definition names no licence URI",
                                     url=safe_url(definition.source))
-            return await self._music.license(licence_uri, challenge)
+            return await self._music().license(licence_uri, challenge)
 
         request = StreamRequest(
             mpd=mpd, mpd_url=definition.manifest_uri, info=info, start_ms=start_ms, caps=caps,
@@ -167,5 +167,5 @@ class AmazonPlayback:
                                  wall_clock_s=self._clock.time(),
                                  played_duration_ms=report.played_ms,
                                  audio_quality=report.quality, reason=report.reason)
-        await self._music.report_event(handle.instance.collector, body)
+        await self._music().report_event(handle.instance.collector, body)
         log.debug("event.sent type=%s position_ms=%s", report.event.value, report.position_ms)

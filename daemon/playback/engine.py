@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,8 +31,8 @@ from daemon.playback.events import (
     VolumeChanged,
 )
 from daemon.playback.persist import PlayerStore, SavedPlayer
-from daemon.playback.render import RenderEnded, Renderer, RenderFailed, RenderStarted
-from daemon.playback.sinks.base import PcmFormat, Sink
+from daemon.playback.render import RenderEnded, Renderer, RenderFailed, RenderStarted, Scale
+from daemon.playback.sinks.base import Sink
 from daemon.playback.source import (
     EventReporter,
     EventType,
@@ -44,10 +43,10 @@ from daemon.playback.source import (
     QueueSource,
     StopReason,
 )
+from daemon.playback.volume import VolumeControl
 
 log = logging.getLogger("daemon.playback")
 
-VolumeFilter = Callable[[bytes, PcmFormat, int], bytes]
 RESTART_THRESHOLD_MS = 3000  # "previous" restarts the track when further in than this
 
 
@@ -123,7 +122,7 @@ class Player:
     def __init__(self, *, queue_source: QueueSource, media_source: MediaSource,
                  reporter: EventReporter, sink: Sink, clock: Clock,
                  store: PlayerStore | None = None, settings: PlayerSettings | None = None,
-                 volume_filter: VolumeFilter | None = None,
+                 volume: VolumeControl | None = None,
                  rng: random.Random | None = None) -> None:
         self._queue_source = queue_source
         self._media = media_source
@@ -132,7 +131,7 @@ class Player:
         self._clock = clock
         self._store = store
         self._settings = settings or PlayerSettings()
-        self._volume_filter = volume_filter
+        self._volume_ctl = volume
         self._rng = rng or random.Random()  # shuffle order, not a secret
         self._hub = EventHub()
         self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
@@ -205,6 +204,8 @@ class Player:
             saved = await asyncio.to_thread(self._store.load)
             if saved is not None:
                 self._volume = saved.volume
+        if self._volume_ctl is not None:
+            await self._volume_ctl.set_level(self._volume)
         self._tasks = [asyncio.create_task(self._run(), name="player-owner"),
                        asyncio.create_task(self._send_reports(), name="player-reporter"),
                        asyncio.create_task(self._ticker(), name="player-ticker")]
@@ -341,8 +342,8 @@ class Player:
             await self._seek(cmd.position_ms)
         elif isinstance(cmd, c.SetVolume):
             self._volume = cmd.level
-            if self._renderer is not None:
-                self._renderer.volume = cmd.level
+            if self._volume_ctl is not None:
+                await self._volume_ctl.set_level(cmd.level)
             self._publish(VolumeChanged(cmd.level))
             await self._save()
         else:
@@ -440,8 +441,7 @@ class Player:
             return
         info = replace(msg.stream.info, queue_index=self._index)
         self._now = replace(self._now, entry=replace(self._now.entry, info=info))
-        self._renderer = Renderer(self._sink, self._post, gen=msg.gen,
-                                  volume=self._volume, volume_filter=self._volume_filter)
+        self._renderer = Renderer(self._sink, self._post, gen=msg.gen, scale=self._scaler())
         self._publish(TrackChanged(info))
         if self._state == PlayerState.PAUSED:  # paused while the track was opening
             self._renderer.pause()
@@ -633,6 +633,13 @@ class Player:
             log.error("player.save_failed error=%s", exc)
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def _scaler(self) -> Scale | None:
+        ctl = self._volume_ctl
+        if ctl is None or not ctl.software:
+            return None
+        apply = getattr(ctl, "apply", None)
+        return apply if callable(apply) else None
 
     def _post(self, msg: object) -> None:
         assert isinstance(msg, RenderStarted | RenderEnded | RenderFailed)

@@ -47,19 +47,17 @@ class RenderFailed:
 
 
 Post = Callable[[object], None]
-VolumeFilter = Callable[[bytes, PcmFormat, int], bytes]
+Scale = Callable[[bytes, PcmFormat], bytes]  # software volume, applied in a thread
 
 
 class Renderer:
     """One run of continuous output for the owner's current generation."""
 
-    def __init__(self, sink: Sink, post: Post, *, gen: int, volume: int,
-                 volume_filter: VolumeFilter | None) -> None:
+    def __init__(self, sink: Sink, post: Post, *, gen: int, scale: Scale | None) -> None:
         self._sink = sink
         self._post = post
         self._gen = gen
-        self.volume = volume
-        self._filter = volume_filter
+        self._scale = scale
         self._playing = asyncio.Event()
         self._playing.set()
         self._task: asyncio.Task[None] | None = None
@@ -153,8 +151,8 @@ class Renderer:
             if chunk is None:
                 return self._frames * 1000 // fmt.rate
             data = chunk
-            if self._filter is not None and self.volume != 100:
-                data = await asyncio.to_thread(self._filter, chunk, fmt, self.volume)
+            if self._scale is not None:
+                data = await asyncio.to_thread(self._scale, chunk, fmt)
             await self._sink.write(data)
             self._frames += len(chunk) // fmt.frame_bytes
             if first:

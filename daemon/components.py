@@ -1,0 +1,156 @@
+"""Lifecycle adapters the composition root (app.py) assembles: each is a named component
+with `start()` (returns when ready) and an idempotent `aclose()`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from daemon.clock import Clock
+from daemon.errors import AuthError, DaemonError
+from daemon.services.http import HttpClient
+from daemon.services.lwa import CodePair, LinkState, LwaClient, LwaSettings
+from daemon.services.music import MusicClient, MusicSettings
+from daemon.systemd import Notifier
+
+log = logging.getLogger("daemon.app")
+
+
+class _Lifecycle(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Managed:
+    """Any object with start()/aclose(), under a name."""
+
+    def __init__(self, name: str, obj: _Lifecycle) -> None:
+        self.name = name
+        self.obj = obj
+
+    async def start(self) -> None:
+        await self.obj.start()
+
+    async def aclose(self) -> None:
+        await self.obj.aclose()
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the Amazon services are: the real hosts, or the embedded sandbox's port."""
+
+    lwa_url: str
+    music_url: str
+    client_id: str
+
+
+Spawn = Callable[[str, Awaitable[None]], None]
+
+
+class AmazonAccount:
+    """Login With Amazon and the Music client. When no account is linked, code-based
+    linking runs in the background and its code is shown (log and STATUS=)."""
+
+    name = "amazon"
+
+    def __init__(self, *, http: HttpClient, store: Any, clock: Clock,
+                 endpoints: Callable[[], Endpoints], language: str, image_style: str,
+                 device_id: str, capabilities: Callable[[], list[str]],
+                 spawn: Callable[[str, Any], None], notifier: Notifier) -> None:
+        self._http = http
+        self._store = store
+        self._clock = clock
+        self._endpoints = endpoints
+        self._language = language
+        self._image_style = image_style
+        self._device_id = device_id
+        self._capabilities = capabilities
+        self._spawn = spawn
+        self._notifier = notifier
+        self._lwa: LwaClient | None = None
+        self._music: MusicClient | None = None
+        self._linked = asyncio.Event()
+
+    @property
+    def music(self) -> MusicClient:
+        if self._music is None:
+            raise DaemonError("the Amazon client is not started")
+        return self._music
+
+    async def wait_linked(self) -> None:
+        await self._linked.wait()
+
+    def _on_state(self, state: LinkState) -> None:
+        if state == LinkState.LINKED:
+            self._linked.set()
+        else:
+            self._linked.clear()
+
+    async def start(self) -> None:
+        ends = self._endpoints()
+        self._lwa = LwaClient(http=self._http, store=self._store, clock=self._clock,
+                              settings=LwaSettings(client_id=ends.client_id,
+                                                   base_url=ends.lwa_url,
+                                                   language=self._language),
+                              on_state=self._on_state)
+        await self._lwa.start()
+        self._music = MusicClient(http=self._http, auth=self._lwa, device_id=self._device_id,
+                                  capabilities=self._capabilities,
+                                  settings=MusicSettings(api_root=ends.music_url,
+                                                         language=self._language,
+                                                         image_style=self._image_style),
+                                  clock=self._clock)
+        if self._lwa.state == LinkState.LINKED:
+            self._linked.set()
+        else:
+            self._spawn("amazon-sign-in", self._sign_in())
+
+    async def _sign_in(self) -> None:
+        assert self._lwa is not None
+
+        def show(pair: CodePair) -> None:
+            # The user code is meant to be read by a person; it is short-lived and useless
+            # without the device's secret polling handle, which is never shown.
+            log.info("signin.code user_code=%s url=%s", pair.user_code, pair.verification_uri)
+            self._notifier.status(f"unlinked: enter {pair.user_code} at {pair.verification_uri}")
+
+        try:
+            await self._lwa.link(show, max_code_pairs=3)
+        except AuthError as exc:
+            log.error("signin.failed %s", exc)
+            self._notifier.status("unlinked: sign-in failed; run `speakerd login amazon`")
+            return
+        log.info("signin.linked")
+        self._notifier.status("linked, idle")
+
+    async def aclose(self) -> None:
+        lwa, self._lwa = self._lwa, None
+        if lwa is not None:
+            await lwa.aclose()
+
+
+class Autoplay:
+    """Plays one configured item once, after sign-in; a failure is logged, not fatal."""
+
+    name = "autoplay"
+
+    def __init__(self, *, run: Callable[[], Awaitable[None]],
+                 spawn: Callable[[str, Any], None]) -> None:
+        self._run = run
+        self._spawn = spawn
+
+    async def start(self) -> None:
+        self._spawn("autoplay", self._go())
+
+    async def _go(self) -> None:
+        try:
+            await self._run()
+        except DaemonError as exc:
+            log.error("autoplay.failed %s", exc)
+
+    async def aclose(self) -> None:
+        return None
