@@ -19,7 +19,7 @@ from .login import (
 )
 from .models import LastPosition, LibraryPage, Licence
 from .session import AudibleSession, SessionStore
-from .signing import sign_request
+from .signing import RequestSigner, sign_request
 from .transport import AudibleBadRequest, AudibleNotFound
 from .voucher import ContentKey, decrypt_voucher
 
@@ -37,6 +37,7 @@ __all__ = [
     "Locale",
     "LoginResult",
     "PendingLogin",
+    "RequestSigner",
     "SessionStore",
     "decrypt_voucher",
     "extract_authorization_code",

@@ -29,7 +29,7 @@ from .locales import Endpoints, Locale, get_locale
 from .login import LoginResult
 from .models import LastPosition, LibraryPage, Licence
 from .session import AudibleSession, SessionStore, parse_registration
-from .signing import sign_request
+from .signing import RequestSigner
 from .voucher import ContentKey, decrypt_voucher
 
 log = logging.getLogger("daemon.services.audible")
@@ -115,6 +115,7 @@ class AudibleClient:
         self._store_name = store_name
         self._refresh_lock = asyncio.Lock()
         self._throttled_until = 0.0
+        self._signer: RequestSigner | None = None
         self._closed = False
 
     # -- construction / lifecycle ---------------------------------------------------------
@@ -289,16 +290,12 @@ class AudibleClient:
         raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         target = transport.request_target(url)
         now = datetime.fromtimestamp(self._clock.time(), UTC)
-        s = self._session
-        signed = await asyncio.to_thread(
-            sign_request,
-            method,
-            target,
-            raw,
-            s.adp_token.reveal(),
-            s.device_private_key.reveal(),
-            now,
-        )
+        if self._signer is None:
+            s = self._session
+            self._signer = await asyncio.to_thread(
+                RequestSigner, s.adp_token.reveal(), s.device_private_key.reveal()
+            )
+        signed = await asyncio.to_thread(self._signer.headers, method, target, raw, now)
         headers = {
             **c.DEFAULT_API_HEADERS,
             **host,

@@ -112,3 +112,20 @@ def test_any_request_verifies(key: rsa.RSAPrivateKey, method: str, path: str, bo
     headers = sign_request(method, path, raw, ADP, pkcs1_pem(key), now)
     expected = f"{method}\n{path}\n2030-06-07T08:09:10Z\n{body}\n{ADP}".encode()
     verify(key, headers, expected)
+
+
+def test_request_signer_matches_sign_request_and_hides_the_key(key: rsa.RSAPrivateKey) -> None:
+    from daemon.services.audible.signing import RequestSigner
+
+    now = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    signer = RequestSigner(ADP, pkcs1_pem(key))
+    headers = signer.headers("PUT", "/1.0/lastpositions/B0X", b'{"a":1}', now)
+    # PKCS#1 v1.5 is deterministic: the one-shot function gives the same bytes.
+    assert headers == sign_request(
+        "PUT", "/1.0/lastpositions/B0X", b'{"a":1}', ADP, pkcs1_pem(key), now
+    )
+    verify(
+        key, headers, b'PUT\n/1.0/lastpositions/B0X\n2026-03-04T05:06:07Z\n{"a":1}\n' + ADP.encode()
+    )
+    assert "PRIVATE" not in repr(signer)
+    assert "{enc:" not in repr(signer)
