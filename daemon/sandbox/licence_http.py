@@ -49,11 +49,13 @@ class LicenceEndpoint:
     def _widevine_server(self) -> Any:
         if self._widevine is None:
             try:
-                from daemon.sandbox.licence import WidevineLicenceServer
+                from daemon.sandbox.licence import WidevineLicenceServer, WidevineUnavailable
             except ImportError:
                 raise HttpProblem(501, _WIDEVINE_HINT) from None
-            self._widevine = WidevineLicenceServer(
-                self._music.config.resolved_data_dir)
+            try:
+                self._widevine = WidevineLicenceServer(self._music.config.resolved_data_dir)
+            except WidevineUnavailable:
+                raise HttpProblem(501, _WIDEVINE_HINT) from None
         return self._widevine
 
     async def post_licence(self, request: web.Request) -> web.Response:

@@ -161,3 +161,19 @@ async def test_widevine_service_certificate_and_licence(http: aiohttp.ClientSess
     keys = {k.kid.bytes: k.key for k in cdm.get_keys(session, "CONTENT")}
     cdm.close(session)
     assert keys == {track.kid: track.key}
+
+
+async def test_widevine_backend_without_pywidevine_is_501(
+        http: aiohttp.ClientSession, make_sandbox: MakeSandbox,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    sb = await make_sandbox(licence_backend="widevine-test")
+    token, definition = await _definition(http, sb)
+    for name in [m for m in sys.modules if m == "pywidevine" or m.startswith("pywidevine.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "pywidevine", None)
+    async with http.post(definition["audio"]["licenseUri"], data=b"\x08\x04",
+                         headers=playback(token)) as r:
+        assert r.status == 501
+        assert "pip install" in (await r.json())["message"]
