@@ -274,3 +274,44 @@ def test_make_sink_builds_each_kind(tmp_path: Path) -> None:
         make_sink("alsa", clock=clock)
     with pytest.raises(SinkError):
         make_sink("bluetooth", clock=clock)
+
+
+def fake_aplay(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "aplay"
+    script.write_text("#!/bin/sh\necho \"Playing raw data 'stdin'\" >&2\n"
+                      "echo 'Its setup is:' >&2\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+async def test_aplay_underrun_lines_are_counted(tmp_path: Path) -> None:
+    aplay = fake_aplay(tmp_path, "head -c 4 > /dev/null\n"
+                                 "echo 'underrun!!! (at least 12.345 ms long)' >&2\n"
+                                 "echo 'underrun!!! (at least 3.000 ms long)' >&2\n"
+                                 "cat > /dev/null\n")
+    fmt = PcmFormat(48000, 2, SampleFormat.S16_LE)
+    async with AlsaSink("hw:CARD=x", CAPS, backend="aplay", aplay_path=aplay) as sink:
+        await sink.open(fmt)
+        await sink.write(bytes(4800 * 4))
+        await sink.drain()
+        assert sink.underruns == 2
+
+
+async def test_aplay_dying_mid_stream_is_a_sink_error_and_closes(tmp_path: Path) -> None:
+    aplay = fake_aplay(tmp_path, "head -c 100 > /dev/null\n"
+                                 "echo 'aplay: pcm_write:2127: write error: I/O error' >&2\n"
+                                 "exit 1\n")
+    fmt = PcmFormat(48000, 2, SampleFormat.S16_LE)
+    sink = AlsaSink("hw:CARD=x", CAPS, backend="aplay", aplay_path=aplay)
+    await sink.open(fmt)
+
+    async def stream() -> None:
+        for _ in range(200):  # the pipe buffers some writes before the reader's death shows
+            await sink.write(bytes(4800 * 4))
+        await sink.drain()
+
+    with pytest.raises(SinkError) as info:
+        await stream()
+    assert "write error" in info.value.fields["reason"]
+    assert sink.format is None
+    await sink.aclose()
