@@ -1,7 +1,21 @@
 """The Audible part of the sandbox: identity pages/endpoints, the Audible API, a CDN.
 
 `setup_audible` mounts every route of spec/audible.md §10 on the sandbox's one
-Application (all hosts on one loopback port; the marketplace comes from the Host header).
+Application (all hosts on one loopback port; the marketplace comes from the Host header,
+e.g. `Host: api.audible.co.uk`, else `default_locale`).
+
+Routes: GET/POST /ap/signin, GET /ap/maplanding, POST /ap/exchangetoken/cookies,
+POST /auth/register, /auth/token, /auth/deregister, GET /user/profile, GET /1.0/library,
+/1.0/library/{asin}, /1.0/catalog/products/{asin}, /1.0/content/{asin}/metadata,
+POST /1.0/content/{asin}/licenserequest, GET /1.0/annotations/lastpositions,
+PUT /1.0/lastpositions/{asin}, GET /_cdn/audible/{asin}/{aaxc|mp3|index.m3u8|segment.aac}.
+
+Hooks (only with `admin_enabled`), all POST JSON under /_sandbox/audible/:
+`login/approve {"signin_url"}` → `{"maplanding_url"}` (the scripted phone);
+`toggles {"captcha"|"otp"|"captcha_without_init_cookies"|"reject_bearer"|"actor_mode": bool}`;
+`registrations/revoke {"serial"?}`; `clock {"offset_seconds"}`; `throttle {"after": n|null}`;
+`faults {"status": 200|429|500|503, "count"}` (200 = an HTML page); `access-tokens/expire`;
+and GET `state` (a summary).
 """
 
 from __future__ import annotations
