@@ -40,6 +40,7 @@ def make_fmp4(
     kid: bytes | None = None,
     seed: int = 1,
     streams: int = 1,
+    sample_fmt: str | None = None,
 ) -> bytes:
     """A fragmented MP4 with one audio track; encrypted (cenc) by FFmpeg's muxer if key given."""
     import av
@@ -51,7 +52,7 @@ def make_fmp4(
                     encryption_kid=kid.hex())
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4", options=opts) as out:
-        fmt = "s32" if codec == "flac" else "s16"
+        fmt = sample_fmt or ("s32" if codec == "flac" else "s16")
         sts = [out.add_stream(codec, rate=rate, layout="stereo") for _ in range(streams)]
         for st in sts:
             if codec == "flac":
