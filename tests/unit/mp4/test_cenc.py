@@ -338,3 +338,40 @@ def test_default_kids_lists_every_track_kid(clear_flac: bytes) -> None:
     src = split(clear_flac)
     init = cenc.encrypt_init(src.init, scheme="cbcs", kid=KID, clear_lead=True)
     assert cenc.default_kids(init) == [KID]
+
+
+def _as_piff(seg: bytes, override: bytes | None) -> bytes:
+    """Move sample encryption into a PIFF uuid box (old Smooth/PlayReady layout)."""
+    from daemon.mp4.fields import build_trun, parse_trun
+
+    moof_h = next(iter_headers(seg))
+    moof = parse_box(seg[: moof_h.end])
+    traf = moof.find("traf")
+    assert traf is not None
+    assert traf.children is not None
+    senc = traf.find("senc")
+    assert senc is not None
+    payload = senc.payload
+    if override is not None:  # flags |= 1, then AlgorithmID, IV_size, KID before the count
+        payload = b"\0\0\0\1" + override + payload[4:]
+    kept = [c for c in traf.children if c.type not in ("senc", "saiz", "saio")]
+    traf.children = [*kept, Box("uuid", payload, usertype=cenc.PIFF_SENC)]
+    delta = len(moof.to_bytes()) - moof_h.size
+    for c in traf.children:
+        if c.type == "trun":
+            trun = parse_trun(c.payload)
+            assert trun.data_offset is not None
+            trun.data_offset += delta
+            c.payload = build_trun(trun)
+    return moof.to_bytes() + seg[moof_h.end :]
+
+
+@pytest.mark.parametrize("override", [None, b"\0\0\1" + b"\x08" + KID])
+def test_piff_sample_encryption_box(clear_flac: bytes, override: bytes | None) -> None:
+    src = split(clear_flac)
+    init = cenc.encrypt_init(src.init, scheme="cenc", kid=KID)
+    segs = [_as_piff(cenc.encrypt_segment(init, s, KEY, iv=bytes([n]) * 8), override)
+            for n, s in enumerate(src.segments)]
+    out = decrypt_all(Fmp4(init, segs), {KID: KEY})
+    assert packets(out) == packets(clear_flac)
+    assert b"uuid" not in b"".join(cenc.decrypt_segment(init, s, {KID: KEY})[:400] for s in segs)
