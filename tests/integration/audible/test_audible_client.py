@@ -425,3 +425,31 @@ async def test_licence_cache_reuses_until_expiry(
     licence = await other.licence("B0SPKRD002")
     assert sandbox.app[STATE_KEY].registrations[other.session.adp_token.reveal()].licence_count == 1
     await other.content_key(licence)  # decrypts: it was issued to `other`
+
+
+async def test_form_login_init_cookies_avoid_the_captcha(
+    sandbox: TestServer, http: HttpClient, client_clock: OffsetClock
+) -> None:
+    await hook(sandbox, "toggles", {"captcha_without_init_cookies": True})
+
+    def no_captcha(_url: str) -> str:
+        raise AssertionError("CAPTCHA asked although the init cookies were sent")
+
+    login = await form_login(
+        http,
+        get_locale("us"),
+        Endpoints.sandbox(base(sandbox)),
+        "listener@example.com",
+        Secret("sandbox-password"),
+        captcha_callback=no_captcha,
+    )
+    assert login.authorization_code.reveal()
+    # A plain client without the cookies does get the CAPTCHA page.
+    async with aiohttp.ClientSession() as s:
+        pending = start_external_login(get_locale("us"), Endpoints.sandbox(base(sandbox)))
+        async with s.get(pending.signin_url) as r:
+            page = await r.text()
+        session = page.split('name="session" value="', 1)[1].split('"', 1)[0]
+        form = {"session": session, "email": "listener@example.com", "password": "sandbox-password"}
+        async with s.post(f"{base(sandbox)}/ap/signin", data=form) as r:
+            assert "CAPTCHA" in await r.text()
