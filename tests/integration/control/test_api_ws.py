@@ -242,3 +242,22 @@ async def test_reference_client_pairs_and_refuses_an_impostor(make_rig: RigFacto
     with pytest.raises(RemoteError, match="pairing_failed"):
         await pair("127.0.0.1", impostor_rig.server.https_port, Secret(rig.code), "cli")
     assert len(impostor_rig.server.phones) == 0
+
+
+async def test_websocket_heartbeats(make_rig: RigFactory) -> None:
+    rig = await make_rig(ws_heartbeat_s=0.2)
+    _, token = await rig.pair()
+    ws = await ws_connect(rig, token)
+    await next_of_type(ws, "snapshot")
+    beat = await next_of_type(ws, "heartbeat")
+    assert isinstance(beat["data"]["time"], float)  # type: ignore[index]
+    await ws.close()
+
+
+async def test_pairing_routes_are_rate_limited_per_ip(make_rig: RigFactory) -> None:
+    rig = await make_rig(pair_rate_per_minute=3)
+    statuses = [(await rig.call("POST", "/pair/finish", json={"session": "x"}))[0]
+                for _ in range(5)]
+    assert statuses[:3] == [409, 409, 409]
+    assert statuses[3:] == [429, 429]
+    assert (await rig.call("GET", "/info"))[0] == 200  # other routes unaffected
