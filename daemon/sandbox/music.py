@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import math
+import random
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -68,6 +69,8 @@ class MusicService:
         #: AM-C19: path -> redirect status for paths moved to their `/moved` alias.
         self.redirects: dict[str, int] = {}
         self._skips: dict[str, list[float]] = {}
+        #: AM-C17: X-Amz-Music-Site values seen, with counts (at most 100 distinct).
+        self.sites: dict[str, int] = {}
         self.tier = config.tier
         self.country = config.country
         self.licence_backend = config.licence_backend
@@ -164,6 +167,13 @@ class MusicService:
         account = None if request.get(FLAG_TOKEN_EXPIRED) else self.lwa.account_for(token)
         if account is None:
             raise _unauthorized("the access token is invalid or expired")
+        site = request.headers.get(am.H_MUSIC_SITE)
+        if site is not None:
+            # AM-C17: any non-empty site id is accepted and recorded.
+            if not site.strip():
+                raise _header_problem(am.H_MUSIC_SITE, "must not be empty")
+            if site.strip() in self.sites or len(self.sites) < 100:
+                self.sites[site.strip()] = self.sites.get(site.strip(), 0) + 1
         wait = self.rate_limit.take(token)
         if wait is not None:
             retry_after = max(1, math.ceil(wait))
@@ -247,6 +257,9 @@ class MusicService:
     def _container_chunk(self, request: web.Request, account: str,
                          container: Album | Playlist, kind: str) -> dict[str, Any]:
         ids = list(container.track_ids)
+        if request.query.get("shuffle") == "true":
+            # AM-C21: a seeded shuffle, stable per container and sandbox seed.
+            random.Random(f"{self.config.seed}/{container.id}").shuffle(ids)
         collectors = [self._collector(request, t, f"{kind}:{container.id}", account) for t in ids]
         return docs.chunk_document(
             container.title, "chunk", ids, collectors, "../../../tracks/{track_id}/#track_def",

@@ -129,7 +129,7 @@ class MusicExtras:
     # -- hooks ------------------------------------------------------------------------------------
 
     async def hook_events(self, request: web.Request) -> web.Response:
-        return json_response({"log": self.m.collectors.log,
+        return json_response({"log": self.m.collectors.log, "sites": self.m.sites,
                               "instances": [i.summary() for i in self.m.collectors.all()
                                             if i.events]})
 

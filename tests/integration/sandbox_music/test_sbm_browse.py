@@ -154,3 +154,29 @@ async def test_bad_input_gets_clear_answers(http: aiohttp.ClientSession,
             assert (await r.json())["message"], path
     async with http.get(base + "/", headers=h) as r:
         assert r.status == 200  # still alive
+
+
+async def test_shuffle_variant_and_site_header(http: aiohttp.ClientSession,
+                                               make_sandbox: MakeSandbox) -> None:
+    sb = await make_sandbox(catalog="default", generate_content=False)
+    h = auth((await sign_in(http, sb))["access_token"])
+    album = sb.music.catalog.albums[0]
+    url = f"{sb.base_url}/catalog/albums/{album.id}/chunk/"
+
+    async def order(query: str) -> list[str]:
+        doc = await get_doc(http, url + query, {**h, "X-Amz-Music-Site": "music.amazon.de"})
+        _, chunk = lookup(doc, doc["result"])
+        return [lookup(doc, ref)[1]["trackDefinition"].split("/")[-2]
+                for ref in chunk["trackInstances"]]
+
+    natural = await order("")
+    shuffled = await order("?shuffle=true")
+    assert natural == list(album.track_ids)
+    assert sorted(shuffled) == sorted(natural)
+    assert shuffled != natural
+    assert shuffled == await order("?shuffle=true")  # seeded: stable
+    async with http.get(url, headers={**h, "X-Amz-Music-Site": "  "}) as r:
+        assert r.status == 400
+        assert (await r.json())["header"] == "X-Amz-Music-Site"
+    async with http.get(f"{sb.base_url}/_sandbox/music/events") as r:
+        assert (await r.json())["sites"]["music.amazon.de"] == 3
