@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import logging
+import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from daemon.errors import MediaError
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, pack_s32
 
 log = logging.getLogger("daemon.playback")
+T = TypeVar("T")
 
 #: PyAV sample format names for what we hand to sinks (packed/interleaved only).
 _AV_FORMAT = {
@@ -141,7 +143,10 @@ class _SegmentPipe:
             else:
                 self._segments.popleft()
                 if self._loop is not None:  # wake a feeder waiting for room
-                    self._loop.call_soon_threadsafe(self._space.set)
+                    try:
+                        self._loop.call_soon_threadsafe(self._space.set)
+                    except RuntimeError:  # loop closed: no feeder left to wake
+                        pass
             self.bytes_read += len(out)
             return bytes(out)
 
@@ -188,6 +193,54 @@ class _SegmentPipe:
             return len(self._segments)
 
 
+# --- the worker thread ------------------------------------------------------------------
+
+
+class _Worker:
+    """One daemon thread running jobs in order, so PyAV objects stay on one thread and a
+    decoder that was never closed cannot hold up interpreter exit (as pool threads would)."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[
+            tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = False
+
+    def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T]) -> asyncio.Future[T]:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, loop, fut))
+        return fut
+
+    def stop(self) -> None:
+        if self._started:
+            self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, loop, fut = job
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(), None)
+            except BaseException as exc:  # delivered to the awaiting coroutine
+                outcome = (None, exc)
+            try:
+                loop.call_soon_threadsafe(_settle, fut, *outcome)
+            except RuntimeError:  # the loop is gone: nobody is waiting any more
+                return
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():  # the loop side gave up on it
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
 # --- the decoder ------------------------------------------------------------------------
 
 
@@ -200,8 +253,7 @@ class Decoder:
         self._pipe = _SegmentPipe(max_queued_segments)
         self._chunk_ms = chunk_ms
         self.name = name
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"speakerd-{name}")
+        self._worker = _Worker(f"speakerd-{name}")
         self._read_lock = asyncio.Lock()
         self._started = False
         self._closed = False
@@ -246,7 +298,7 @@ class Decoder:
                 return None
             if self._inflight is None:
                 loop = asyncio.get_running_loop()
-                self._inflight = loop.run_in_executor(self._executor, self._decode_chunk)
+                self._inflight = self._worker.submit(loop, self._decode_chunk)
             try:
                 # A cancelled reader leaves the batch running; the next read() collects it,
                 # so no audio is lost to a cancellation.
@@ -270,9 +322,9 @@ class Decoder:
         self._pipe.close()  # unblocks a worker waiting for bytes
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._close_worker)
+            await self._worker.submit(loop, self._close_worker)
         finally:
-            self._executor.shutdown(wait=False)
+            self._worker.stop()
 
     async def __aenter__(self) -> Decoder:
         return self
