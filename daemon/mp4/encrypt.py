@@ -31,6 +31,7 @@ from daemon.mp4.fields import (
     build_tenc,
     build_tfhd,
     build_trun,
+    parse_tkhd_track_id,
 )
 from daemon.mp4.sidx import parse_sidx_payload
 from daemon.mp4.tracks import TrafLayout, fragment_layout, read_init
@@ -73,8 +74,7 @@ def encrypt_init(
     moov = next(b for b in boxes if b.type == "moov")
     assert moov.children is not None
     for trak in moov.find_all("trak"):
-        tid = next(t for t in tracks if tracks[t].entries and trak.find("tkhd") is not None
-                   and _trak_id(trak) == t)
+        tid = _trak_id(trak)
         if tid not in wanted:
             continue
         track_kid = kid.get(tid) if isinstance(kid, Mapping) else kid
@@ -100,10 +100,8 @@ def encrypt_init(
 
 
 def _trak_id(trak: Box) -> int:
-    from daemon.mp4.fields import parse_tkhd_track_id
-
     tkhd = trak.find("tkhd")
-    assert tkhd is not None
+    assert tkhd is not None  # read_init has checked every trak
     return parse_tkhd_track_id(tkhd.payload)
 
 
