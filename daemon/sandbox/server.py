@@ -1,7 +1,17 @@
 """The sandbox server: one aiohttp application on one loopback port for every service.
 
-`Sandbox(config)` is an async context manager; `await start()` returns once content is
-ready (generated or validated off the event loop) and the port is bound.
+`Sandbox(config, clock)` is an async context manager; `await start()` returns once content
+is ready (generated or validated off the event loop) and the port is bound; `base_url`,
+`lwa_client_id`, `ca_path` (with TLS) and idempotent `aclose()`.
+
+Routes: LWA `POST /auth/o2/create/codepair`, `POST /auth/o2/token`, `GET|POST /code`;
+Music `/` and `[<salt>]/catalog/...` documents, `/search/`, `/flat_search/`,
+`/availability/`, `/images/<id>._SX<w>_SY<h>_.<ext>`, `/dash/<track>.mpd?t=`,
+`/media/<token>/<resource>`, `POST /drm/widevine/<track>?t=`, `POST /drm/clearkey/<track>`,
+`POST /events/<instance>`, `POST /playback/resume`; Audible (daemon.sandbox.audible).
+Hooks (admin_enabled only): `/_sandbox/lwa/{approve,deny,revoke,settings,expire-tokens,
+pairs}`, `/_sandbox/music/{events,settings,compete,expire-manifests,redirect}`,
+`/_sandbox/faults` (GET list, POST add / {"seed": n}, DELETE clear), `/_sandbox/audible/...`.
 """
 
 from __future__ import annotations
