@@ -57,6 +57,7 @@ def make_fmp4(codec: str, rate: int, bits: int | None, seconds: float = 3.0,
     for i in range(0, n, step):
         sl = slice(i, min(n, i + step))
         inter = np.stack([left[sl], right[sl]] * 3, 1)[:, :channels]
+        arr: Any
         if fmt == "fltp":
             arr = np.ascontiguousarray(inter.T.astype(np.float32))
         elif fmt == "s16":
@@ -107,7 +108,7 @@ def split_fmp4(data: bytes) -> tuple[bytes, list[bytes]]:
 def reference_pcm(data: bytes, av_format: str | None = None, rate: int | None = None,
                   layout: str | None = None) -> tuple[bytes, list[float]]:
     """PyAV's own decoding of the same bytes (seekable BytesIO): interleaved PCM + frame pts."""
-    container = av.open(io.BytesIO(data))
+    container: Any = av.open(io.BytesIO(data))
     stream = container.streams.audio[0]
     resampler = av.AudioResampler(format=av_format, layout=layout, rate=rate) \
         if av_format else None
@@ -130,7 +131,7 @@ def segment_starts(media: Media) -> list[float]:
     """Start time (s) of each media segment, as an MPD SegmentTimeline would give it."""
     starts: list[float] = []
     for k in range(len(media.segments)):
-        container = av.open(io.BytesIO(media.init + media.segments[k]), format="mp4")
+        container: Any = av.open(io.BytesIO(media.init + media.segments[k]), format="mp4")
         packet = next(container.demux(container.streams.audio[0]))
         starts.append(float(packet.pts * packet.time_base))
         container.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from daemon.playback.abr import OPUS_LADDER, AbrController, Rung, ThroughputEstimator
@@ -40,7 +42,7 @@ def test_estimator_ignores_tiny_downloads() -> None:
     assert est.estimate_bps() == pytest.approx(1_000_000, rel=1e-6)
 
 
-def run(ctrl: AbrController, series: list[tuple[float, float]]) -> list[str]:
+def run(ctrl: AbrController, series: Sequence[tuple[float, float]]) -> list[str]:
     """Feed (throughput, buffer) per segment; return the rung chosen after each."""
     est = ThroughputEstimator()
     chosen = []

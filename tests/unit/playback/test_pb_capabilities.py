@@ -133,7 +133,9 @@ def write_profile(tmp_path: Path, kind: str, name: str, data: object) -> Path:
 
 
 def good_output() -> dict[str, object]:
-    return yaml.safe_load((cap.hardware_dir() / "outputs" / "hifiberry-dacplus.yaml").read_text())
+    path = cap.hardware_dir() / "outputs" / "hifiberry-dacplus.yaml"
+    data: dict[str, object] = yaml.safe_load(path.read_text())
+    return data
 
 
 @pytest.mark.parametrize(("mutate", "key"), [
