@@ -19,6 +19,7 @@ from daemon.playback.sinks import (
     PcmFormat,
     PipeSink,
     SampleFormat,
+    Sink,
     WavFileSink,
     caps_from,
     make_sink,
@@ -267,6 +268,8 @@ async def test_pipe_sink_reports_a_reader_that_goes_away(tmp_path: Path) -> None
 def test_make_sink_builds_each_kind(tmp_path: Path) -> None:
     clock = FakeClock()
     assert isinstance(make_sink("null", clock=clock), NullSink)
+    for kind in ("null", "pipe", "alsa"):
+        assert isinstance(make_sink(kind, clock=clock, caps=CAPS), Sink)
     assert isinstance(make_sink("file", clock=clock, path=str(tmp_path / "a.wav")), WavFileSink)
     assert isinstance(make_sink("pipe", clock=clock), PipeSink)
     assert isinstance(make_sink("alsa", clock=clock, caps=CAPS), AlsaSink)
@@ -315,3 +318,35 @@ async def test_aplay_dying_mid_stream_is_a_sink_error_and_closes(tmp_path: Path)
     assert "write error" in info.value.fields["reason"]
     assert sink.format is None
     await sink.aclose()
+
+
+@needs_aplay
+async def test_decoder_volume_and_alsa_sink_chain_is_bit_exact_at_full_volume(
+        tmp_path: Path) -> None:
+    from daemon.capabilities import load_output
+    from daemon.playback.decoder import Decoder
+    from daemon.playback.volume import SoftwareVolume
+    from tests.component.playback.pb_media import make_fmp4, reference_pcm
+
+    media = make_fmp4("flac", 96000, 24, seconds=1.5)
+    profile = load_output("hifiberry-dacplus")
+    out = tmp_path / "cap.raw"
+    volume = SoftwareVolume(level=100)
+    decoder = Decoder(profile.caps)
+    sink = AlsaSink(file_device(out), profile.caps, backend="aplay")
+    assert isinstance(sink, Sink)
+    try:
+        await decoder.start(media.init)
+        for seg in media.segments:
+            await decoder.feed(seg)
+        await decoder.end_of_stream()
+        while (chunk := await decoder.read()) is not None:
+            if sink.format is None:
+                await sink.open(chunk.format)
+            await sink.write(volume.apply(chunk.data, chunk.format))
+        await sink.drain()
+    finally:
+        await decoder.aclose()
+        await sink.aclose()
+    ref, _ = reference_pcm(media.data)
+    assert out.read_bytes()[: len(ref)] == ref
