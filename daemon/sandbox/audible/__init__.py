@@ -29,7 +29,7 @@ from aiohttp import web
 from daemon.clock import Clock
 from daemon.contracts import audible as c
 
-from . import api, identity
+from . import api, identity, licences
 from .admin import add_admin_routes
 from .common import STATE_KEY, message
 from .settings import AudibleSandboxSettings
@@ -79,9 +79,9 @@ def setup_audible(
     r.add_get(f"{v}/library/{{asin}}", _guard(api.library_item))
     r.add_get(f"{v}/catalog/products/{{asin}}", _guard(api.catalog_product))
     r.add_get(f"{v}/content/{{asin}}/metadata", _guard(api.content_metadata))
-    r.add_post(f"{v}/content/{{asin}}/licenserequest", _guard(api.licence_request))
+    r.add_post(f"{v}/content/{{asin}}/licenserequest", _guard(licences.licence_request))
     r.add_get(f"{v}/annotations/lastpositions", _guard(api.last_positions))
     r.add_put(f"{v}/lastpositions/{{asin}}", _guard(api.put_last_position))
-    r.add_get("/_cdn/audible/{asin}/{kind}", _guard(api.cdn))
+    r.add_get("/_cdn/audible/{asin}/{kind}", _guard(licences.cdn))
     if admin_enabled:
         add_admin_routes(app, _guard)
