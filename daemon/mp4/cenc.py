@@ -138,8 +138,7 @@ class Decryptor:
                 moof = parse_box(bytes(buf[h.offset : h.end]), "moof")
                 for lay in fragment_layout(moof, h.offset, self.tracks, len(out)):
                     self._traf(lay, h.offset, buf)
-                for where, box in _moof_aux_boxes(moof):
-                    del where
+                for box in _moof_aux_boxes(moof):
                     out[h.offset + box.offset + 4 : h.offset + box.offset + 8] = b"free"
         buf.release()
         return bytes(out)
@@ -193,15 +192,15 @@ class Decryptor:
                             encrypt=False, where=f"{where}/senc")
 
 
-def _moof_aux_boxes(moof: Box) -> list[tuple[str, Box]]:
+def _moof_aux_boxes(moof: Box) -> list[Box]:
+    """Boxes that describe the encryption and must not reach the decoder (renamed free)."""
     found = []
     for child in moof.children or []:
         if child.type == "pssh":
-            found.append(("moof/pssh", child))
+            found.append(child)
         if child.type == "traf":
-            for b in child.children or []:
-                if b.type in _AUX_BOXES or (b.type == "uuid" and b.usertype == PIFF_SENC):
-                    found.append((f"moof/traf/{b.type}", b))
+            found.extend(b for b in child.children or []
+                         if b.type in _AUX_BOXES or (b.type == "uuid" and b.usertype == PIFF_SENC))
     return found
 
 
@@ -225,28 +224,35 @@ def _aux_info(
         return None, None
     saiz = parse_saiz(saiz_box.payload, f"{where}/saiz", moof_off + saiz_box.offset)
     saio = parse_saio(saio_box.payload, f"{where}/saio", moof_off + saio_box.offset)
-    if len(saio.offsets) != 1:
-        raise DecryptError(f"saio with {len(saio.offsets)} offsets is not supported",
-                           box=f"{where}/saio", offset=moof_off + saio_box.offset)
     if saiz.sample_count != len(lay.samples):
         raise DecryptError(
             f"saiz covers {saiz.sample_count} samples, trun has {len(lay.samples)}",
             box=f"{where}/saiz", offset=moof_off + saiz_box.offset,
         )
     sizes = saiz.sizes or [saiz.default_size] * saiz.sample_count
-    start = lay.base + saio.offsets[0]
-    total = sum(sizes)
-    if start < 0 or start + total > len(buf):
-        raise DecryptError("saio points outside the segment", box=f"{where}/saio",
-                           offset=moof_off + saio_box.offset)
+    # one offset for all samples, or one per trun (each run's info is contiguous)
+    if len(saio.offsets) == 1:
+        runs = [(saio.offsets[0], sizes)]
+    elif len(saio.offsets) == len(lay.truns):
+        runs, first = [], 0
+        for off, trun in zip(saio.offsets, lay.truns, strict=True):
+            runs.append((off, sizes[first : first + len(trun.samples)]))
+            first += len(trun.samples)
+    else:
+        raise DecryptError(f"saio has {len(saio.offsets)} offsets for {len(lay.truns)} truns",
+                           box=f"{where}/saio", offset=moof_off + saio_box.offset)
     out = []
-    pos = start
-    for size in sizes:
-        c = Cursor(bytes(buf[pos : pos + size]), f"{where}/saio(aux)", pos)
-        a = parse_aux(c, iv_size, size > iv_size)
-        c.end()
-        out.append(a)
-        pos += size
+    for off, run_sizes in runs:
+        pos = lay.base + off
+        if pos < 0 or pos + sum(run_sizes) > len(buf):
+            raise DecryptError("saio points outside the segment", box=f"{where}/saio",
+                               offset=moof_off + saio_box.offset)
+        for size in run_sizes:
+            c = Cursor(bytes(buf[pos : pos + size]), f"{where}/saio(aux)", pos)
+            a = parse_aux(c, iv_size, size > iv_size)
+            c.end()
+            out.append(a)
+            pos += size
     return out, None
 
 

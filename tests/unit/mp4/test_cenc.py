@@ -375,3 +375,70 @@ def test_piff_sample_encryption_box(clear_flac: bytes, override: bytes | None) -
     out = decrypt_all(Fmp4(init, segs), {KID: KEY})
     assert packets(out) == packets(clear_flac)
     assert b"uuid" not in b"".join(cenc.decrypt_segment(init, s, {KID: KEY})[:400] for s in segs)
+
+
+def _two_truns(seg: bytes) -> bytes:
+    """Split the first traf's trun into two runs, each with its own data offset."""
+    from daemon.mp4.fields import Trun, build_trun, parse_trun
+
+    moof_h = next(iter_headers(seg))
+    moof = parse_box(seg[: moof_h.end])
+    traf = moof.find("traf")
+    assert traf is not None
+    assert traf.children is not None
+    i = next(n for n, c in enumerate(traf.children) if c.type == "trun")
+    trun = parse_trun(traf.children[i].payload)
+    k = len(trun.samples) // 2
+    a = Trun(trun.version, trun.flags, trun.data_offset, trun.first_sample_flags,
+             trun.samples[:k])
+    b = Trun(trun.version, trun.flags & ~0x4, 0, None, trun.samples[k:])
+    traf.children[i : i + 1] = [Box("trun", build_trun(a)), Box("trun", build_trun(b))]
+    assert a.data_offset is not None
+    a.data_offset += len(moof.to_bytes()) - moof_h.size
+    b.data_offset = a.data_offset + sum(size or 0 for _, size, _, _ in a.samples)
+    traf.children[i : i + 2] = [Box("trun", build_trun(a)), Box("trun", build_trun(b))]
+    return moof.to_bytes() + seg[moof_h.end :]
+
+
+def test_several_truns_and_per_trun_saio(clear_flac: bytes) -> None:
+    from daemon.mp4.fields import Saio, build_saio, build_trun, parse_saio, parse_saiz, parse_trun
+
+    src = split(clear_flac)
+    two = [_two_truns(s) for s in src.segments]
+    assert packets(src.init + b"".join(two)) == packets(clear_flac)  # still valid clear fMP4
+    init = cenc.encrypt_init(src.init, scheme="cenc", kid=KID)
+    enc = [cenc.encrypt_segment(init, s, KEY, iv=bytes([n]) * 8, subsamples=lambda i, n: [(2,
+           n - 2)]) for n, s in enumerate(two)]
+    assert packets(decrypt_all(Fmp4(init, enc), {KID: KEY})) == packets(clear_flac)
+    assert packets(init + b"".join(enc), KEY) == packets(clear_flac)
+    # now hide senc and give saio one offset per trun
+    per_trun = []
+    for seg in enc:
+        moof_h = next(iter_headers(seg))
+        moof = parse_box(seg[: moof_h.end])
+        traf = moof.find("traf")
+        assert traf is not None
+        assert traf.children is not None
+        saiz, saio = traf.find("saiz"), traf.find("saio")
+        assert saiz is not None
+        assert saio is not None
+        sizes = parse_saiz(saiz.payload)
+        per = sizes.sizes or [sizes.default_size] * sizes.sample_count
+        k = sum(1 for c in traf.children if c.type == "trun")
+        assert k == 2
+        first_run = len(per) // 2
+        off = parse_saio(saio.payload).offsets[0]
+        saio.payload = build_saio(Saio(offsets=[off, off + sum(per[:first_run])]))
+        grow = len(moof.to_bytes()) - moof_h.size  # senc sits before saio: only media moves
+        for c in traf.children:
+            if c.type == "trun":
+                t = parse_trun(c.payload)
+                assert t.data_offset is not None
+                t.data_offset += grow
+                c.payload = build_trun(t)
+        out = bytearray(moof.to_bytes() + seg[moof_h.end :])
+        senc = traf.find("senc")
+        assert senc is not None
+        out[senc.offset + 4 : senc.offset + 8] = b"free"
+        per_trun.append(bytes(out))
+    assert packets(decrypt_all(Fmp4(init, per_trun), {KID: KEY})) == packets(clear_flac)
