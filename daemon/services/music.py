@@ -668,8 +668,13 @@ class MusicClient:
         )
         where = safe_url(resp.url)
         if resp.ok:
-            if resp.content_type == _JSON:  # JSON-wrapped variant (AM-C24 flag)
-                wrapped = resp.json_object().get(am.LICENCE_JSON_LICENCE_KEY)
+            if resp.content_type == _JSON:
+                body = resp.json_object()
+                if am.LICENCE_JSON_LICENCE_KEY not in body:
+                    # Not the AM-C24 wrapper: a licence that is JSON itself (ClearKey's JWK
+                    # set) goes to the CDM as it came.
+                    return resp.body
+                wrapped = body.get(am.LICENCE_JSON_LICENCE_KEY)  # JSON-wrapped (AM-C24 flag)
                 try:
                     return base64.b64decode(str(wrapped), validate=True)
                 except (binascii.Error, ValueError):
