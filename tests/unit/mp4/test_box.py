@@ -292,3 +292,20 @@ def test_sidx_reference_count_must_fit() -> None:
     struct.pack_into(">H", box, len(box) - 12 - 2, 65535)
     with pytest.raises(MediaError, match="65535 references"):
         parse_sidx(bytes(box))
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_inits_raise_only_our_errors(content: tuple[bytes, bytes],
+                                             data: st.DataObject) -> None:
+    enc = split(content[1])
+    init = bytearray(enc.init)
+    for _ in range(data.draw(st.integers(1, 6))):
+        init[data.draw(st.integers(0, len(init) - 1))] = data.draw(u8)
+    cut = data.draw(st.integers(0, len(init)))
+    mutated = bytes(init[:cut])
+    try:
+        cenc.decrypt_init(mutated)
+        cenc.decrypt_segment(mutated, enc.segments[0], {KID: KEY})
+    except MediaError:
+        pass
