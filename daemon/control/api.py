@@ -111,6 +111,10 @@ async def read_json(request: web.Request, *, required: bool = True) -> dict[str,
         raise ApiError(400, "malformed_json", "JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(400, "malformed_json", "body must be a JSON object")
+    try:  # "\ud800" escapes decode to lone surrogates that nothing downstream can encode
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, "malformed_json", "body holds an invalid unicode escape") from None
     return value
 
 

@@ -238,3 +238,27 @@ async def test_info_is_minimal(rig: Rig) -> None:
     assert set(body) == {"name", "id", "model", "version", "api", "pairing_open", "fingerprint"}
     assert body["pairing_open"] is True
     assert rig.code not in json.dumps(body)
+
+
+async def test_garbage_bodies_never_cause_a_server_error(rig: Rig) -> None:
+    import random
+
+    _, token = await rig.pair()
+    rng = random.Random(1234)
+    samples: list[bytes] = [b"", b"null", b"{}", b'{"a":' * 5000, b"\x00\xff" * 50,
+                            b'{"level": 1e999}', b'{"kind": {"$gt": ""}, "service_id": []}',
+                            b'{"session": null, "confirm": 1, "hello": {}}',
+                            b'{"pake": "' + b"A" * 60 + b'"}', b'{"name": "\\ud800"}']
+    samples += [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+                for _ in range(20)]
+    writes = [(m, p) for m, p in operations() if m != "GET"]
+    for body in samples:
+        for method, path in writes:
+            url = f"https://127.0.0.1:{rig.server.https_port}{path}"
+            async with rig.session.request(method, url, data=body, ssl=insecure(),
+                                           headers={"Authorization": f"Bearer {token}",
+                                                    "Content-Type": "application/json"}) as resp:
+                assert resp.status < 500, (method, path, body[:40], await resp.text())
+                if resp.status >= 400:
+                    assert "error" in await resp.json()
+    assert (await rig.call("GET", "/status", token))[0] == 200
