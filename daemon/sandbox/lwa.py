@@ -7,6 +7,7 @@ AM-C34 hooks. Tokens live only in memory; nothing here logs a token or device co
 from __future__ import annotations
 
 import html
+import json
 import logging
 import secrets
 import string
@@ -141,6 +142,13 @@ class LwaService:
             raise LwaError(am.LwaError.UNAUTHORIZED_CLIENT, "client_id is not enabled")
         if scope.split() != [am.LWA_SCOPE]:
             raise LwaError(am.LwaError.INVALID_SCOPE, f"scope must be {am.LWA_SCOPE}")
+        if "scope_data" in params:
+            try:
+                scope_data = json.loads(params["scope_data"])
+            except ValueError:
+                scope_data = None
+            if not isinstance(scope_data, dict):
+                raise LwaError(am.LwaError.INVALID_REQUEST, "scope_data must be a JSON object")
         self._prune()
         pair = CodePair(
             user_code=self._new_user_code(),
@@ -234,6 +242,8 @@ class LwaService:
         lifetime = self.settings.access_token_lifetime_s
         self.access[access] = AccessGrant(client_id, self.account, self.clock.time() + lifetime)
         self.refresh[refresh] = client_id
+        while len(self.refresh) > _MAX_TOKENS:
+            del self.refresh[next(iter(self.refresh))]
         log.info("sandbox.lwa.token_issued client_id=%s rotated=%s", client_id,
                  keep_refresh is None)
         return {

@@ -215,3 +215,15 @@ async def test_oversized_body_is_413(http: aiohttp.ClientSession, sandbox: Sandb
                          headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
         assert r.status == 413
         assert "message" in await r.json() or "error" in await r.json()
+
+
+async def test_scope_data_must_be_a_json_object(http: aiohttp.ClientSession,
+                                                sandbox: Sandbox) -> None:
+    form = {"response_type": "device_code", "client_id": sandbox.lwa_client_id, "scope": SCOPE}
+    async with http.post(f"{sandbox.base_url}/auth/o2/create/codepair", data={
+            **form, "scope_data": '{"amazon_music:access": {"productID": "speaker"}}'}) as r:
+        assert r.status == 200
+    async with http.post(f"{sandbox.base_url}/auth/o2/create/codepair",
+                         data={**form, "scope_data": "{broken"}) as r:
+        assert r.status == 400
+        assert (await r.json())["error"] == "invalid_request"
