@@ -187,7 +187,7 @@ class Api:
             except Exception:
                 public_key = None
         try:
-            phone, token = s.phones.add(name, public_key)
+            phone, token = await s.phones.aadd(name, public_key)
         except PhoneLimitReached:
             s.pairing.close("too_many_phones")
             raise ApiError(409, "too_many_phones", "the device has the maximum number of phones") \
@@ -364,7 +364,7 @@ class Api:
         name = clean_name(body.get("name"))
         if name is None:
             raise bad_request("name must be 1-64 bytes of printable text")
-        phone = self._s.phones.rename(request.match_info["phone_id"], name)
+        phone = await self._s.phones.arename(request.match_info["phone_id"], name)
         if phone is None:
             raise ApiError(404, "no_such_phone", "no paired phone with that id")
         self._s.publish("pairing", {"change": "renamed", "phone": phone.public()})

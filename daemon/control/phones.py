@@ -7,6 +7,7 @@ nor how much of a hash did.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -69,6 +70,7 @@ class PhoneRegistry:
         self._clock = clock
         self._max = max_phones
         self._phones: dict[str, Phone] = {}
+        self._save_lock = asyncio.Lock()
 
     def load(self) -> None:
         ensure_private_dir(self._state_dir)
@@ -82,9 +84,34 @@ class PhoneRegistry:
             raise StateError("paired-phone table is malformed", path=str(self._path)) from None
         self._phones = phones
 
+    def _record(self) -> dict[str, object]:
+        return {"version": 1, "phones": [asdict(p) for p in self._phones.values()]}
+
     def _save(self) -> None:
-        write_json(self._path, {"version": 1,
-                                "phones": [asdict(p) for p in self._phones.values()]})
+        write_json(self._path, self._record())
+
+    async def asave(self) -> None:
+        """Persist from async code: the fsync runs in a thread; the snapshot is taken under
+        the lock, so the last write always holds the newest table."""
+        async with self._save_lock:
+            await asyncio.to_thread(write_json, self._path, self._record())
+
+    async def aadd(self, name: str, public_key: str | None = None) -> tuple[Phone, Secret]:
+        phone, token = self._add(name, public_key)
+        await self.asave()
+        return phone, token
+
+    async def arename(self, phone_id: str, name: str) -> Phone | None:
+        phone = self._rename(phone_id, name)
+        if phone is not None:
+            await self.asave()
+        return phone
+
+    async def arevoke(self, phone_id: str) -> bool:
+        if not self._revoke(phone_id):
+            return False
+        await self.asave()
+        return True
 
     def __len__(self) -> int:
         return len(self._phones)
@@ -96,6 +123,11 @@ class PhoneRegistry:
         return self._phones.get(phone_id)
 
     def add(self, name: str, public_key: str | None = None) -> tuple[Phone, Secret]:
+        phone, token = self._add(name, public_key)
+        self._save()
+        return phone, token
+
+    def _add(self, name: str, public_key: str | None = None) -> tuple[Phone, Secret]:
         """Create a phone record and its token; the raw token is returned once, never stored."""
         if len(self._phones) >= self._max:
             raise PhoneLimitReached
@@ -103,7 +135,6 @@ class PhoneRegistry:
         phone = Phone(id=secrets.token_hex(8), name=name, token_sha256=token_hash(token),
                       created=self._clock.time(), public_key=public_key)
         self._phones[phone.id] = phone
-        self._save()
         log.info(f"pairing.phone_added phone={phone.id} phones={len(self._phones)}")
         return phone, Secret(token)
 
@@ -121,18 +152,28 @@ class PhoneRegistry:
         return found
 
     def rename(self, phone_id: str, name: str) -> Phone | None:
+        phone = self._rename(phone_id, name)
+        if phone is not None:
+            self._save()
+        return phone
+
+    def _rename(self, phone_id: str, name: str) -> Phone | None:
         phone = self._phones.get(phone_id)
         if phone is None:
             return None
         phone = replace(phone, name=name)
         self._phones[phone_id] = phone
-        self._save()
         return phone
 
     def revoke(self, phone_id: str) -> bool:
-        if self._phones.pop(phone_id, None) is None:
+        if not self._revoke(phone_id):
             return False
         self._save()
+        return True
+
+    def _revoke(self, phone_id: str) -> bool:
+        if self._phones.pop(phone_id, None) is None:
+            return False
         log.info(f"pairing.phone_revoked phone={phone_id} phones={len(self._phones)}")
         return True
 

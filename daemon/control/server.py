@@ -129,7 +129,7 @@ class ControlServer:
                 log.error(f"control.listener_failed type={type_} error={type(exc).__name__}")
 
     async def revoke(self, phone_id: str) -> bool:
-        if not self.phones.revoke(phone_id):
+        if not await self.phones.arevoke(phone_id):
             return False
         await self.events.disconnect_phone(phone_id)
         self.publish("pairing", {"change": "revoked", "phone": phone_id})
