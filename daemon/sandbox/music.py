@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import math
 import random
@@ -395,8 +396,6 @@ class MusicService:
             raise HttpProblem(404, "unknown playback event collector")
         raw = await read_body(request, self.config.max_body_bytes)
         try:
-            import json
-
             body: object = json.loads(raw)
         except (UnicodeDecodeError, ValueError):
             self.collectors.record(inst, None, 400, device_id, "malformed JSON")
