@@ -118,9 +118,10 @@ async def test_expired_token_is_401_in_documented_shape(http: aiohttp.ClientSess
     "std_res,hi_fi,NOT_A_TOKEN",
     "STD_RES,REAL_AUDIO_360",
 ])
+@pytest.mark.parametrize("index", [0, 1, 2])
 async def test_mpd_has_exactly_the_intersection(http: aiohttp.ClientSession, sandbox: Sandbox,
-                                                caps: str | None) -> None:
-    token, _, definition = await _setup(http, sandbox)
+                                                caps: str | None, index: int) -> None:
+    token, _, definition = await _setup(http, sandbox, index)
     track = sandbox.music.catalog.track(definition["trackTag"])
     produced = set(sandbox.music.content.formats(track))
     tokens = {t.upper() for t in (caps or "STD_RES").split(",")}
