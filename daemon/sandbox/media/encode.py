@@ -17,21 +17,25 @@ from daemon.sandbox.media.formats import AudioFormat
 from daemon.sandbox.media.synth import quantize, synthesize
 
 _SYNTH_RATE = 48000
-_CHUNK = 8192
+_CHUNK = 32768  # samples per frame handed to PyAV (it re-frames for the codec)
 
 
-def _resample(stereo: Any, rate: int) -> Any:
-    """float32 (2, n) at 48 kHz -> float32 (2, m) at `rate` (FFmpeg's swresample)."""
+def _interleave(planar: Any) -> Any:
+    import numpy as np
+
+    return np.ascontiguousarray(planar.T).reshape(1, -1)
+
+
+def _resample(planar: Any, rate: int) -> Any:
+    """float32 (2, n) at 48 kHz -> interleaved float32 (1, 2m) at `rate` (swresample)."""
     import av
     import numpy as np
 
-    if rate == _SYNTH_RATE:
-        return stereo
-    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
+    resampler = av.AudioResampler(format="flt", layout="stereo", rate=rate)
     parts: list[Any] = []
-    for i in range(0, stereo.shape[1], _SYNTH_RATE):
+    for i in range(0, planar.shape[1], _SYNTH_RATE):
         frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(stereo[:, i : i + _SYNTH_RATE]), format="fltp", layout="stereo"
+            np.ascontiguousarray(planar[:, i : i + _SYNTH_RATE]), format="fltp", layout="stereo"
         )
         frame.sample_rate = _SYNTH_RATE
         frame.pts = i
@@ -41,19 +45,27 @@ def _resample(stereo: Any, rate: int) -> Any:
 
 
 class SourceAudio:
-    """The track's synthesized audio, rendered once and resampled per rate on demand."""
+    """The track's synthesized audio, rendered once and resampled per rate on demand.
+
+    Kept interleaved (1, 2n): FLAC and Opus take packed samples, so no per-format copy.
+    """
 
     def __init__(self, track: Track) -> None:
         self._track = track
+        self._planar: Any = None
         self._by_rate: dict[int, Any] = {}
 
-    def float_at(self, rate: int) -> Any:
-        if _SYNTH_RATE not in self._by_rate:
-            self._by_rate[_SYNTH_RATE] = synthesize(
-                self._track.music, _SYNTH_RATE, self._track.duration_s
-            )
+    def _synth(self) -> Any:
+        if self._planar is None:
+            self._planar = synthesize(self._track.music, _SYNTH_RATE, self._track.duration_s)
+        return self._planar
+
+    def interleaved_at(self, rate: int) -> Any:
         if rate not in self._by_rate:
-            self._by_rate[rate] = _resample(self._by_rate[_SYNTH_RATE], rate)
+            planar = self._synth()
+            self._by_rate[rate] = (
+                _interleave(planar) if rate == _SYNTH_RATE else _resample(planar, rate)
+            )
         return self._by_rate[rate]
 
     def pcm(self, fmt: AudioFormat) -> tuple[Any, str]:
@@ -63,15 +75,17 @@ class SourceAudio:
         """
         import numpy as np
 
-        stereo = self.float_at(fmt.sample_rate)
         if fmt.encoder == "flac":
             assert fmt.bit_depth is not None
-            ints = quantize(stereo, fmt.bit_depth, self._track.music.seed ^ fmt.sample_rate)
-            layout = "s16" if fmt.bit_depth == 16 else "s32"
-            return np.ascontiguousarray(ints.T).reshape(1, -1), layout
+            samples = self.interleaved_at(fmt.sample_rate)
+            ints = quantize(samples, fmt.bit_depth, self._track.music.seed ^ fmt.sample_rate)
+            return ints, "s16" if fmt.bit_depth == 16 else "s32"
         if fmt.encoder == "libopus":
-            return np.ascontiguousarray(stereo.T).reshape(1, -1), "flt"
-        return np.ascontiguousarray(stereo), "fltp"
+            return self.interleaved_at(fmt.sample_rate), "flt"
+        if fmt.sample_rate == _SYNTH_RATE:
+            return self._synth(), "fltp"
+        packed = self.interleaved_at(fmt.sample_rate)
+        return np.ascontiguousarray(packed.reshape(-1, 2).T), "fltp"
 
 
 def _frames(samples: Any, layout: str, rate: int) -> Any:

@@ -137,19 +137,23 @@ def synthesize(music: Music, rate: int, duration_s: float) -> FloatArray:
 
 def quantize(samples: FloatArray, bits: int, seed: int) -> Any:
     """Integer PCM of `bits` (16 -> int16; 24 -> int32 holding 24-bit values in the top
-    bits, as FFmpeg's s32 wants) with a little noise so FLAC sees a realistic bitrate."""
+    bits, as FFmpeg's s32 wants) with a little noise so FLAC sees a realistic bitrate.
+
+    Works on any layout (planar or interleaved); the shape is kept.
+    """
     import numpy as np
 
     full = 2 ** (bits - 1) - 1
     noise_lsb = 1 if bits == 16 else 96  # about -90 dBFS in both cases
+    flat = samples.reshape(-1)
     # A noise block of odd length, repeated: FLAC's predictor cannot see the repetition
     # and it costs a fraction of drawing noise for every sample.
     block = np.random.default_rng(seed).integers(
-        -noise_lsb, noise_lsb + 1, size=(samples.shape[0], 65521), dtype=np.int32
+        -noise_lsb, noise_lsb + 1, size=131071, dtype=np.int32
     )
-    ints = (samples * np.float32(full * 0.999)).astype(np.int32)
-    ints += np.tile(block, (1, samples.shape[1] // block.shape[1] + 1))[:, : samples.shape[1]]
+    ints = (flat * np.float32(full)).astype(np.int32)  # peak is 0.8: no overflow
+    ints += np.resize(block, flat.shape[0])
     if bits == 16:
-        return ints.astype(np.int16)
+        return ints.astype(np.int16).reshape(samples.shape)
     ints <<= 32 - bits
-    return ints
+    return ints.reshape(samples.shape)
