@@ -84,8 +84,9 @@ class Announcer:
         self._http_port = http_port
         self._device_id = device_id
         self._pairing_open = pairing_open
-        self._on_network = on_network
-        self._on_renamed = on_renamed
+        #: observers; public so a composition root can attach them after construction
+        self.on_network = on_network
+        self.on_renamed = on_renamed
         self._host = (settings.host_label or f"speakerd-{device_id}").lower()
         self._zc: AsyncZeroconf | None = None
         self._infos: list[ServiceInfo] = []
@@ -247,8 +248,8 @@ class Announcer:
             await asyncio.to_thread(self._remember_name)
             log.info(f"mdns.registered name={candidate!r} host={self.host_name}"
                      f" addresses={','.join(self.addresses)}")
-            if renamed and self._on_renamed is not None:
-                self._on_renamed(candidate)
+            if renamed and self.on_renamed is not None:
+                self.on_renamed(candidate)
             return
         raise DiscoveryError("every candidate mDNS name is taken", name=base)
 
@@ -288,8 +289,8 @@ class Announcer:
     # --- address watcher ---------------------------------------------------------------
 
     def _notify_network(self) -> None:
-        if self._on_network is not None:
-            self._on_network([self._host, socket.gethostname()], self.addresses)
+        if self.on_network is not None:
+            self.on_network([self._host, socket.gethostname()], self.addresses)
 
     async def _watch(self) -> None:
         try:

@@ -1,0 +1,83 @@
+"""Control server + announcer wired together, on loopback, seen by a zeroconf peer."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+import aiohttp
+from zeroconf import IPVersion
+from zeroconf.asyncio import AsyncZeroconf
+
+from daemon.clock import SystemClock
+from daemon.control.server import ControlServer
+from daemon.control.settings import ControlSettings
+from daemon.discovery.announcer import Announcer
+from daemon.discovery.link import AnnouncerLink
+from daemon.discovery.settings import SERVICE_TYPE, DiscoverySettings
+from tests.integration.control.fakes import FakeDevice, FakePlayer, FileStore, insecure, pair_steps
+
+
+async def test_rename_pairing_health_metrics_flow_through(tmp_path: Path) -> None:
+    tag = secrets.token_hex(4)
+    state = tmp_path / "state"
+    device = FakeDevice(name=f"Attic {tag}")
+    server = ControlServer(state, SystemClock(), ControlSettings(bind=("127.0.0.1",),
+                                                                 https_port=0),
+                           store=FileStore(state / "secrets"), player=FakePlayer(),
+                           device=device)
+    await server.start()
+    announcer = Announcer(state, SystemClock(),
+                          DiscoverySettings(interfaces=("lo",), host_label=f"spk-{tag}"),
+                          name=device.get()["name"], port=server.https_port,
+                          device_id=server.identity.short_id,
+                          pairing_open=server.pairing.is_open)
+    link = AnnouncerLink(server, announcer)
+    peer = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+    session = aiohttp.ClientSession()
+    try:
+        await announcer.start()
+        base = f"https://127.0.0.1:{server.https_port}/api/v1"
+        # the Host allowlist learned the mDNS host name
+        async with session.get(f"{base}/info", ssl=insecure(),
+                               headers={"Host": f"spk-{tag}.local"}) as resp:
+            assert resp.status == 200
+        info = await peer.async_get_service_info(SERVICE_TYPE,
+                                                 f"Attic {tag}.{SERVICE_TYPE}", 3000)
+        assert info is not None
+        assert info.properties[b"pair"] == b"1"
+        assert info.properties[b"id"] == server.identity.short_id.encode()
+        code = server.open_pairing().reveal()  # what `speakerd pair --open` would show
+        _, status, body = await pair_steps(session, base, code)
+        assert status == 200
+        token = body["opened"]["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def txt_pair(value: bytes, name: str) -> None:
+            while True:
+                fresh = await peer.async_get_service_info(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}",
+                                                          500)
+                if fresh is not None and fresh.properties.get(b"pair") == value:
+                    return
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(txt_pair(b"0", f"Attic {tag}"), 5)  # window closed on success
+        async with session.patch(f"{base}/settings", json={"name": f"Loft {tag}"},
+                                 headers=headers, ssl=insecure()) as resp:
+            assert resp.status == 200
+        await asyncio.wait_for(txt_pair(b"0", f"Loft {tag}"), 8)  # re-registered under new name
+        assert announcer.name == f"Loft {tag}"
+        async with session.get(f"{base}/health", ssl=insecure()) as resp:
+            assert (await resp.json())["checks"] == {"control": True, "mdns": True}
+        async with session.get(f"{base}/metrics", headers=headers, ssl=insecure()) as resp:
+            assert "speakerd_mdns_registered 1" in await resp.text()
+        await announcer.aclose()
+        async with session.get(f"{base}/health", ssl=insecure()) as resp:
+            assert resp.status == 503  # the watchdog input: a dead announcer is unhealthy
+    finally:
+        await session.close()
+        await link.aclose()
+        await announcer.aclose()
+        await peer.async_close()
+        await server.aclose()
