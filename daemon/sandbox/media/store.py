@@ -2,7 +2,7 @@
 
 Layout on disk, one directory per track under `<data_dir>/sandbox-media/<catalog>-…/`:
 `<FORMAT>.mp4` (encrypted: init | sidx | fragments) and `manifest.json` (generator
-version, parameters, per-file SHA-256, layouts),
+version, parameters, per-file SHA-256, layouts; itself checksummed),
 written last so a half-written track is never taken as complete. A track whose manifest
 is missing, from another generator version or parameters, or whose files fail their
 checksums is regenerated; the others are reused.
@@ -91,6 +91,12 @@ def _sha256(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _digest(body: dict[str, Any]) -> str:
+    """Checksum of a manifest body, so a damaged manifest is caught like a damaged file."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def _encoder_missing(encoder: str) -> str | None:
@@ -200,13 +206,26 @@ class ContentStore:
 
     def _load(self, track: Track, directory: Path) -> TrackContent | None:
         try:
-            manifest = json.loads((directory / _MANIFEST).read_bytes())
+            stored = json.loads((directory / _MANIFEST).read_bytes())
         except (OSError, ValueError):
             return None
-        if not isinstance(manifest, dict) or manifest.get("params") != self._params(track):
+        body = stored.get("body") if isinstance(stored, dict) else None
+        if not isinstance(body, dict) or stored.get("sha256") != _digest(body):
+            log.warning(f"media.corrupt track={track.id} file={_MANIFEST}")
+            return None
+        if body.get("params") != self._params(track):
             log.info(f"media.stale track={track.id}")
             return None
-        files = manifest.get("files", {})
+        try:
+            files: dict[str, dict[str, Any]] = body["files"]
+            layouts = {k: Layout.from_json(v) for k, v in body["layouts"].items()}
+            unavailable = {str(k): str(v) for k, v in body["unavailable"].items()}
+            described = all(files[f"{k}.mp4"]["size"] == v.file_size for k, v in layouts.items())
+        except (KeyError, TypeError, ValueError, AttributeError):
+            described = False
+        if not described:
+            log.warning(f"media.corrupt track={track.id} file={_MANIFEST}")
+            return None
         for name, expected in files.items():
             path = directory / name
             try:
@@ -216,11 +235,10 @@ class ContentStore:
             if not ok:
                 log.warning(f"media.corrupt track={track.id} file={name}")
                 return None
-        layouts = {k: Layout.from_json(v) for k, v in manifest["layouts"].items()}
         return TrackContent(
             track=track,
             formats=tuple(f for f in FORMATS if f in layouts),
-            unavailable=dict(manifest["unavailable"]),
+            unavailable=unavailable,
             layouts=layouts,
             clear_lead_s=self.clear_lead_s,
         )
@@ -257,12 +275,13 @@ class ContentStore:
                 "sha256": hashlib.sha256(packaged.encrypted).hexdigest(),
             }
             layouts[format_id] = packaged.layout
-        manifest = {
+        body = {
             "params": self._params(track),
             "files": files,
             "layouts": {k: v.to_json() for k, v in layouts.items()},
             "unavailable": unavailable,
         }
+        manifest = {"body": body, "sha256": _digest(body)}
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         shutil.rmtree(directory, ignore_errors=True)
         tmp.rename(directory)
@@ -299,7 +318,8 @@ class ContentStore:
         Formats the track lacks are left out; if none is left, NoRepresentationsError.
         """
         content = self.track(track_id)
-        wanted = [f for f in content.formats if f in set(formats)]
+        requested = set(formats)
+        wanted = [f for f in content.formats if f in requested]
         if not wanted:
             raise NoRepresentationsError(
                 "the track has none of the requested formats",

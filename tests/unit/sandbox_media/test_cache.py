@@ -81,13 +81,28 @@ def test_manifest_from_another_generator_version_is_regenerated(
     victim = store.catalog.tracks[1].id
     manifest_path = store.root / victim / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["params"]["generator"] = store_module.GENERATOR_VERSION - 1
+    body = manifest["body"]
+    body["params"]["generator"] = store_module.GENERATOR_VERSION - 1
+    # A consistent manifest (checksum recomputed) written by an older generator.
+    manifest["sha256"] = store_module._digest(body)
     manifest_path.write_text(json.dumps(manifest))
     report = store.ensure()
     assert report.generated == (victim,)
-    assert json.loads(manifest_path.read_text())["params"]["generator"] == (
+    assert json.loads(manifest_path.read_text())["body"]["params"]["generator"] == (
         store_module.GENERATOR_VERSION
     )
+
+
+def test_edited_manifest_is_detected(small_store: ContentStore, tmp_path: Path) -> None:
+    data_dir = _copy(small_store, tmp_path)
+    store = ContentStore(data_dir, "small", seed=SEED)
+    victim = store.catalog.tracks[1].id
+    manifest_path = store.root / victim / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["body"]["layouts"]["OPUS_48"]["init_size"] += 1  # checksum left stale
+    manifest_path.write_text(json.dumps(manifest))
+    assert store.ensure().generated == (victim,)
+    assert store.tracks[victim].layouts == small_store.tracks[victim].layouts
 
 
 @pytest.mark.slow
@@ -102,7 +117,7 @@ def test_generator_version_change_regenerates(
     assert store.generated_count == 3
     for track in store.catalog.tracks:
         manifest = json.loads((store.root / track.id / "manifest.json").read_text())
-        assert manifest["params"]["generator"] == store_module.GENERATOR_VERSION
+        assert manifest["body"]["params"]["generator"] == store_module.GENERATOR_VERSION
     # ...and the next start reuses what was just made.
     assert ContentStore(data_dir, "small", seed=SEED).ensure().generated == ()
 

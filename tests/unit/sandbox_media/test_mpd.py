@@ -162,3 +162,13 @@ def test_unknown_resources_are_not_found(small_store: ContentStore) -> None:
     ):
         with pytest.raises(ContentNotFoundError):
             small_store.resource(tid, name)
+
+
+def test_bandwidths_follow_the_formats(small_store: ContentStore) -> None:
+    content = small_store.tracks[small_store.catalog.tracks[0].id]
+    bw = {k: v.bandwidth for k, v in content.layouts.items()}
+    assert bw["OPUS_48"] < bw["OPUS_192"] < bw["OPUS_320"] < bw["FLAC_16_44"]
+    assert bw["FLAC_16_44"] < bw["FLAC_24_96"] < bw["FLAC_24_192"]
+    # Constrained VBR: peak segment bitrate near the nominal one (container overhead aside).
+    for fmt_id, nominal in (("OPUS_48", 48_000), ("OPUS_192", 192_000), ("OPUS_320", 320_000)):
+        assert nominal * 0.8 < bw[fmt_id] < nominal * 1.3
