@@ -169,7 +169,7 @@ class LwaService:
                 "device_code": pair.device_code,
                 "verification_uri": str(request.url.with_path(am.SANDBOX_VERIFICATION_PATH)
                                         .with_query(None)),
-                "expires_in": max(1, round(self.settings.codepair_lifetime_s)),
+                "expires_in": max(1, int(self.settings.codepair_lifetime_s)),
                 "interval": interval,
             }
         )
@@ -250,7 +250,7 @@ class LwaService:
             "access_token": access,
             "refresh_token": refresh,
             "token_type": am.TOKEN_TYPE_BEARER,
-            "expires_in": max(1, round(lifetime)),
+            "expires_in": max(1, int(lifetime)),  # never claim more than granted
         }
 
     # -- verification page (stands in for amazon.com/code) ------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 
@@ -40,7 +41,8 @@ class UrlSigner:
         self.generation += 1
 
     def issue(self, kind: str, track_id: str, device_id: str, expires_at: float) -> str:
-        payload = f"{kind}|{track_id}|{device_id}|{int(expires_at)}|{self.generation}".encode()
+        expiry_ms = math.ceil(expires_at * 1000)
+        payload = f"{kind}|{track_id}|{device_id}|{expiry_ms}|{self.generation}".encode()
         mac = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
         return f"{_b64(payload)}.{_b64(mac)}"
 
@@ -58,7 +60,7 @@ class UrlSigner:
             return None
         try:
             got_kind, track_id, device_id, expiry, generation = payload.decode().split("|")
-            expires_at = float(int(expiry))
+            expires_at = int(expiry) / 1000.0
             gen = int(generation)
         except ValueError:
             return None

@@ -167,11 +167,11 @@ async def test_free_and_prime_get_standard_resolution_only(
 
 async def test_manifest_url_expires(http: aiohttp.ClientSession,
                                     make_sandbox: MakeSandbox) -> None:
-    sb = await make_sandbox(manifest_lifetime_s=1)
+    sb = await make_sandbox(manifest_lifetime_s=2)
     token, _, definition = await _setup(http, sb)
     async with http.get(definition["audio"]["uri"], headers=playback(token)) as r:
         assert r.status == 200
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(2.1)
     async with http.get(definition["audio"]["uri"], headers=playback(token)) as r:
         assert r.status == 403
         assert "expired" in (await r.json())["message"]

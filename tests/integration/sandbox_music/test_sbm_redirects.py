@@ -41,13 +41,13 @@ async def test_301_and_the_workaround_header(http: aiohttp.ClientSession,
 
 async def test_rate_limit_answers_429_with_retry_after(http: aiohttp.ClientSession,
                                                        make_sandbox: MakeSandbox) -> None:
-    sb = await make_sandbox(rate_limit_per_s=0.5, rate_limit_burst=3, generate_content=False)
+    sb = await make_sandbox(rate_limit_per_s=0.05, rate_limit_burst=3, generate_content=False)
     h = auth((await sign_in(http, sb))["access_token"])
     statuses = []
     for _ in range(4):
         async with http.get(f"{sb.base_url}/catalog/albums/", headers=h) as r:
             statuses.append(r.status)
             if r.status == 429:
-                assert int(r.headers["Retry-After"]) >= 1
+                assert int(r.headers["Retry-After"]) >= 10
                 assert (await r.json())["message"]
     assert statuses == [200, 200, 200, 429]
