@@ -45,19 +45,29 @@ def _resample(planar: Any, rate: int) -> Any:
 
 
 class SourceAudio:
-    """The track's synthesized audio, rendered once and resampled per rate on demand.
+    """The track's synthesized audio (with its spoken title when `speech` and espeak-ng are
+    available), rendered once and resampled per rate on demand.
 
     Kept interleaved (1, 2n): FLAC and Opus take packed samples, so no per-format copy.
     """
 
-    def __init__(self, track: Track) -> None:
+    def __init__(self, track: Track, *, speech: bool = False) -> None:
         self._track = track
+        self._speech = speech
         self._planar: Any = None
         self._by_rate: dict[int, Any] = {}
 
     def _synth(self) -> Any:
         if self._planar is None:
-            self._planar = synthesize(self._track.music, _SYNTH_RATE, self._track.duration_s)
+            planar = synthesize(self._track.music, _SYNTH_RATE, self._track.duration_s)
+            if self._speech:
+                from daemon.sandbox.media.speech import mix_speech, speak
+
+                text = f"{self._track.title}, by {self._track.artist.name}"
+                voice = speak(text, _SYNTH_RATE)
+                if voice is not None:
+                    planar = mix_speech(planar, voice, _SYNTH_RATE)
+            self._planar = planar
         return self._planar
 
     def interleaved_at(self, rate: int) -> Any:

@@ -120,6 +120,7 @@ class ContentStore:
         seed: int = DEFAULT_SEED,
         *,
         workers: int | None = None,
+        speech: bool = True,
     ) -> None:
         if catalog not in ("small", "default"):
             raise ContentError(f"unknown catalog {catalog!r}: expected 'small' or 'default'")
@@ -131,6 +132,8 @@ class ContentStore:
         self.clear_lead_s = float(CLEAR_LEAD_S)
         self.root = data_dir / "sandbox-media" / f"{catalog}-seed{seed}-seg{segment_seconds:g}"
         self._workers = workers or max(1, min(2, os.cpu_count() or 1))
+        self._speech = speech
+        self._speech_version: str | None = None
         self._lock = threading.Lock()
         self._tracks: dict[str, TrackContent] | None = None
         #: how many tracks this store has generated in its lifetime (reuse shows as 0).
@@ -155,6 +158,10 @@ class ContentStore:
                 ) from None
             with lock:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                if self._speech:
+                    from daemon.sandbox.media.speech import espeak_version
+
+                    self._speech_version = espeak_version()
                 for stale in self.root.glob(".tmp-*"):  # left by an interrupted run
                     shutil.rmtree(stale, ignore_errors=True)
                 with ThreadPoolExecutor(self._workers, thread_name_prefix="sandbox-media") as pool:
@@ -183,6 +190,8 @@ class ContentStore:
             "seed": self.seed,
             "segment_seconds": self.segment_seconds,
             "clear_lead_s": self.clear_lead_s,
+            # Installing or upgrading espeak-ng changes the audio: regenerate then.
+            "speech": self._speech_version,
             "track": {
                 "formats": list(track.planned_formats),
                 "scheme": track.scheme,
@@ -250,7 +259,7 @@ class ContentStore:
         tmp = self.root / f".tmp-{track.id}-{os.getpid()}-{threading.get_ident()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        source = SourceAudio(track)
+        source = SourceAudio(track, speech=self._speech_version is not None)
         layouts: dict[str, Layout] = {}
         unavailable: dict[str, str] = {}
         files: dict[str, dict[str, Any]] = {}
@@ -389,7 +398,8 @@ class ContentStore:
         layout = content.layouts.get(format_id)
         if layout is None:
             raise ContentNotFoundError("unknown format", track=track_id, format=format_id)
-        clear = encode_clear(FORMATS[format_id], SourceAudio(content.track), self.segment_seconds)
+        source = SourceAudio(content.track, speech=self._speech_version is not None)
+        clear = encode_clear(FORMATS[format_id], source, self.segment_seconds)
         parts = split(clear)
         if [(f.start, f.duration) for f in parts.fragments] != [
             (s.start, s.duration) for s in layout.segments
@@ -409,4 +419,5 @@ class ContentStore:
         content = self.track(track_id)
         if format_id not in content.layouts:
             raise ContentNotFoundError("unknown format", track=track_id, format=format_id)
-        return SourceAudio(content.track).pcm(FORMATS[format_id])
+        source = SourceAudio(content.track, speech=self._speech_version is not None)
+        return source.pcm(FORMATS[format_id])

@@ -118,3 +118,22 @@ def test_channels_differ_and_audio_is_not_silent(small_store: ContentStore) -> N
     left, right = stereo[:, 0], stereo[:, 1]
     assert np.abs(left).mean() > 1000
     assert np.abs(left - right).mean() > 1000  # a channel swap would show
+
+
+def test_spoken_title_over_the_start_when_espeak_is_installed(
+    small_store: ContentStore,
+) -> None:
+    import numpy as np
+
+    from daemon.sandbox.media.encode import SourceAudio
+    from daemon.sandbox.media.formats import FORMATS
+    from daemon.sandbox.media.speech import espeak_version
+
+    if espeak_version() is None:
+        pytest.skip("espeak-ng is not installed: tracks are music only")
+    track = small_store.catalog.tracks[1]
+    with_voice, _ = small_store.source_pcm(track.id, "OPUS_48")
+    music_only, _ = SourceAudio(track, speech=False).pcm(FORMATS["OPUS_48"])
+    rate = 48000 * 2  # interleaved stereo samples per second
+    assert not np.array_equal(with_voice[:, : 3 * rate], music_only[:, : 3 * rate])
+    assert np.array_equal(with_voice[:, 10 * rate :], music_only[:, 10 * rate :])
