@@ -31,7 +31,14 @@ from daemon.playback.events import (
     VolumeChanged,
 )
 from daemon.playback.persist import PlayerStore, SavedPlayer
-from daemon.playback.render import RenderEnded, Renderer, RenderFailed, RenderStarted, Scale
+from daemon.playback.render import (
+    RenderEnded,
+    Renderer,
+    RenderFailed,
+    RenderProgress,
+    RenderStarted,
+    Scale,
+)
 from daemon.playback.sinks.base import Sink
 from daemon.playback.source import (
     EventReporter,
@@ -100,7 +107,7 @@ class _Tick:
 
 
 _Message = (_Command | _Opened | _OpenFailed | _Prefetched | _ReportFailed | _Tick
-            | RenderStarted | RenderEnded | RenderFailed)
+            | RenderStarted | RenderProgress | RenderEnded | RenderFailed)
 
 
 @dataclass
@@ -266,6 +273,10 @@ class Player:
             await self._on_prefetched(msg)
         elif isinstance(msg, RenderStarted):
             self._on_render_started(msg)
+        elif isinstance(msg, RenderProgress):
+            if msg.gen == self._gen and self._now is not None \
+                    and msg.entry.item_id == self._now.entry.item_id:
+                self._check_progress()
         elif isinstance(msg, RenderEnded):
             await self._on_render_ended(msg)
         elif isinstance(msg, RenderFailed):
@@ -606,17 +617,23 @@ class Player:
             return
         position = self.position_ms()
         self._publish(Position(position, self._now.entry.info.duration_ms))
-        played = self._now.played_before_ms + (self._renderer.played_ms() if self._renderer
-                                               else 0)
-        if self._now.started_reported and played >= self._now.next_progress_ms:
-            self._now.next_progress_ms += int(self._settings.progress_interval_s * 1000)
-            self._report(EventType.PLAYBACK_PROGRESS)
+        self._check_progress()
         underruns = self._sink.underruns
         if underruns > self._last_underruns:
             self._last_underruns = underruns
             self._publish(Underrun(underruns))
         if self._clock.monotonic() - self._last_save >= self._settings.save_interval_s:
             await self._save()
+
+    def _check_progress(self) -> None:
+        """PROGRESS after every `progress_interval_s` of audio played (AM-C27)."""
+        if self._now is None or not self._now.started_reported:
+            return
+        played = self._now.played_before_ms + (self._renderer.played_ms() if self._renderer
+                                               else 0)
+        if played >= self._now.next_progress_ms:
+            self._now.next_progress_ms += int(self._settings.progress_interval_s * 1000)
+            self._report(EventType.PLAYBACK_PROGRESS)
 
     async def _save(self) -> None:
         if self._store is None:
@@ -642,7 +659,7 @@ class Player:
         return apply if callable(apply) else None
 
     def _post(self, msg: object) -> None:
-        assert isinstance(msg, RenderStarted | RenderEnded | RenderFailed)
+        assert isinstance(msg, RenderStarted | RenderProgress | RenderEnded | RenderFailed)
         self._inbox.put_nowait(msg)
 
     def _spawn(self, coro: Any) -> None:

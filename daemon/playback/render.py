@@ -30,6 +30,14 @@ class RenderStarted:
 
 
 @dataclass
+class RenderProgress:
+    """Another second of `entry` was written (progress follows audio, not wall time)."""
+
+    gen: int
+    entry: QueueEntry
+
+
+@dataclass
 class RenderEnded:
     """`entry` played to its end; `moved_to` is the next entry already playing, if any."""
 
@@ -142,6 +150,7 @@ class Renderer:
         self._frames = 0
         self._rate = fmt.rate
         first = True
+        next_mark = fmt.rate
         while True:
             if not self._playing.is_set():
                 # Let the device play out what it holds, so a pause is not an underrun.
@@ -158,6 +167,9 @@ class Renderer:
             if first:
                 first = False
                 self._post(RenderStarted(self._gen, entry))
+            if self._frames >= next_mark:
+                next_mark += fmt.rate
+                self._post(RenderProgress(self._gen, entry))
 
 
 def _close_later(stream: PcmStream) -> None:
