@@ -18,6 +18,7 @@ DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 #: Longest duration accepted anywhere in a manifest (audiobooks run to days, not years).
 MAX_DURATION_SECONDS = 60 * 24 * 3600
 
+_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]{1,40})[\"']")
 _DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.S)
 _PREFIX_USE = re.compile(
     r"</?([A-Za-z_][\w.-]*):[A-Za-z_]|\s([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*="
@@ -50,10 +51,15 @@ def _decode(data: str | bytes) -> str:
                 return data.decode(codec)
             except UnicodeDecodeError as exc:
                 raise ManifestError(f"manifest is not valid {codec}", element="MPD") from exc
+    declared = _ENCODING.match(data[:200])
+    codec = declared.group(1).decode("ascii") if declared else "utf-8"
     try:
-        return data.decode("utf-8")
+        "".encode(codec)  # LookupError for unknown and for bytes codecs ("zlib", "base64")
+        return data.decode(codec)
+    except LookupError:
+        raise ManifestError(f"unknown XML encoding {codec[:30]!r}", element="MPD") from None
     except UnicodeDecodeError as exc:
-        raise ManifestError("manifest is not valid UTF-8", element="MPD",
+        raise ManifestError(f"manifest is not valid {codec}", element="MPD",
                             offset=exc.start) from exc
 
 

@@ -130,6 +130,15 @@ def test_dynamic_manifest_is_flagged() -> None:
     assert len(plan_segments(m, m.periods[0], m.periods[0].representations[0]).segments) == 4
 
 
+def test_declared_encoding_is_honoured() -> None:
+    doc = ('<?xml version="1.0" encoding="ISO-8859-1"?><MPD mediaPresentationDuration="PT1S">'
+           '<Period><AdaptationSet lang="fr"><Representation id="caf\xe9" bandwidth="1"/>'
+           "</AdaptationSet></Period></MPD>").encode("latin-1")
+    assert parse_mpd(doc, URL).periods[0].representations[0].id == "caf\xe9"
+    with pytest.raises(ManifestError, match="unknown XML encoding"):
+        parse_mpd(b'<?xml version="1.0" encoding="x-nope"?><MPD/>', URL)
+
+
 def test_packager_rate_zero_is_unknown() -> None:
     doc = ('<MPD mediaPresentationDuration="PT1S"><Period><AdaptationSet>'
            '<Representation id="r" bandwidth="1" codecs="flac" audioSamplingRate="0"/>'
@@ -157,7 +166,9 @@ EXTERNAL = """<?xml version="1.0"?>
         ("", "malformed XML"),
         ("<NotMPD/>", "root is not an MPD"),
         (b"\xff\xfe\x00\xd8<\x00", "not valid utf-16"),
-        (b"<MPD>\xc3\x28</MPD>", "UTF-8"),
+        (b"<MPD>\xc3\x28</MPD>", "not valid utf-8"),
+        (b'<?xml version="1.0" encoding="zlib"?><MPD/>', "unknown XML encoding"),
+        (b'<?xml version="1.0" encoding="rot13"?><MPD/>', "unknown XML encoding"),
         ("<MPD/>", "no Period"),
         ('<MPD type="live"><Period/></MPD>', "unknown MPD type"),
         ('<MPD mediaPresentationDuration="P99999Y"><Period/></MPD>', "exceeds"),
