@@ -155,3 +155,19 @@ async def test_local_admin_socket_opens_a_window_and_listeners_hear_it(rig: Rig)
     changes = [d.get("change") for t, d in heard if t == "pairing"]
     assert "window" in changes
     assert "added" in changes
+
+
+async def test_code_and_token_never_reach_the_logs(rig: Rig,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    code = rig.code
+    _, token = await rig.pair()
+    await rig.call("GET", "/status", token)
+    await rig.call("GET", "/status", token[:-1] + "x")
+    await pair_steps(rig.session, rig.base, "13572468")  # a failure is logged, not its code
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert "pairing.phone_added" in text  # the log is there...
+    for secret in (code, token, token[:8]):
+        assert secret not in text  # ...without the secrets

@@ -57,6 +57,7 @@ class Net:
     veth_spk: str
     subnet: int
     env: dict[str, str]
+    other_ctl_if: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def ip(self, template: str) -> str:
@@ -73,11 +74,13 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         pytest.skip(reason)
     tag = secrets.token_hex(3)
     spk, ctl, vs, vc = f"spk{tag}", f"ctl{tag}", f"vs{tag}", f"vc{tag}"
+    # a second link the announcer is NOT configured for (like docker0 or a VPN)
+    xs, xc = f"xs{tag}", f"xc{tag}"
     subnet = 100 + secrets.randbelow(150)
     work = tmp_path_factory.mktemp("netns")
     bus = work / "bus"
     env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={bus}")
-    net = Net(spk, ctl, vs, subnet, env)
+    net = Net(spk, ctl, vs, subnet, env, other_ctl_if=xc)
     created: list[str] = []
     try:
         try:
@@ -86,12 +89,15 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
                 created.append(ns)
         except (subprocess.CalledProcessError, OSError) as exc:
             pytest.skip(f"cannot create a network namespace here: {exc}")
-        _run("ip", "link", "add", vs, "type", "veth", "peer", "name", vc)
-        _run("ip", "link", "set", vs, "netns", spk)
-        _run("ip", "link", "set", vc, "netns", ctl)
+        for a, b in ((vs, vc), (xs, xc)):
+            _run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+            _run("ip", "link", "set", a, "netns", spk)
+            _run("ip", "link", "set", b, "netns", ctl)
         _run("ip", "-n", spk, "addr", "add", f"{net.ip(SPK_IP)}/24", "dev", vs)
         _run("ip", "-n", ctl, "addr", "add", f"{net.ip(CTL_IP)}/24", "dev", vc)
-        for ns, dev in ((spk, vs), (ctl, vc)):
+        _run("ip", "-n", spk, "addr", "add", f"10.202.{subnet}.1/24", "dev", xs)
+        _run("ip", "-n", ctl, "addr", "add", f"10.202.{subnet}.2/24", "dev", xc)
+        for ns, dev in ((spk, vs), (ctl, vc), (spk, xs), (ctl, xc)):
             _run("ip", "-n", ns, "link", "set", dev, "up")
             _run("ip", "-n", ns, "link", "set", "lo", "up")
         conf = work / "bus.conf"
@@ -227,6 +233,9 @@ async def test_avahi_resolves_txt_within_3s_and_sees_goodbye_within_1s(net: Net,
         txt = dict(item.strip('"').split("=", 1) for item in fields[9].split('" "'))
         assert txt == {"v": "1", "id": "0a1b2c3d4e5f", "md": "speakerd", "path": "/api/v1",
                        "api": "1", "pair": "1"}
+        # F6: the link outside the allowlist carries nothing of ours (Avahi browses on both)
+        await asyncio.sleep(1.0)
+        assert not [text for _, text in browser.lines if f";{net.other_ctl_if};" in text]
         closed_at = await quit_speaker(helper)
         # the goodbye is on the wire before the process exits; Avahi then holds the record
         # for exactly the 1 s RFC 6762 §10.1 prescribes before printing the removal, so the
@@ -305,3 +314,21 @@ async def test_new_address_resolves_within_5s(net: Net, tmp_path: Path) -> None:
             _run("ip", "-n", net.spk, "addr", "del", f"{new}/24", "dev", net.veth_spk)
         with contextlib.suppress(subprocess.CalledProcessError):
             _run("ip", "-n", net.spk, "addr", "add", f"{old}/24", "dev", net.veth_spk)
+
+
+async def test_daemon_defends_its_name_against_a_later_publisher(net: Net,
+                                                                 tmp_path: Path) -> None:
+    helper = await speaker(net, tmp_path / "state", "Porch B")
+    try:
+        _, line = await helper.wait_for(r'"registered"', 60)
+        assert json.loads(line)["name"] == "Porch B"
+        publisher = await spawn(net, *net.in_ctl("avahi-publish", "-s", "Porch B",
+                                                 "_speakerd._tcp", "9999"))
+        try:
+            _, established = await publisher.wait_for("Established under name", 10)
+            assert "'Porch B'" not in established  # Avahi had to pick another name
+        finally:
+            await publisher.stop()
+        await quit_speaker(helper)
+    finally:
+        await helper.stop()
