@@ -38,6 +38,10 @@ Encryption (sandbox content and round-trip tests)::
         `scheme`, when given, must match the init's.
     build_pssh(system_id, kids=(), data=b"", version=None) -> bytes   (re-exported)
 
+Helpers: default_kids(init) -> [KID, ...]; protected_tracks(init) -> {track_ID: TrackInfo}
+(scheme, tenc, trex per sample description); daemon.mp4.audio.audio_formats(init) for the
+real sample rate / channels / bits.
+
 Every malformed input raises MediaError; everything about keys, schemes and sample
 encryption info raises DecryptError. Key bytes never appear in a message.
 """
@@ -68,8 +72,10 @@ __all__ = [
     "build_pssh",
     "decrypt_init",
     "decrypt_segment",
+    "default_kids",
     "encrypt_init",
     "encrypt_segment",
+    "protected_tracks",
 ]
 
 PIFF_SENC = bytes.fromhex("a2394f525a9b4f14a2446c427c648df4")
@@ -78,15 +84,11 @@ _AUX_BOXES = ("senc", "saiz", "saio")
 
 def decrypt_init(init: bytes) -> bytes:
     """A clear copy of a protected init segment (see module docstring)."""
-    boxes = [b for b in _parse_init(init) if b.type != "pssh"]
+    boxes = [b for b in parse_boxes(init) if b.type != "pssh"]
     for box in boxes:
         if box.type == "moov":
             _clear_moov(box)
     return serialise(boxes)
-
-
-def _parse_init(init: bytes) -> list[Box]:
-    return parse_boxes(init)
 
 
 def _clear_moov(moov: Box) -> None:
