@@ -6,7 +6,8 @@ Strings in, values out; no asyncio, no network, no files.
     plan_segments(manifest, period, representation) -> SegmentPlan
     resolve_index(plan, sidx_bytes) -> SegmentPlan            (SegmentBase + sidx)
     expand_template(template, *, representation_id, bandwidth, number=None, time=None) -> str
-    select(manifest, capabilities, ...) -> Selection            (daemon.dash.select)
+    select(period, *, capabilities, decoders, output, bandwidth_bps=None, ...) -> Selection
+                                                      (daemon.dash.select)
 """
 
 from daemon.dash.model import (
