@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sandbox.media import ContentError, ContentStore
+from daemon.sandbox.media import FORMATS, ContentError, ContentStore, NoRepresentationsError
 from daemon.sandbox.media import store as store_module
 from tests.unit.sandbox_media.conftest import SEED, tree_mtimes
 
@@ -150,3 +150,25 @@ def test_concurrent_ensures_share_one_generation(small_store: ContentStore, tmp_
     assert sorted(len(r.generated) for r in reports) == [0, 1]
     assert all(set(s.tracks) == set(small_store.tracks) for s in stores)
     assert not list(stores[0].root.glob(".tmp-*"))
+
+
+def test_missing_encoder_means_the_format_is_omitted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if PyAV's FFmpeg had only libopus (e.g. no eac3 encoder in a custom build).
+    monkeypatch.setattr(
+        store_module,
+        "_encoder_missing",
+        lambda encoder: None if encoder == "libopus" else f"no {encoder} encoder",
+    )
+    store = ContentStore(tmp_path, "small", seed=SEED)
+    store.ensure()
+    first = store.tracks[store.catalog.tracks[0].id]
+    assert first.formats == ("OPUS_48", "OPUS_192", "OPUS_320")
+    assert first.unavailable["EC3"] == "no eac3 encoder"
+    assert set(first.unavailable) == {"FLAC_16_44", "FLAC_24_96", "FLAC_24_192", "EC3"}
+    with pytest.raises(NoRepresentationsError):
+        store.mpd(first.id, ["EC3", "FLAC_24_192"], "http://x/", "http://x/l")
+    mpd = store.mpd(first.id, list(FORMATS), "http://x/", "http://x/l")
+    assert "EC3" not in mpd
+    assert "flac" not in mpd
