@@ -67,7 +67,12 @@ async def test_rename_pairing_health_metrics_flow_through(tmp_path: Path) -> Non
                                  headers=headers, ssl=insecure()) as resp:
             assert resp.status == 200
         await asyncio.wait_for(txt_pair(b"0", f"Loft {tag}"), 8)  # re-registered under new name
-        assert announcer.name == f"Loft {tag}"
+
+        async def registered_as(name: str) -> None:  # probing may still be finishing
+            while not (announcer.registered and announcer.name == name):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(registered_as(f"Loft {tag}"), 5)
         async with session.get(f"{base}/health", ssl=insecure()) as resp:
             assert (await resp.json())["checks"] == {"control": True, "mdns": True}
         async with session.get(f"{base}/metrics", headers=headers, ssl=insecure()) as resp:
