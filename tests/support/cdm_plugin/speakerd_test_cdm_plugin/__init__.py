@@ -1,0 +1,27 @@
+"""A plug-in CDM for tests: ClearKey under another name, configured from plugin_options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.drm.clearkey import ClearKeyCdm
+
+
+class PluginCdm(ClearKeyCdm):
+    """What a maker's hardware CDM would be; here it reuses ClearKey's wire format."""
+
+    name = "test-plugin"
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+
+def create(settings: Any) -> PluginCdm:
+    """Entry-point factory: `factory(settings: DrmSettings) -> Cdm`."""
+    return PluginCdm(str(settings.plugin_options.get("label", "unset")))
+
+
+def create_broken(settings: Any) -> object:
+    """A factory that returns something that is not a CDM (for the registry's check)."""
+    return object()
