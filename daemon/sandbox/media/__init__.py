@@ -29,12 +29,16 @@ Format ids (``FORMATS``; qualities per the contract's AM-C07 table)::
 Content (``ContentStore``)::
 
     store = ContentStore(data_dir: Path, catalog="default", segment_seconds=10.0,
-                         seed=DEFAULT_SEED, *, workers=None)
+                         seed=DEFAULT_SEED, *, workers=None, speech=True, clock=None)
+        Files go under <data_dir>/sandbox-media/<catalog>-seed<seed>-seg<seconds>/.
+        workers: generation threads (default min(2, CPUs)). speech: announce each track's
+        title with espeak-ng when it is installed (optional; part of the cache key).
     store.catalog                    # metadata, available at once
     store.ensure() -> EnsureReport(generated, reused, seconds)
         Blocking (run it in a thread). Validates every cached track (generator version,
-        parameters, PyAV version, per-file SHA-256) and regenerates only the tracks that
-        are missing, stale or corrupt.
+        parameters, PyAV and espeak-ng versions, per-file SHA-256, manifest checksum) and
+        regenerates only the tracks that are missing, stale or corrupt. A lock file makes
+        concurrent ensure() calls (threads or processes) on one directory safe.
     store.tracks -> Mapping[str, TrackContent]       # after ensure()
         TrackContent(track, formats, unavailable, layouts, clear_lead_s) + .id, .scheme,
         .addressing, .kid, .key

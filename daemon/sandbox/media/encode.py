@@ -1,4 +1,4 @@
-"""PyAV work: source PCM per format, clear fragmented MP4, and PyAV's own `cenc` muxing.
+"""PyAV work: source PCM per format and clear fragmented MP4 (encryption is daemon.mp4's).
 
 Everything here imports av and numpy lazily and runs in the caller's thread (the
 ContentStore runs it off the event loop).
@@ -10,7 +10,6 @@ import io
 from fractions import Fraction
 from typing import Any
 
-from daemon.sandbox.media.boxes import split
 from daemon.sandbox.media.catalog import Track
 from daemon.sandbox.media.errors import ContentError
 from daemon.sandbox.media.formats import AudioFormat
@@ -159,39 +158,3 @@ def encode_clear(fmt: AudioFormat, source: SourceAudio, segment_seconds: float) 
     except av.FFmpegError as exc:
         raise ContentError(f"encoding failed: {exc}", format=fmt.id) from None
     return buf.getvalue()
-
-
-def remux(data: bytes, options: dict[str, str]) -> bytes:
-    """The same packets in a new fragmented MP4 with extra muxer options (e.g. cenc)."""
-    import av
-
-    out_buf = io.BytesIO()
-    try:
-        with (
-            av.open(io.BytesIO(data)) as container,
-            av.open(out_buf, "w", format="mp4", options=options) as out,
-        ):
-            inp: Any = container
-            src = inp.streams.audio[0]
-            dst = out.add_stream_from_template(src)
-            for packet in inp.demux(src):
-                if packet.dts is None:
-                    continue
-                packet.stream = dst
-                out.mux(packet)
-    except av.FFmpegError as exc:
-        raise ContentError(f"remuxing failed: {exc}") from None
-    return out_buf.getvalue()
-
-
-def pyav_cenc(clear: bytes, kid: bytes, key: bytes, segment_seconds: float) -> bytes:
-    """`clear` encrypted by FFmpeg's mov muxer (cenc-aes-ctr, every fragment, no pssh)."""
-    options = mux_options(segment_seconds)
-    options.update(
-        encryption_scheme="cenc-aes-ctr", encryption_key=key.hex(), encryption_kid=kid.hex()
-    )
-    encrypted = remux(clear, options)
-    a, b = split(clear), split(encrypted)
-    if [(f.start, f.duration) for f in a.fragments] != [(f.start, f.duration) for f in b.fragments]:
-        raise ContentError("encrypted fragments do not line up with the clear ones")
-    return encrypted

@@ -17,13 +17,13 @@ import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemon.clock import Clock, SystemClock
 from daemon.contracts.amazon_music import CLEAR_LEAD_S, SEGMENT_SECONDS
 from daemon.sandbox.media.catalog import Catalog, CatalogKind, Track, build_catalog
 from daemon.sandbox.media.errors import (
@@ -121,6 +121,7 @@ class ContentStore:
         *,
         workers: int | None = None,
         speech: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         if catalog not in ("small", "default"):
             raise ContentError(f"unknown catalog {catalog!r}: expected 'small' or 'default'")
@@ -134,6 +135,7 @@ class ContentStore:
         self._workers = workers or max(1, min(2, os.cpu_count() or 1))
         self._speech = speech
         self._speech_version: str | None = None
+        self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._tracks: dict[str, TrackContent] | None = None
         #: how many tracks this store has generated in its lifetime (reuse shows as 0).
@@ -148,7 +150,7 @@ class ContentStore:
         sandboxes sharing one cache): an exclusive lock file serialises them.
         """
         with self._lock:
-            started = time.monotonic()
+            started = self._clock.monotonic()
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
                 lock = (self.root / ".lock").open("a+b")
@@ -172,7 +174,7 @@ class ContentStore:
             report = EnsureReport(
                 generated=generated,
                 reused=tuple(c.id for c, fresh in loaded if not fresh),
-                seconds=time.monotonic() - started,
+                seconds=self._clock.monotonic() - started,
             )
             log.info(
                 f"media.ensure catalog={self.catalog.kind} generated={len(report.generated)}"
@@ -255,7 +257,7 @@ class ContentStore:
     def _generate(self, track: Track, directory: Path) -> TrackContent:
         from daemon.sandbox.media.encode import SourceAudio
 
-        started = time.monotonic()
+        started = self._clock.monotonic()
         tmp = self.root / f".tmp-{track.id}-{os.getpid()}-{threading.get_ident()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -296,7 +298,7 @@ class ContentStore:
         tmp.rename(directory)
         log.info(
             f"media.generated track={track.id} formats={len(layouts)}"
-            f" seconds={time.monotonic() - started:.2f}"
+            f" seconds={self._clock.monotonic() - started:.2f}"
         )
         return TrackContent(
             track=track,
