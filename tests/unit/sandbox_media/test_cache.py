@@ -172,3 +172,22 @@ def test_missing_encoder_means_the_format_is_omitted(
     mpd = store.mpd(first.id, list(FORMATS), "http://x/", "http://x/l")
     assert "EC3" not in mpd
     assert "flac" not in mpd
+
+
+def test_segment_length_is_configurable_and_the_clear_lead_stays_30_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(  # Opus only, to keep the test fast
+        store_module, "_encoder_missing", lambda e: None if e == "libopus" else "skipped"
+    )
+    store = ContentStore(tmp_path, "small", segment_seconds=6.0, seed=SEED)
+    store.ensure()
+    content = store.tracks[store.catalog.tracks[0].id]
+    layout = content.layouts["OPUS_192"]
+    assert layout.timescale == 48000
+    assert {s.duration for s in layout.segments[:-1]} == {6 * 48000}
+    starts = [s.start / layout.timescale for s in layout.segments]
+    assert [s.clear for s in layout.segments] == [t < 30 for t in starts]
+    assert sum(s.clear for s in layout.segments) == 5
+    mpd = store.mpd(content.id, ["OPUS_192"], "http://x/", "http://x/l")
+    assert 'duration="288000"' in mpd  # SegmentList @duration in the 48 kHz timescale
