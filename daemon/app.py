@@ -282,5 +282,148 @@ class _Stopped(Exception):
 
 
 def default_factories() -> list[ComponentFactory]:
-    """The product's components, in dependency order (later issues add theirs here)."""
-    return []
+    """The product's components, in dependency order."""
+    return [product_components]
+
+
+# --- the product's components -------------------------------------------------------------
+
+_MIB = 1024 * 1024
+
+
+def _sound_card_present() -> bool:
+    try:
+        cards = Path("/proc/asound/cards").read_text()
+    except OSError:
+        return False
+    return bool(cards.strip()) and "no soundcards" not in cards
+
+
+def _make_sink(ctx: AppContext, caps: Any) -> Any:
+    """The configured output; `auto` = ALSA when a sound card exists, else a WAV file."""
+    import shutil
+
+    from daemon.playback.sinks import make_sink
+
+    audio = ctx.config.audio
+    kind = audio.output
+    if kind == "auto":
+        kind = "alsa" if _sound_card_present() and shutil.which("aplay") else "file"
+    path = None
+    if kind == "file":
+        path = str(audio.file_path or ctx.state_dir / "output.wav")
+        log.info("output.file path=%s reason=%s", path,
+                 "configured" if audio.output == "file" else "no sound card")
+    elif kind == "pipe":
+        path = str(audio.pipe_path) if audio.pipe_path else "-"
+    return make_sink(kind, clock=ctx.clock, caps=caps, device=audio.device, path=path)
+
+
+def product_components(ctx: AppContext) -> list[Component]:
+    """Sandbox (when configured), HTTP, secrets, Amazon account, CDM, player, autoplay."""
+    from daemon.capabilities import (
+        available_decoders,
+        derive_capabilities,
+        load_board,
+        load_output,
+    )
+    from daemon.components import AmazonAccount, Autoplay, Endpoints, Managed
+    from daemon.contracts import amazon_music as am
+    from daemon.drm.flow import LicenceFlow
+    from daemon.drm.registry import create_cdm
+    from daemon.drm.settings import DrmSettings
+    from daemon.playback.amazon import AmazonPlayback
+    from daemon.playback.commands import Play, PlayKind
+    from daemon.playback.engine import Player, PlayerSettings
+    from daemon.playback.fetcher import FetchSettings
+    from daemon.playback.persist import PlayerStore
+    from daemon.playback.volume import SoftwareVolume
+    from daemon.secrets import SecretStore
+    from daemon.services.http import HttpClient, RetryPolicy, Timeouts
+
+    cfg = ctx.config
+    parts: list[Component] = []
+
+    sandbox: Any = None
+    if cfg.service == "sandbox":
+        from daemon.sandbox.config import SandboxConfig
+        from daemon.sandbox.server import Sandbox
+
+        backend = (am.LicenceBackend.CLEARKEY if cfg.drm.cdm == "clearkey"
+                   else am.LicenceBackend.WIDEVINE_TEST)
+        sandbox = Sandbox(SandboxConfig(
+            host="127.0.0.1", port=cfg.sandbox.port,
+            data_dir=cfg.sandbox.data_dir or ctx.state_dir / "sandbox",
+            catalog=cfg.sandbox.catalog, auto_approve=cfg.sandbox.auto_approve,
+            admin_enabled=cfg.sandbox.admin, seed=cfg.sandbox.seed, licence_backend=backend),
+            ctx.clock)
+        parts.append(Managed("sandbox", sandbox))
+
+    def endpoints() -> Endpoints:
+        if sandbox is not None:
+            base = sandbox.base_url.rstrip("/")
+            log.info("sandbox.ready url=%s", base)
+            return Endpoints(lwa_url=base, music_url=base + "/", client_id=sandbox.lwa_client_id)
+        return Endpoints(lwa_url=cfg.amazon.lwa_url, music_url=cfg.amazon.music_url,
+                         client_id=cfg.amazon.client_id)
+
+    http = HttpClient(
+        clock=ctx.clock,
+        timeouts=Timeouts(connect=cfg.http.connect_timeout, read=cfg.http.read_timeout,
+                          request=max(30.0, cfg.http.read_timeout)),
+        retry=RetryPolicy(max_attempts=cfg.http.max_attempts, total=cfg.http.max_retry_seconds))
+    parts.append(Managed("http", http))
+
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    store = SecretStore.open(ctx.state_dir / "secrets", key_file=ctx.state_dir / "device.key",
+                             credentials_dir=Path(credentials) if credentials else None)
+
+    output = load_output(cfg.audio.dac)
+    board = load_board(cfg.audio.board)
+    decoders = available_decoders()
+    derivation = derive_capabilities(output, decoders=decoders, allow=cfg.quality.allow,
+                                     board=board)
+    tokens = sorted(t.value for t in derivation.tokens) or ["STD_RES"]
+    log.info("capabilities.derived header=%s output=%s", derivation.header(), output.name)
+
+    account = AmazonAccount(http=http, store=store, clock=ctx.clock, endpoints=endpoints,
+                            language=cfg.amazon.accept_language,
+                            image_style=cfg.amazon.image_style,
+                            device_id=ctx.identity.device_id, capabilities=lambda: tokens,
+                            spawn=ctx.supervisor.spawn, notifier=ctx.notifier)
+    parts.append(account)
+
+    cdm = create_cdm(DrmSettings(cdm=cfg.drm.cdm, widevine_device=cfg.drm.widevine_device,
+                                 remote_host=cfg.drm.remote_url,
+                                 remote_secret=cfg.drm.remote_secret,
+                                 remote_device=cfg.drm.remote_device), clock=ctx.clock)
+    parts.append(Managed("cdm", cdm))
+
+    playback = AmazonPlayback(
+        music=lambda: account.music, http=http, clock=ctx.clock,
+        licence_flow=LicenceFlow(cdm, clock=ctx.clock), capabilities=lambda: tokens,
+        decoders=decoders,
+        fetch=FetchSettings(buffer_seconds=cfg.audio.buffer_seconds,
+                            buffer_bytes=int(cfg.audio.buffer_max_mb * _MIB)))
+    sink = _make_sink(ctx, output.caps)
+    player = Player(queue_source=playback, media_source=playback, reporter=playback,
+                    sink=sink, clock=ctx.clock, store=PlayerStore(ctx.state_dir),
+                    settings=PlayerSettings(initial_volume=cfg.playback.initial_volume),
+                    volume=SoftwareVolume())
+    parts.append(player)
+
+    autoplay = cfg.playback.autoplay
+    if autoplay:
+        kind_name, _, _ = autoplay.partition(":")
+
+        async def play_once() -> None:
+            await account.wait_linked()
+            try:
+                kind = PlayKind(kind_name)
+            except ValueError:
+                kind = PlayKind.PLAYLIST
+            log.info("autoplay.start item=%s", autoplay)
+            await player.submit(Play(kind, autoplay))
+
+        parts.append(Autoplay(run=play_once, spawn=ctx.supervisor.spawn))
+    return parts

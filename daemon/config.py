@@ -74,6 +74,10 @@ class SandboxConfig:
     auto_approve: bool = option(
         True, "Approve the sign-in code by itself once shown, so the daemon needs no person.")
     seed: int = option(1, "Seed for generated content and deterministic faults.")
+    port: int = option(0, "Loopback port of the embedded sandbox; 0 = any free port.",
+                       check=port_number)
+    admin: bool = option(
+        False, "Serve the sandbox's /_sandbox/ test hooks (approve, faults, event log).")
 
 
 @dataclass(frozen=True)
