@@ -38,8 +38,16 @@ class LocalAdmin:
         return self._path
 
     async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path.unlink()  # a stale socket from a crashed run
+        if self._path.exists():
+            try:
+                _, writer = await asyncio.open_unix_connection(str(self._path))
+            except OSError:
+                with contextlib.suppress(FileNotFoundError):
+                    self._path.unlink()  # a stale socket from a crashed run
+            else:
+                writer.close()
+                raise ControlError("another speakerd is already running on this state"
+                                   " directory", path=str(self._path))
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self._path),

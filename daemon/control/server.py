@@ -142,6 +142,8 @@ class ControlServer:
             raise ControlError("control server already started")
         self._started = True
         await asyncio.to_thread(ensure_private_dir, self._state_dir)
+        # first, so a second daemon on the same state directory stops before binding
+        await self.local_admin.start()
         self._identity, created = await aload_or_create_identity(self._store, self._clock.time())
         await asyncio.to_thread(self.phones.load)
         ssl_ctx = self.identity.ssl_context(self._state_dir)
@@ -166,7 +168,6 @@ class ControlServer:
         except OSError as exc:
             await self.aclose()
             raise ControlError(f"cannot listen: {exc.strerror}") from None
-        await self.local_admin.start()
         ports = {self.https_port} | ({self.http_port} if self.http_port else set())
         self.hosts.set_ports(ports)
         log.info(f"control.listening https_port={self.https_port} http_port={self.http_port}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -171,3 +172,37 @@ async def test_code_and_token_never_reach_the_logs(rig: Rig,
     assert "pairing.phone_added" in text  # the log is there...
     for secret in (code, token, token[:8]):
         assert secret not in text  # ...without the secrets
+
+
+async def test_port_in_use_is_a_clear_error_and_restart_keeps_identity(
+        rig: Rig, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from daemon.clock import SystemClock
+    from daemon.control.server import ControlServer
+    from daemon.errors import ControlError
+    from tests.integration.control.fakes import FakeDevice, FakePlayer, FileStore
+
+    _, token = await rig.pair()
+    busy = replace(rig.server.settings, https_port=rig.server.https_port)
+    clash = ControlServer(tmp_path / "other", SystemClock(), busy,
+                          store=FileStore(tmp_path / "other" / "secrets"), player=FakePlayer(),
+                          device=FakeDevice())
+    with pytest.raises(ControlError, match="cannot listen"):
+        await clash.start()
+    await clash.aclose()  # idempotent after a failed start
+    # a second daemon on the same state directory is refused while the first runs
+    twin = ControlServer(rig.state_dir, SystemClock(), rig.server.settings,
+                         store=FileStore(rig.state_dir / "secrets"), player=FakePlayer(),
+                         device=FakeDevice())
+    with pytest.raises(ControlError, match="already running"):
+        await twin.start()
+    # a restart on the same state: same certificate, the phone's token still works, no window
+    await rig.server.aclose()
+    again = ControlServer(rig.state_dir, SystemClock(), rig.server.settings,
+                          store=FileStore(rig.state_dir / "secrets"), player=FakePlayer(),
+                          device=FakeDevice())
+    async with again:
+        assert again.fingerprint == rig.server.fingerprint
+        assert again.phones.verify(token) is not None
+        assert not again.pairing.is_open
