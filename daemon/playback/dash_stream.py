@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from daemon.clock import Clock
 from daemon.dash import parse_mpd, plan_segments, resolve_index
@@ -68,6 +69,7 @@ class DashStream:
         self._keys_task = keys_task
         self._clock = clock
         self._keys: ContentKeys | None = None
+        self._decryptor: Any = None  # daemon.mp4.cenc.Decryptor, parsed once per key set
         self._first: PcmChunk | None = None
         self._format: PcmFormat | None = None
         self._feeder: asyncio.Task[None] | None = None
@@ -128,17 +130,19 @@ class DashStream:
     async def _decrypt(self, segment: bytes) -> bytes:
         if self._keys_task is None:
             return segment  # an unprotected representation
-        from daemon.mp4.cenc import decrypt_segment
+        from daemon.mp4.cenc import Decryptor
 
-        keys = self._keys if self._keys is not None else {}
+        if self._decryptor is None:  # before the licence: clear-lead fragments pass
+            self._decryptor = await asyncio.to_thread(Decryptor, self._init, {})
         try:
-            return await asyncio.to_thread(decrypt_segment, self._init, segment, keys)
+            return await asyncio.to_thread(self._decryptor.segment, segment)
         except DecryptError:
             if self._keys is not None:
                 raise
         # Encrypted and no keys yet: wait for the licence (the clear lead has played).
         self._keys = await self._keys_task
-        return await asyncio.to_thread(decrypt_segment, self._init, segment, self._keys)
+        self._decryptor = await asyncio.to_thread(Decryptor, self._init, self._keys)
+        return await asyncio.to_thread(self._decryptor.segment, segment)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -155,6 +159,7 @@ class DashStream:
                 keys.drop()
         if self._keys is not None:
             self._keys.drop()
+        self._decryptor = None
         await self._fetcher.aclose()
         await self._decoder.aclose()
 
