@@ -26,6 +26,8 @@ DeviceType = Literal["ANDROID", "CHROME"]
 _ROOT_KEY: Final = "root-key.der"
 _SERVICE_KEY: Final = "service-key.der"
 _SERVICE_CERT: Final = "service-cert.bin"
+#: The root as a DrmCertificate, for a CDM's `drm.widevine.service_certificate_root`.
+ROOT_CERT_FILE: Final = "root-cert.bin"
 PROVIDER_ID: Final = "sandbox.speakerd.test"
 SANDBOX_SYSTEM_ID: Final = 4242
 
@@ -68,7 +70,12 @@ def _load_or_create_key(path: Path, bits: int) -> rsa.RSAPrivateKey:
 
 
 class SandboxRoot:
-    """Root + service keys of the sandbox's test Widevine PKI. Blocking (RSA, file I/O)."""
+    """Root + service keys of the sandbox's test Widevine PKI. Blocking (RSA, file I/O).
+
+    Files in its directory: root-key.der, service-key.der (PKCS#8, 0600),
+    service-cert.bin (SignedDrmCertificate) and root-cert.bin (DrmCertificate ROOT: point a
+    client's `drm.widevine.service_certificate_root` at it to test privacy mode).
+    """
 
     def __init__(
         self,
@@ -99,6 +106,14 @@ class SandboxRoot:
             cert = root._make_service_certificate()
             atomic_write(cert_path, cert)
         root._service_certificate = cert
+        root_cert_path = directory / ROOT_CERT_FILE
+        root_cert = root.root_certificate()
+        try:
+            current = root_cert_path.read_bytes()
+        except FileNotFoundError:
+            current = b""
+        if current != root_cert:
+            atomic_write(root_cert_path, root_cert)
         return root
 
     # --- signing -----------------------------------------------------------------------

@@ -6,7 +6,6 @@ import asyncio
 import io
 import struct
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,8 +124,3 @@ def poster(http: ClientSession, url: str) -> Post:
 
     return post
 
-
-def private_root(server: WidevineLicenceServer, directory: Path) -> Path:
-    path = directory / "sandbox-root.bin"
-    path.write_bytes(server.root_certificate())
-    return path

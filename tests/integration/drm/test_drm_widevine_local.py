@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from drm_testkit import KEY_A, KID_A, KID_B, decrypt_pcm, poster, private_root
+from drm_testkit import KEY_A, KID_A, KID_B, decrypt_pcm, poster
 from pywidevine.license_protocol_pb2 import LicenseRequest, SignedMessage
 
 from daemon.drm import COMMON, WIDEVINE, CdmSession, LicenceFlow, LicenseDenied, build_pssh
@@ -46,7 +46,7 @@ async def test_privacy_mode_with_the_sandbox_root(
     licence_url: str,
     http: aiohttp.ClientSession,
     content: tuple[bytes, Any],
-    tmp_path: Path,
+    sandbox_dir: Path,
 ) -> None:
     mp4, pcm = content
     seen: list[bytes] = []
@@ -56,7 +56,9 @@ async def test_privacy_mode_with_the_sandbox_root(
         seen.append(body)
         return await inner(body)
 
-    cdm = WidevineCdm(android_wvd, service_certificate_root=private_root(licence_server, tmp_path))
+    root_file = sandbox_dir / "widevine" / "root-cert.bin"  # written by the sandbox
+    assert root_file.read_bytes() == licence_server.root_certificate()
+    cdm = WidevineCdm(android_wvd, service_certificate_root=root_file)
     keys = await LicenceFlow(cdm).acquire(post, init_segment=mp4, default_kids=[KID_A])
     assert np.array_equal(decrypt_pcm(mp4, keys[KID_A]), pcm)
     assert seen[0] == b"\x08\x04"
