@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import ifaddr
 from aiohttp import hdrs, web
 
 from daemon.clock import Clock
@@ -34,6 +35,15 @@ from daemon.redact import Secret
 from daemon.state import ensure_private_dir
 
 log = logging.getLogger("daemon.control")
+
+
+def local_addresses() -> list[str]:
+    """Every IP address of this host's interfaces (getifaddrs; sub-millisecond)."""
+    found = []
+    for adapter in ifaddr.get_adapters():
+        for entry in adapter.ips:
+            found.append(str(entry.ip[0] if isinstance(entry.ip, tuple) else entry.ip))
+    return found
 
 HealthSource = Callable[[], tuple[str, bool]]
 CodeDisplay = Callable[[Secret], None]
@@ -116,8 +126,12 @@ class ControlServer:
 
     def update_network(self, *, names: Iterable[str] | None = None,
                        addresses: Iterable[str] | None = None) -> None:
-        """Called on rename / address change so the Host allowlist follows the device."""
-        self.hosts.update(names=names, addresses=addresses)
+        """Called on rename / address change so the Host allowlist follows the device.
+
+        The device's own interface addresses are always included (the API listens on
+        them even when mDNS announces on fewer interfaces)."""
+        own = set(local_addresses())
+        self.hosts.update(names=names, addresses=own | set(addresses or ()))
 
     def publish(self, type_: str, data: dict[str, Any]) -> None:
         """Push a control-side event (sign-in state, rename, ...) to every event socket."""
@@ -168,6 +182,7 @@ class ControlServer:
         except OSError as exc:
             await self.aclose()
             raise ControlError(f"cannot listen: {exc.strerror}") from None
+        self.update_network(names=[socket.gethostname(), *self.settings.local_names])
         ports = {self.https_port} | ({self.http_port} if self.http_port else set())
         self.hosts.set_ports(ports)
         log.info(f"control.listening https_port={self.https_port} http_port={self.http_port}"

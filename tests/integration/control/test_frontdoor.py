@@ -266,3 +266,15 @@ async def test_garbage_bodies_never_cause_a_server_error(rig: Rig) -> None:
                 if resp.status >= 400:
                     assert "error" in await resp.json()
     assert (await rig.call("GET", "/status", token))[0] == 200
+
+
+async def test_own_interface_addresses_and_hostname_are_allowed_without_mdns(rig: Rig) -> None:
+    import socket
+
+    from daemon.control.server import local_addresses
+
+    candidates = [a for a in local_addresses() if "." in a and not a.startswith("127.")]
+    hosts = [f"{socket.gethostname()}.local", *candidates[:1]]
+    for host in hosts:
+        status, _ = await rig.call("GET", "/info", headers={"Host": host})
+        assert status == 200, host
