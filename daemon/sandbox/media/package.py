@@ -85,6 +85,7 @@ def package(
     segment_seconds: float,
     clear_lead_s: float,
 ) -> Packaged:
+    """Encode `fmt` from `source` and protect it with the track's scheme, KID and key."""
     from daemon.mp4.cenc import encrypt_init, encrypt_segment
 
     clear = encode_clear(fmt, source, segment_seconds)
