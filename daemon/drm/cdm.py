@@ -8,6 +8,7 @@ which guarantees the CDM session is closed, also when the caller is cancelled.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Protocol, TypeVar, runtime_checkable
@@ -15,6 +16,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from daemon.errors import DrmError
 
 T = TypeVar("T")
+log = logging.getLogger("daemon.drm")
 
 
 @runtime_checkable
@@ -166,8 +168,15 @@ class CdmSession:
 
     async def aclose(self) -> None:
         session, self._id = self._id, None
-        if session is not None:
+        if session is None:
+            return
+        try:
             await finish_despite_cancel(self._cdm.close(session))
+        except Exception as exc:
+            # Closing is best effort: a failing close must not hide why the session ended.
+            log.warning(
+                "drm.session_close_failed cdm=%s error=%s", self._cdm.name, type(exc).__name__
+            )
 
     async def challenge(self, pssh: bytes, *, service_certificate: bytes | None = None) -> bytes:
         return await self._cdm.challenge(self.id, pssh, service_certificate=service_certificate)

@@ -123,4 +123,3 @@ def poster(http: ClientSession, url: str) -> Post:
             raise TransportError("licence request failed", url=url, status=resp.status)
 
     return post
-

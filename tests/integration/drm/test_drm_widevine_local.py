@@ -113,6 +113,22 @@ async def test_licence_made_for_another_device_is_refused(
     assert other.open_sessions == 0
 
 
+async def test_licence_for_another_session_of_the_same_device_is_refused(
+    android_wvd: Path, licence_url: str, http: aiohttp.ClientSession
+) -> None:
+    post = poster(http, licence_url + "widevine")
+    cdm = WidevineCdm(android_wvd, privacy_mode=False)
+    pssh = build_pssh(WIDEVINE, [KID_A])
+    async with CdmSession(cdm) as first, CdmSession(cdm) as second:
+        await second.challenge(pssh)
+        licence = await post(await first.challenge(pssh))
+        with pytest.raises(LicenseError, match="another session or device"):
+            await second.keys(licence)
+        assert KID_A in await first.keys(licence)
+    assert cdm.open_sessions == 0
+    assert _pywidevine_sessions(cdm) == 0
+
+
 async def test_revoked_device_gets_the_denial_reason(
     aiohttp_server: Any, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:

@@ -284,3 +284,22 @@ def test_content_keys_never_show_a_key(caplog: pytest.LogCaptureFixture) -> None
     assert K1.hex() in caplog.text
     with pytest.raises(TypeError):
         pickle.dumps(keys)
+
+
+async def test_a_failing_close_does_not_hide_the_real_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cdm = FakeCdm(Gates())
+
+    async def broken_close(session: bytes) -> None:
+        raise DrmError("close failed")
+
+    cdm.close = broken_close  # type: ignore[method-assign]
+
+    async def post(body: bytes) -> bytes:
+        raise TransportError("reset", url="http://licence")
+
+    flow = LicenceFlow(cdm, privacy_mode=False)
+    with pytest.raises(TransportError, match="reset"):
+        await flow.acquire(post, default_kids=[K1])
+    assert "drm.session_close_failed" in caplog.text
