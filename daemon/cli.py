@@ -20,9 +20,14 @@ from daemon.errors import DaemonError
 
 Handler = Callable[[argparse.Namespace], int]
 
-# Subcommands contributed by other layers: (module, what it adds). Each module exposes
-# `add_parser(subparsers)`, which registers its parser with `set_defaults(func=...)`.
-_LAYER_COMMANDS: tuple[str, ...] = ()
+# Subcommands contributed by other layers. Each registers its parser with
+# `set_defaults(func=...)`; modules are imported when the parser is built, so they keep
+# their heavy imports (PyAV, pywidevine) inside their handlers.
+_LAYER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("daemon.commands", "add_login"),
+    ("daemon.commands", "add_probe"),
+    ("daemon.sandbox.cli", "add_parser"),
+)
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -85,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Print speakerd's version.")
     version.set_defaults(func=_cmd_version)
 
-    for module_name in _LAYER_COMMANDS:
-        importlib.import_module(module_name).add_parser(sub)
+    for module_name, function in _LAYER_COMMANDS:
+        getattr(importlib.import_module(module_name), function)(sub)
     return parser
 
 

@@ -1,0 +1,146 @@
+"""Subcommands that need the configuration or the state directory: `login`, and `probe`
+(a manifest's plan and selection, or, without a manifest, the capability derivation)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from daemon.clock import SystemClock
+from daemon.config import Config, load_config, resolve_state_dir
+from daemon.errors import ConfigError
+from daemon.state import ensure_private_dir
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config) if getattr(args, "config", None) else Config()
+
+
+def open_secret_store(state_dir: Path) -> Any:
+    """The daemon's encrypted secret store (the same files `speakerd run` uses)."""
+    import os
+
+    from daemon.secrets import SecretStore
+
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    return SecretStore.open(state_dir / "secrets", key_file=state_dir / "device.key",
+                            credentials_dir=Path(credentials) if credentials else None)
+
+
+# --- login -------------------------------------------------------------------------------
+
+def add_login(subparsers: Any) -> None:
+    from daemon.services import login_amazon
+    from daemon.services.audible import login_cli
+
+    login = subparsers.add_parser(
+        "login", help="sign this speaker in to a service",
+        description="Sign in once from the terminal; the daemon keeps the sign-in encrypted"
+        " in its state directory.")
+    services = login.add_subparsers(dest="service", metavar="SERVICE", required=True)
+    for parser, func in ((login_amazon.add_parser(services), _run_login_amazon),
+                         (login_cli.add_parser(services), _run_login_audible)):
+        parser.add_argument("--config", type=Path, metavar="FILE",
+                            help="configuration file (for the state directory and endpoints)")
+        parser.set_defaults(func=func)
+
+
+def _run_login_amazon(args: argparse.Namespace) -> int:
+    from daemon.services import login_amazon
+    from daemon.services.http import HttpClient
+    from daemon.services.lwa import LwaClient, LwaSettings
+
+    config = _config(args)
+    if config.service == "sandbox":
+        print("With service: sandbox the daemon links itself to its embedded sandbox;"
+              " there is nothing to do. Set service: amazon to link a real account.")
+        return 0
+    state = ensure_private_dir(resolve_state_dir(config))
+    store = open_secret_store(state)
+    clock = SystemClock()
+
+    async def go() -> int:
+        async with HttpClient(clock=clock) as http:
+            lwa = LwaClient(http=http, store=store, clock=clock,
+                            settings=LwaSettings(client_id=config.amazon.client_id,
+                                                 base_url=config.amazon.lwa_url,
+                                                 language=config.amazon.accept_language))
+            try:
+                return await login_amazon.run(lwa, max_code_pairs=args.codes)
+            finally:
+                await lwa.aclose()
+
+    return asyncio.run(go())
+
+
+def _run_login_audible(args: argparse.Namespace) -> int:
+    from daemon.services.audible import login_cli
+    from daemon.services.audible.locales import Endpoints
+    from daemon.services.http import HttpClient
+
+    config = _config(args)
+    if config.service == "sandbox":
+        raise ConfigError("`speakerd login audible` signs in to the real Audible; set"
+                          " service: amazon in the configuration", path="service")
+    state = ensure_private_dir(resolve_state_dir(config))
+    store = open_secret_store(state)
+    clock = SystemClock()
+
+    async def go() -> int:
+        async with HttpClient(clock=clock) as http:
+            return await login_cli.run(locale_code=args.locale, http=http, clock=clock,
+                                       endpoints=Endpoints(), store=store,
+                                       with_username=args.username_account, force=args.force)
+
+    return asyncio.run(go())
+
+
+# --- probe -------------------------------------------------------------------------------
+
+DERIVE = "derive"
+
+
+def add_probe(subparsers: Any) -> None:
+    from daemon import probe
+
+    probe.add_parser(subparsers)
+    parser = subparsers.choices["probe"]
+    # Issue 7's form: `speakerd probe --capabilities` alone explains the derivation.
+    for action in parser._actions:  # argparse has no public way to relax a positional
+        if action.dest == "source":
+            action.nargs = "?"
+            action.default = None
+        if action.dest == "capabilities":
+            action.nargs = "?"
+            action.const = DERIVE
+            action.help = ("comma-separated tokens to claim; alone (or without a manifest):"
+                           " derive them from the hardware profiles and explain how")
+    # The derivation's options (add_capabilities_args minus --json, which probe has).
+    parser.add_argument("--board", help="board profile (hardware/boards/<name>.yaml)")
+    parser.add_argument("--dac", help="output profile (hardware/outputs/<name>.yaml)")
+    parser.add_argument("--hardware-dir", type=Path, default=None,
+                        help="profile directory (default: the shipped hardware/)")
+    parser.add_argument("--allow", default=None,
+                        help="comma-separated tokens the config allows (default: all)")
+    parser.add_argument("--probe-device", default=None,
+                        help="ALSA device whose formats to probe instead of the profile's")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="take board, output and allowed qualities from this config")
+    parser.set_defaults(func=_run_probe)
+
+
+def _run_probe(args: argparse.Namespace) -> int:
+    from daemon import probe
+    from daemon.capabilities import derivation_from_args, print_derivation
+
+    config = _config(args)
+    if args.source is None or args.capabilities == DERIVE:
+        derivation = asyncio.run(derivation_from_args(
+            args, board=config.audio.board, dac=config.audio.dac, allow=config.quality.allow))
+        if args.source is None:
+            print_derivation(derivation, as_json=args.json)
+            return 0
+        args.capabilities = ",".join(sorted(t.value for t in derivation.tokens)) or "STD_RES"
+    return probe.run(args)
