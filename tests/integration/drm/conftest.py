@@ -12,9 +12,16 @@ import pytest
 
 pytest.importorskip("pywidevine")
 
-from drm_testkit import KEY_A, KEY_B, KID_A, KID_B, encrypted_flac_fmp4, licence_app, tone
-
 from daemon.sandbox.licence import WidevineLicenceServer
+from tests.integration.drm.drm_testkit import (
+    KEY_A,
+    KEY_B,
+    KID_A,
+    KID_B,
+    encrypted_flac_fmp4,
+    licence_app,
+    tone,
+)
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,18 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from drm_testkit import KEY_A, KID_A, decrypt_pcm, encrypted_flac_fmp4, licence_app, poster, tone
 
 from daemon.drm import DrmSettings, LicenceFlow, create_cdm, plugin_names
 from daemon.errors import ConfigError
+from tests.integration.drm.drm_testkit import (
+    KEY_A,
+    KID_A,
+    decrypt_pcm,
+    encrypted_flac_fmp4,
+    licence_app,
+    poster,
+    tone,
+)
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2] / "support" / "cdm_plugin"
 

@@ -18,16 +18,17 @@ import aiohttp
 import numpy as np
 import pytest
 import yaml
-from drm_testkit import KID_A, KID_B, decrypt_pcm, poster
 from pywidevine.license_protocol_pb2 import SignedMessage
 
 from daemon.drm import CdmSession, DrmSettings, LicenceFlow, create_cdm
 from daemon.drm.remote import RemoteCdm
 from daemon.errors import DrmError, LicenseError
 from daemon.redact import Secret
+from tests.integration.drm.drm_testkit import KID_A, KID_B, decrypt_pcm, poster
+from tests.support import canary
 from tests.support.clock import FakeClock
 
-SECRET = "test-secret-key-0123456789"
+SECRET = canary.REMOTE_SECRET  # the suite fails if it ever reaches a log record
 
 
 def _free_port() -> int:

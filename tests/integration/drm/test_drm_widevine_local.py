@@ -10,13 +10,13 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from drm_testkit import KEY_A, KID_A, KID_B, decrypt_pcm, poster
 from pywidevine.license_protocol_pb2 import LicenseRequest, SignedMessage
 
 from daemon.drm import COMMON, WIDEVINE, CdmSession, LicenceFlow, LicenseDenied, build_pssh
 from daemon.drm.widevine import MAX_SESSIONS, WidevineCdm
 from daemon.errors import DrmError, LicenseError
 from daemon.sandbox.licence import WidevineLicenceServer
+from tests.integration.drm.drm_testkit import KEY_A, KID_A, KID_B, decrypt_pcm, poster
 
 
 def _pywidevine_sessions(cdm: WidevineCdm) -> int:
@@ -132,7 +132,7 @@ async def test_licence_for_another_session_of_the_same_device_is_refused(
 async def test_revoked_device_gets_the_denial_reason(
     aiohttp_server: Any, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
-    from drm_testkit import licence_app
+    from tests.integration.drm.drm_testkit import licence_app
 
     os.chmod(tmp_path, 0o700)
     server = WidevineLicenceServer(tmp_path, key_bits=1024)

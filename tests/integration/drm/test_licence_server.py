@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from drm_testkit import KEY_A, KID_A, KID_B
 from pywidevine import PSSH, Cdm, Device
 from pywidevine.exceptions import InvalidContext, SignatureMismatch
 from pywidevine.license_protocol_pb2 import DrmCertificate, LicenseRequest, SignedMessage
@@ -21,6 +20,7 @@ from daemon.sandbox.licence import (
     device_serial,
     mint_device,
 )
+from tests.integration.drm.drm_testkit import KEY_A, KID_A, KID_B
 
 
 def _challenge(cdm: Any, session: bytes, kids: list[bytes]) -> bytes:
