@@ -14,12 +14,13 @@ from daemon.clock import SystemClock
 from daemon.control.server import ControlServer
 from daemon.control.settings import ControlSettings
 from daemon.redact import Secret
+from daemon.secrets import SecretStore
+from daemon.state import ensure_private_dir
 from tests.integration.control.fakes import (
     FakeBrowser,
     FakeDevice,
     FakePlayer,
     FakeSignIn,
-    FileStore,
     insecure,
     pair_steps,
 )
@@ -79,7 +80,11 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
                                            request_rate_per_second=1000, request_burst=1000,
                                            pair_rate_per_minute=600), **overrides)
         player, device, shown = FakePlayer(), FakeDevice(), []
-        server = ControlServer(state, SystemClock(), settings, store=FileStore(state / "secrets"),
+        ensure_private_dir(state)
+        # the real encrypted secret store (daemon/secrets.py), key file kept outside state
+        store = SecretStore.open(state / "secrets", key_file=tmp_path / f"device{index}.key",
+                                 credentials_dir=tmp_path / "no-credentials")
+        server = ControlServer(state, SystemClock(), settings, store=store,
                                player=player, device=device, browser=FakeBrowser(),
                                signin=FakeSignIn(), version="1.2.3",
                                code_display=shown.append)

@@ -200,8 +200,7 @@ async def test_port_in_use_is_a_clear_error_and_restart_keeps_identity(
     # a restart on the same state: same certificate, the phone's token still works, no window
     await rig.server.aclose()
     again = ControlServer(rig.state_dir, SystemClock(), rig.server.settings,
-                          store=FileStore(rig.state_dir / "secrets"), player=FakePlayer(),
-                          device=FakeDevice())
+                          store=rig.server._store, player=FakePlayer(), device=FakeDevice())
     async with again:
         assert again.fingerprint == rig.server.fingerprint
         assert again.phones.verify(token) is not None
