@@ -337,8 +337,9 @@ class Api:
                 raise ApiError(400, "invalid_setting", f"unknown setting: {key[:40]}")
             if not isinstance(value, kind) or not value or len(value.encode()) > 63:
                 raise ApiError(400, "invalid_setting", f"{key} must be 1-63 bytes of text")
-        if "name" in body and clean_name(body["name"]) != body["name"]:
-            raise ApiError(400, "invalid_setting", "name must be printable single-spaced text")
+        if "name" in body and (clean_name(body["name"]) != body["name"] or "." in body["name"]):
+            raise ApiError(400, "invalid_setting",
+                           "name must be printable single-spaced text without dots")
         before = self._s.device.get().get("name")
         new = await _service(self._s.device.update(body), code="invalid_setting", status=400)
         if new.get("name") != before:

@@ -22,7 +22,7 @@ from daemon.control.client import RemoteClient, RemoteError, load_pairing, pair,
 from daemon.control.frontdoor import split_host
 from daemon.redact import Secret
 
-DEFAULT_PORT = 8443
+DEFAULT_PORT = 7443
 
 # verb -> (method, API route)
 _VERBS: dict[str, tuple[str, str]] = {

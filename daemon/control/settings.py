@@ -28,7 +28,7 @@ class ControlSettings:
     """
 
     bind: tuple[str, ...] = ("0.0.0.0",)  # noqa: S104 - a LAN API listens on the LAN
-    https_port: int = 8443
+    https_port: int = 7443
     http_port: int | None = None
     api_path: str = "/api/v1"
     model: str = "speakerd"

@@ -31,7 +31,8 @@ log = logging.getLogger("daemon.discovery")
 STATE_FILE = "mdns.json"
 MAX_INSTANCE_BYTES = 63
 MAX_TXT_BYTES = 200
-_IP_VERSIONS = {"v4": IPVersion.V4Only, "v6": IPVersion.V6Only, "both": IPVersion.All}
+_IP_VERSIONS = {"v4": IPVersion.V4Only, "v6": IPVersion.V6Only, "both": IPVersion.All,
+                "all": IPVersion.All}
 
 NetworkListener = Callable[[list[str], list[str]], None]  # (host names, addresses)
 RenameListener = Callable[[str], None]

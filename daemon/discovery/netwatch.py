@@ -19,8 +19,8 @@ def _wanted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, ip_version: str,
     if (ip.is_loopback and not explicit) or ip.is_multicast or ip.is_unspecified:
         return False
     if ip.version == 4:
-        return ip_version in ("v4", "both")
-    return ip_version in ("v6", "both")
+        return ip_version in ("v4", "both", "all")
+    return ip_version in ("v6", "both", "all")
 
 
 def current_addresses(interfaces: str | Iterable[str], ip_version: str) -> dict[str, list[str]]:

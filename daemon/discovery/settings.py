@@ -17,7 +17,7 @@ class DiscoverySettings:
     """
 
     interfaces: Literal["all"] | tuple[str, ...] = "all"
-    ip_version: Literal["v4", "v6", "both"] = "v4"
+    ip_version: Literal["v4", "v6", "both", "all"] = "v4"  # "all" = "both"
     service_type: str = SERVICE_TYPE
     announce_http: bool = True
     host_label: str = ""

@@ -61,6 +61,7 @@ async def test_player_commands_reach_the_player(rig: Rig) -> None:
     ("/player/seek", {"position_ms": -1, "extra": 1}, "invalid_argument"),
     ("/player/pause", {"unexpected": True}, "bad_request"),
     ("/settings", {"name": ""}, "invalid_setting"),
+    ("/settings", {"name": "a.b"}, "invalid_setting"),
     ("/settings", {"colour": "red"}, "invalid_setting"),
 ])
 async def test_bad_input_gets_stable_codes(rig: Rig, path: str, body: dict[str, object],
