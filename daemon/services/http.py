@@ -78,11 +78,28 @@ class RetryPolicy:
     full_jitter: bool = True
     jitter: float = 0.5
 
+    @classmethod
+    def from_contract(
+        cls, policy: Any, *, total: float = 120.0, full_jitter: bool = False
+    ) -> RetryPolicy:
+        """Build from a contract policy (e.g. `daemon.contracts.amazon_music.API_RETRY`,
+        AM-C29: ±50 % jitter) so a corrected contract changes one place."""
+        return cls(
+            max_attempts=policy.max_attempts,
+            base_delay=policy.base_s,
+            factor=policy.factor,
+            max_delay=policy.cap_s,
+            total=total,
+            full_jitter=full_jitter,
+            jitter=policy.jitter,
+        )
+
     def backoff(self, retry_index: int, unit_random: float) -> float:
         nominal = min(self.max_delay, self.base_delay * self.factor ** max(0, retry_index))
         if self.full_jitter:
             return nominal * unit_random
-        return max(0.0, nominal * (1.0 + self.jitter * (2.0 * unit_random - 1.0)))
+        jittered = nominal * (1.0 + self.jitter * (2.0 * unit_random - 1.0))
+        return min(self.max_delay, max(0.0, jittered))
 
 
 #: One attempt, no retries: event POSTs and anything the caller retries itself.

@@ -258,3 +258,16 @@ async def test_lifecycle_is_idempotent(clock: FakeClock) -> None:
 
 def test_safe_url_drops_query_fragment_and_userinfo() -> None:
     assert safe_url("https://u:p@h.example:8443/a/b?t=sig#frag") == "https://h.example:8443/a/b"
+
+
+def test_policy_from_contract_matches_am_c29() -> None:
+    from daemon.contracts import amazon_music as am
+
+    policy = RetryPolicy.from_contract(am.API_RETRY)
+    assert policy.max_attempts == am.API_RETRY.max_attempts
+    for n, unit in enumerate([0.0, 0.25, 0.5, 0.99]):
+        # same delay as the contract's own formula (retry numbers are 1-based there)
+        assert policy.backoff(n, unit) == pytest.approx(am.API_RETRY.delay(n + 1, unit))
+    capped = RetryPolicy.from_contract(am.API_RETRY)
+    assert capped.backoff(10, 0.99) == pytest.approx(am.API_RETRY.delay(11, 0.99))
+    assert capped.backoff(10, 0.99) <= am.API_RETRY.cap_s
