@@ -74,6 +74,7 @@ class AmazonAccount:
         self._lwa: LwaClient | None = None
         self._music: MusicClient | None = None
         self._linked = asyncio.Event()
+        self._linking = False
 
     @property
     def music(self) -> MusicClient:
@@ -87,8 +88,16 @@ class AmazonAccount:
     def _on_state(self, state: LinkState) -> None:
         if state == LinkState.LINKED:
             self._linked.set()
-        else:
-            self._linked.clear()
+            return
+        self._linked.clear()
+        if state == LinkState.SIGN_IN_REQUIRED and self._lwa is not None:
+            # Revoked or expired: offer a new code at once (the user may be listening).
+            self._begin_sign_in()
+
+    def _begin_sign_in(self) -> None:
+        if not self._linking:
+            self._linking = True
+            self._spawn("amazon-sign-in", self._sign_in())
 
     async def start(self) -> None:
         ends = self._endpoints()
@@ -107,7 +116,7 @@ class AmazonAccount:
         if self._lwa.state == LinkState.LINKED:
             self._linked.set()
         else:
-            self._spawn("amazon-sign-in", self._sign_in())
+            self._begin_sign_in()
 
     async def _sign_in(self) -> None:
         assert self._lwa is not None
@@ -124,6 +133,8 @@ class AmazonAccount:
             log.error("signin.failed %s", exc)
             self._notifier.status("unlinked: sign-in failed; run `speakerd login amazon`")
             return
+        finally:
+            self._linking = False
         log.info("signin.linked")
         self._notifier.status("linked, idle")
 
@@ -147,10 +158,16 @@ class Autoplay:
         self._spawn("autoplay", self._go())
 
     async def _go(self) -> None:
-        try:
-            await self._run()
-        except DaemonError as exc:
-            log.error("autoplay.failed %s", exc)
+        for attempt in range(1, 4):
+            try:
+                await self._run()
+                return
+            except AuthError as exc:  # a stale sign-in: the account re-links, then retry
+                log.warning("autoplay.retry attempt=%s reason=%s", attempt, exc.code)
+            except DaemonError as exc:
+                log.error("autoplay.failed %s", exc)
+                return
+        log.error("autoplay.gave_up")
 
     async def aclose(self) -> None:
         return None
