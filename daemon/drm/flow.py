@@ -16,7 +16,7 @@ from typing import Final
 
 from daemon.clock import Clock, SystemClock
 from daemon.drm.cdm import Cdm, CdmSession, ContentKeys
-from daemon.drm.errors import LicenseDenied
+from daemon.drm.errors import DENIAL_REASONS, LicenseDenied
 from daemon.drm.pssh import (
     WIDEVINE,
     Pssh,
@@ -25,7 +25,7 @@ from daemon.drm.pssh import (
     pssh_from_init_segment,
     pssh_from_mpd,
 )
-from daemon.errors import DaemonError, LicenseError
+from daemon.errors import DaemonError, DrmError, LicenseError
 
 log = logging.getLogger("daemon.drm")
 
@@ -44,11 +44,21 @@ def select_pssh(
     """The PSSH for a CDM of `system_id`: the MPD's box for that system, else the init
     segment's, else one built from the default KIDs (other systems' boxes as a last resort
     for ClearKey, which only needs their KIDs)."""
-    from_mpd = pssh_from_mpd(mpd_pssh)
+    from_mpd: list[Pssh] = []
+    for text in mpd_pssh:
+        try:
+            from_mpd.extend(pssh_from_mpd([text]))
+        except DrmError as exc:  # one broken box must not hide a good one elsewhere
+            log.warning("drm.pssh_skipped source=mpd error=%s", exc.detail)
     for box in from_mpd:
         if box.system_id == system_id:
             return box
-    from_init = pssh_from_init_segment(init_segment) if init_segment else []
+    from_init: list[Pssh] = []
+    if init_segment:
+        try:
+            from_init = pssh_from_init_segment(init_segment)
+        except DrmError as exc:
+            log.warning("drm.pssh_skipped source=init error=%s", exc.detail)
     return parse_pssh(choose_pssh([*from_init, *from_mpd], system_id, default_kids))
 
 
@@ -136,7 +146,8 @@ async def _post(post: LicencePost, challenge: bytes) -> bytes:
     except DaemonError as exc:
         reason = exc.fields.get("denial_reason") or exc.fields.get("denialReason")
         if isinstance(reason, str) and reason:
-            raise LicenseDenied("licence denied by the service", reason=reason) from exc
+            safe = reason if reason in DENIAL_REASONS else "UNKNOWN"
+            raise LicenseDenied("licence denied by the service", reason=safe) from exc
         raise
     if not isinstance(licence, bytes | bytearray) or not licence:
         raise LicenseError("licence service answered with an empty licence")

@@ -225,7 +225,8 @@ class RemoteCdm:
             challenge = base64.b64decode(data["challenge_b64"], validate=True)
         except (KeyError, ValueError, TypeError):
             raise DrmError("remote CDM challenge answer is malformed", host=self._host) from None
-        self._sessions[sid] = box.key_ids
+        if sid in self._sessions:  # closed meanwhile by another task: keep it closed
+            self._sessions[sid] = box.key_ids
         return challenge
 
     async def keys(self, session: bytes, licence: bytes) -> dict[bytes, bytes]:

@@ -223,7 +223,8 @@ class WidevineCdm:
             return request
 
         request = await self._call(make)
-        self._sessions[session] = box.key_ids
+        if session in self._sessions:  # closed meanwhile by another task: keep it closed
+            self._sessions[session] = box.key_ids
         return request
 
     async def keys(self, session: bytes, licence: bytes) -> dict[bytes, bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import struct
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,16 @@ KEY_B = bytes.fromhex("ffeeddccbbaa99887766554433221100")
 
 RATE = 48_000
 Post = Callable[[bytes], Awaitable[bytes]]
+
+
+def cancel_points(step: int = 1) -> Iterator[int]:
+    """Loop turns to let pass before cancelling: every `step` up to 300, then growing
+    by 5% so a loaded machine still reaches completion in a bounded number of tries."""
+    yield from range(0, 300, step)
+    turns = 300.0
+    while True:
+        yield int(turns)
+        turns *= 1.05
 
 
 def tone(seconds: float = 1.0) -> np.ndarray[Any, Any]:

@@ -303,3 +303,24 @@ async def test_a_failing_close_does_not_hide_the_real_error(
     with pytest.raises(TransportError, match="reset"):
         await flow.acquire(post, default_kids=[K1])
     assert "drm.session_close_failed" in caplog.text
+
+
+async def test_broken_mpd_box_does_not_hide_a_good_init_box() -> None:
+    gates = Gates()
+    cdm, server = FakeCdm(gates), Server(gates)
+    good = build_pssh(WIDEVINE, [K2])
+    init = (8 + len(good)).to_bytes(4, "big") + b"moov" + good
+    keys = await LicenceFlow(cdm, privacy_mode=False).acquire(
+        server.post, mpd_pssh=["@@not base64@@", _mpd(good[:-3])[0]], init_segment=init
+    )
+    assert cdm.pssh == [good]
+    assert K2 in keys
+
+
+async def test_unknown_denial_reason_is_not_passed_through() -> None:
+    async def post(body: bytes) -> bytes:
+        raise TransportError("denied", status=403, denial_reason="<b>anything</b>")
+
+    with pytest.raises(LicenseDenied) as info:
+        await LicenceFlow(FakeCdm(Gates()), privacy_mode=False).acquire(post, default_kids=[K1])
+    assert info.value.reason == "UNKNOWN"
