@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from pathlib import Path
 
 import ifaddr
 
@@ -23,6 +24,19 @@ def _wanted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, ip_version: str,
     return ip_version in ("v6", "both", "all")
 
 
+_DOWN_STATES = frozenset({"down", "lowerlayerdown", "dormant", "notpresent"})
+
+
+def _is_up(name: str) -> bool:
+    """Link state from sysfs; an interface whose link is down announces nothing (its
+    return must trigger a fresh probe and announcement, RFC 6762 §8)."""
+    try:
+        state = Path(f"/sys/class/net/{name}/operstate").read_text().strip()
+    except OSError:
+        return True  # no sysfs (or a virtual interface without it): trust the addresses
+    return state not in _DOWN_STATES
+
+
 def current_addresses(interfaces: str | Iterable[str], ip_version: str) -> dict[str, list[str]]:
     """{interface: [address, ...]} for the allowed interfaces; IPv6 link-local carry %scope."""
     names = None if interfaces == "all" else set(interfaces)
@@ -33,6 +47,8 @@ def current_addresses(interfaces: str | Iterable[str], ip_version: str) -> dict[
             if name.startswith(_VIRTUAL_PREFIXES):
                 continue
         elif name not in names:
+            continue
+        if not _is_up(name):
             continue
         for entry in adapter.ips:
             text = str(entry.ip[0]) if isinstance(entry.ip, tuple) else str(entry.ip)

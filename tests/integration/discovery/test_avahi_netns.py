@@ -332,3 +332,51 @@ async def test_daemon_defends_its_name_against_a_later_publisher(net: Net,
         await quit_speaker(helper)
     finally:
         await helper.stop()
+
+
+@pytest.mark.slow
+async def test_link_flaps_end_in_a_consistent_announcement(net: Net, tmp_path: Path) -> None:
+    """F5: 20 down/up flaps within 10 s; the speaker is back in Avahi ≤ 5 s after the last."""
+    helper = await speaker(net, tmp_path / "state", "Flappy")
+    try:
+        await helper.wait_for(r'"registered"', 60)
+        for _ in range(20):
+            _run("ip", "-n", net.spk, "link", "set", net.veth_spk, "down")
+            await asyncio.sleep(0.2)
+            _run("ip", "-n", net.spk, "link", "set", net.veth_spk, "up")
+            await asyncio.sleep(0.25)
+        last_up = time.monotonic()
+
+        async def resolvable() -> str:
+            while True:
+                proc = await asyncio.create_subprocess_exec(
+                    *net.in_ctl("avahi-browse", "-p", "-r", "-t", "-k", "_speakerd._tcp"),
+                    env=net.env, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL)
+                out, _ = await proc.communicate()
+                for line in out.decode().splitlines():
+                    if line.startswith("=;") and ";Flappy;" in line:
+                        return line
+                await asyncio.sleep(0.2)
+
+        line = await asyncio.wait_for(resolvable(), timeout=8.0)
+        assert net.ip(SPK_IP) in line
+
+        async def settled() -> list[str]:  # the watcher's final view: link up, address back
+            while True:
+                await asyncio.sleep(0.3)
+                events = [json.loads(t) for _, t in helper.lines if '"network"' in t]
+                if events and events[-1]["addresses"] == [net.ip(SPK_IP)]:
+                    quiet = [at for at, t in helper.lines if '"network"' in t]
+                    if time.monotonic() - quiet[-1] > 1.5:
+                        return events[-1]["addresses"]  # type: ignore[no-any-return]
+
+        assert await asyncio.wait_for(settled(), timeout=5.0) == [net.ip(SPK_IP)]
+        changes = sum(1 for _, t in helper.lines if '"network"' in t) - 1
+        assert changes <= 20  # damped: never more than one re-announcement per flap
+        print(f"\nF5 resolvable after the last flap: {time.monotonic() - last_up:.3f} s")
+        assert helper.proc.returncode is None  # no crash through the flaps
+        await quit_speaker(helper)
+    finally:
+        await helper.stop()
+        _run("ip", "-n", net.spk, "link", "set", net.veth_spk, "up")
