@@ -55,6 +55,12 @@ class AnnouncerLink:
         except Exception as exc:  # the announcer's health flag reports lasting trouble
             log.error(f"mdns.update_failed error={type(exc).__name__}")
 
+    async def __aenter__(self) -> AnnouncerLink:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
         tasks, self._tasks = set(self._tasks), set()
         for task in tasks:
