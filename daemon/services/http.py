@@ -9,11 +9,12 @@ This is the only module that sees aiohttp exceptions (DESIGN.md §2, "one bounda
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Protocol
@@ -174,10 +175,65 @@ class Authenticator(Protocol):
 class _AttemptFailed(Exception):
     """One attempt failed at the transport; `sent` tells whether the server may have acted."""
 
-    def __init__(self, error: ServiceError, *, sent: bool) -> None:
+    def __init__(self, error: ServiceError, sent: bool) -> None:
         super().__init__(str(error))
         self.error = error
         self.sent = sent
+
+
+def _translate(exc: BaseException, where: str) -> _AttemptFailed | ProtocolError:
+    """The one place aiohttp's exceptions become ours; `sent` says if a resend is unsafe."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return _AttemptFailed(TransportError("connect timed out", url=where), sent=False)
+    if isinstance(exc, TimeoutError):
+        return _AttemptFailed(TransportError("request timed out", url=where), sent=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.strerror or "refused"
+        return _AttemptFailed(TransportError(f"cannot connect: {reason}", url=where), sent=False)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return _AttemptFailed(TransportError("server closed the connection", url=where), True)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return _AttemptFailed(TransportError("response body was cut short", url=where), True)
+    if isinstance(exc, aiohttp.ClientOSError):
+        reason = exc.strerror or "reset"
+        return _AttemptFailed(TransportError(f"connection failed: {reason}", url=where), True)
+    if isinstance(exc, aiohttp.InvalidURL | ValueError):
+        return ProtocolError("request URL is not usable", url=where)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return _AttemptFailed(
+            TransportError("malformed HTTP response", url=where, status=exc.status), sent=True
+        )
+    return _AttemptFailed(TransportError(f"HTTP failure ({type(exc).__name__})", url=where), True)
+
+
+class StreamingResponse:
+    """A response whose body is read in pieces; read errors arrive as `TransportError`."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, where: str) -> None:
+        self._resp = resp
+        self._where = where
+        self.status = resp.status
+        self.headers = resp.headers
+        self.url = str(resp.url)
+
+    async def iter_chunks(self, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.content.iter_chunked(size):
+                yield chunk
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            failure = _translate(exc, self._where)
+            raise (failure.error if isinstance(failure, _AttemptFailed) else failure) from None
+
+    async def read(self, limit: int) -> bytes:
+        """The whole body, refusing more than `limit` bytes (`ProtocolError`)."""
+        parts: list[bytes] = []
+        total = 0
+        async for chunk in self.iter_chunks():
+            total += len(chunk)
+            if total > limit:
+                raise ProtocolError("response body exceeds the size limit", url=self._where)
+            parts.append(chunk)
+        return b"".join(parts)
 
 
 class HttpClient:
@@ -402,41 +458,43 @@ class HttpClient:
                     url=str(resp.url),
                     attempts=attempt,
                 )
-        except aiohttp.ConnectionTimeoutError:
-            error = TransportError("connect timed out", url=where)
-            raise _AttemptFailed(error, sent=False) from None
-        except TimeoutError:
-            error = TransportError("request timed out", url=where)
-            raise _AttemptFailed(error, sent=True) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise _AttemptFailed(
-                TransportError(f"cannot connect: {exc.strerror or 'refused'}", url=where),
-                sent=False,
-            ) from None
-        except aiohttp.ServerDisconnectedError:
-            raise _AttemptFailed(
-                TransportError("server closed the connection", url=where), sent=True
-            ) from None
-        except aiohttp.ClientPayloadError:
-            raise _AttemptFailed(
-                TransportError("response body was cut short", url=where), sent=True
-            ) from None
-        except aiohttp.ClientOSError as exc:
-            raise _AttemptFailed(
-                TransportError(f"connection failed: {exc.strerror or 'reset'}", url=where),
-                sent=True,
-            ) from None
-        except (aiohttp.InvalidURL, ValueError):
-            raise ProtocolError("request URL is not usable", url=where) from None
-        except aiohttp.ClientResponseError as exc:
-            raise _AttemptFailed(
-                TransportError("malformed HTTP response", url=where, status=exc.status),
-                sent=True,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise _AttemptFailed(
-                TransportError(f"HTTP failure ({type(exc).__name__})", url=where), sent=True
-            ) from None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise _translate(exc, where) from None
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: Authenticator | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> AsyncIterator[StreamingResponse]:
+        """One attempt whose body is read incrementally (segment fetcher); no retries.
+
+        Transport failures, also while reading, become `TransportError`; the caller
+        interprets every status itself (its own media retry policy, 403 re-fetch ...).
+        """
+        where = safe_url(url)
+        limits = timeouts or self.timeouts
+        send_headers = CIMultiDict(headers or {})
+        if auth is not None:
+            send_headers["Authorization"] = f"Bearer {(await auth.token()).reveal()}"
+        timeout = aiohttp.ClientTimeout(
+            total=limits.request, connect=limits.connect, sock_read=limits.read
+        )
+        try:
+            resp = await self.session.request(
+                method, url, headers=send_headers, allow_redirects=False, timeout=timeout
+            )
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            failure = _translate(exc, where)
+            raise (failure.error if isinstance(failure, _AttemptFailed) else failure) from None
+        try:
+            yield StreamingResponse(resp, where)
+        finally:
+            resp.release()
 
     async def _read_body(self, resp: aiohttp.ClientResponse, limit: int, where: str) -> bytes:
         declared = resp.content_length

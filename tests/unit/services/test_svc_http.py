@@ -271,3 +271,40 @@ def test_policy_from_contract_matches_am_c29() -> None:
     capped = RetryPolicy.from_contract(am.API_RETRY)
     assert capped.backoff(10, 0.99) == pytest.approx(am.API_RETRY.delay(11, 0.99))
     assert capped.backoff(10, 0.99) <= am.API_RETRY.cap_s
+
+
+async def test_stream_reads_incrementally(scripted: Any, clock: FakeClock) -> None:
+    scripted.script("/seg", ("status", 206, {"Content-Type": "audio/mp4"}, b"a" * 200_000))
+    async with (
+        make_client(clock) as http,
+        http.stream(
+            "GET", scripted.base_url + "/seg", headers={"Range": "bytes=0-"}, auth=FakeAuth()
+        ) as resp,
+    ):
+        assert resp.status == 206
+        sizes = [len(c) async for c in resp.iter_chunks(50_000)]
+    assert sum(sizes) == 200_000
+    assert max(sizes) <= 50_000
+    assert scripted.hits[0].headers["Authorization"] == "Bearer Atza|first"
+    assert scripted.hits[0].headers["Range"] == "bytes=0-"
+
+
+async def test_stream_translates_failures(scripted: Any, clock: FakeClock) -> None:
+    scripted.script("/seg", ("reset",))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    async with make_client(clock) as http:
+        with pytest.raises(TransportError):
+            async with http.stream("GET", scripted.base_url + "/seg") as resp:
+                await resp.read(10**6)
+        with pytest.raises(TransportError, match="cannot connect"):
+            async with http.stream("GET", f"http://127.0.0.1:{port}/x"):
+                pass
+        with pytest.raises(ProtocolError):
+            async with http.stream("GET", scripted.base_url + "/big") as resp:
+                await resp.read(1)
+        with pytest.raises(KeyError):  # the caller's own errors pass through untouched
+            async with http.stream("GET", scripted.base_url + "/ok"):
+                raise KeyError("mine")
