@@ -187,6 +187,12 @@ class LwaClient:
     def state(self) -> LinkState:
         return self._state
 
+    def expires_in(self) -> float | None:
+        """Seconds the held access token stays valid (None when not linked); for status."""
+        if self._tokens is None or self._state is not LinkState.LINKED:
+            return None
+        return max(0.0, self._tokens.expires_mono - self._clock.monotonic())
+
     def _set_state(self, state: LinkState) -> None:
         if state is not self._state:
             self._state = state

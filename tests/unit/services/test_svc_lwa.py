@@ -47,17 +47,30 @@ def lwa_error(code: str, status: int = 400) -> tuple[Any, ...]:
 class Env:
     def __init__(self, tmp_path: Path, base_url: str, wall: float = WALL) -> None:
         self.clock = FakeClock(wall=wall, auto_advance=True)
-        self.store = SecretStore.open(tmp_path / "secrets", key_file=tmp_path / "key" / "k",
-                                      credentials_dir=tmp_path / "none")
-        self.http = HttpClient(clock=self.clock, rng=random.Random(1),
-                               retry=RetryPolicy(max_attempts=2))
-        self.lwa = LwaClient(http=self.http, store=self.store, clock=self.clock,
-                             settings=LwaSettings(client_id="cid", base_url=base_url),
-                             rng=random.Random(2))
+        self.store = SecretStore.open(
+            tmp_path / "secrets", key_file=tmp_path / "key" / "k", credentials_dir=tmp_path / "none"
+        )
+        self.http = HttpClient(
+            clock=self.clock, rng=random.Random(1), retry=RetryPolicy(max_attempts=2)
+        )
+        self.lwa = LwaClient(
+            http=self.http,
+            store=self.store,
+            clock=self.clock,
+            settings=LwaSettings(client_id="cid", base_url=base_url),
+            rng=random.Random(2),
+        )
 
     def seed_tokens(self, expires_at: float | None, client_id: str = "cid") -> bytes:
-        self.store.save(STORE_NAME, {"access_token": ACCESS, "refresh_token": REFRESH,
-                                     "expires_at": expires_at, "client_id": client_id})
+        self.store.save(
+            STORE_NAME,
+            {
+                "access_token": ACCESS,
+                "refresh_token": REFRESH,
+                "expires_at": expires_at,
+                "client_id": client_id,
+            },
+        )
         return self.store.path_of(STORE_NAME).read_bytes()
 
     def stored_bytes(self) -> bytes:
@@ -79,32 +92,63 @@ async def env(tmp_path: Path, scripted: Any) -> Any:
         ("status", 200, {"Content-Type": "text/html"}, b"<html>maintenance</html>"),
         ("status", 200, {}, b'{"user_code": "ABCDEF"'),
         ("json", {"user_code": "ABCDEF", "verification_uri": "https://x/code"}),
-        ("json", {"user_code": 5, "device_code": "d", "verification_uri": "u",
-                  "expires_in": 600, "interval": 5}),
-        ("json", {"user_code": "A", "device_code": "d", "verification_uri": "u",
-                  "expires_in": "600", "interval": 5}),
+        (
+            "json",
+            {
+                "user_code": 5,
+                "device_code": "d",
+                "verification_uri": "u",
+                "expires_in": 600,
+                "interval": 5,
+            },
+        ),
+        (
+            "json",
+            {
+                "user_code": "A",
+                "device_code": "d",
+                "verification_uri": "u",
+                "expires_in": "600",
+                "interval": 5,
+            },
+        ),
     ],
 )
-async def test_malformed_codepair_is_protocol_error(env: Any, scripted: Any,
-                                                    answer: tuple[Any, ...]) -> None:
+async def test_malformed_codepair_is_protocol_error(
+    env: Any, scripted: Any, answer: tuple[Any, ...]
+) -> None:
     scripted.script(CODEPAIR_PATH, answer)
     with pytest.raises(ProtocolError):
         await env.lwa.request_code_pair()
 
 
 async def test_codepair_request_shape(env: Any, scripted: Any) -> None:
-    scripted.script(CODEPAIR_PATH, ("json", {"user_code": "ABCDEF", "device_code": "dc",
-                                             "verification_uri": "https://x/code",
-                                             "expires_in": 600, "interval": 30}))
+    scripted.script(
+        CODEPAIR_PATH,
+        (
+            "json",
+            {
+                "user_code": "ABCDEF",
+                "device_code": "dc",
+                "verification_uri": "https://x/code",
+                "expires_in": 600,
+                "interval": 30,
+            },
+        ),
+    )
     pair = await env.lwa.request_code_pair()
     assert pair.user_code == "ABCDEF"
     assert pair.interval == 30.0
     hit = scripted.hits[0]
     assert hit.headers["Accept-Language"] == "en-us"
     from urllib.parse import parse_qs
+
     form = parse_qs(hit.body.decode())
-    assert form == {"response_type": ["device_code"], "client_id": ["cid"],
-                    "scope": ["amazon_music:access"]}
+    assert form == {
+        "response_type": ["device_code"],
+        "client_id": ["cid"],
+        "scope": ["amazon_music:access"],
+    }
     assert "dc" not in repr(pair)
 
 
@@ -117,10 +161,10 @@ async def test_valid_token_needs_no_request(env: Any, scripted: Any) -> None:
     env.seed_tokens(WALL + 3000)
     assert (await env.lwa.token()).reveal() == ACCESS
     assert scripted.hits == []
+    assert env.lwa.expires_in() == pytest.approx(3000)
 
 
-async def test_expired_token_is_refreshed_and_rotation_persisted(env: Any,
-                                                                 scripted: Any) -> None:
+async def test_expired_token_is_refreshed_and_rotation_persisted(env: Any, scripted: Any) -> None:
     env.seed_tokens(WALL - 10)
     scripted.script(TOKEN_PATH, ("json", good_token()))
     assert (await env.lwa.token()).reveal() == NEW_ACCESS
@@ -128,9 +172,13 @@ async def test_expired_token_is_refreshed_and_rotation_persisted(env: Any,
     assert stored["refresh_token"] == NEW_REFRESH
     assert stored["expires_at"] == pytest.approx(WALL + 3600)
     from urllib.parse import parse_qs
+
     form = parse_qs(scripted.hits[0].body.decode())
-    assert form == {"grant_type": ["refresh_token"], "refresh_token": [REFRESH],
-                    "client_id": ["cid"]}
+    assert form == {
+        "grant_type": ["refresh_token"],
+        "refresh_token": [REFRESH],
+        "client_id": ["cid"],
+    }
 
 
 async def test_refresh_without_new_refresh_token_keeps_old(env: Any, scripted: Any) -> None:
@@ -164,8 +212,7 @@ async def test_bad_refresh_answer_never_touches_stored_credentials(
     assert env.lwa.state is LinkState.LINKED
 
 
-async def test_invalid_grant_means_sign_in_again_and_keeps_file(env: Any,
-                                                                scripted: Any) -> None:
+async def test_invalid_grant_means_sign_in_again_and_keeps_file(env: Any, scripted: Any) -> None:
     before = env.seed_tokens(WALL - 10)
     scripted.script(TOKEN_PATH, lwa_error("invalid_grant"))
     with pytest.raises(SignInRequired, match="Amazon sign-in expired: run `speakerd login amazon`"):
@@ -196,12 +243,20 @@ async def test_servererror_and_5xx_are_transient(env: Any, scripted: Any) -> Non
     assert env.stored_bytes() == before
 
 
-async def test_clock_in_the_past_refreshes_instead_of_purging(tmp_path: Path,
-                                                              scripted: Any) -> None:
+async def test_clock_in_the_past_refreshes_instead_of_purging(
+    tmp_path: Path, scripted: Any
+) -> None:
     """A Pi without RTC boots in 2000: stored expiry is unknown, so refresh, never delete."""
     e = Env(tmp_path, scripted.base_url, wall=946_684_800.0)
-    e.store.save(STORE_NAME, {"access_token": ACCESS, "refresh_token": REFRESH,
-                              "expires_at": WALL + 3000, "client_id": "cid"})
+    e.store.save(
+        STORE_NAME,
+        {
+            "access_token": ACCESS,
+            "refresh_token": REFRESH,
+            "expires_at": WALL + 3000,
+            "client_id": "cid",
+        },
+    )
     scripted.script(TOKEN_PATH, ("json", good_token()))
     async with e.http:
         assert (await e.lwa.token()).reveal() == NEW_ACCESS
@@ -232,6 +287,7 @@ async def test_sign_out_deletes(env: Any) -> None:
     await env.lwa.sign_out()
     assert env.store.load(STORE_NAME) is None
     assert env.lwa.state is LinkState.UNLINKED
+    assert env.lwa.expires_in() is None
 
 
 async def test_refresh_rejected_skips_when_already_refreshed(env: Any, scripted: Any) -> None:
@@ -241,8 +297,9 @@ async def test_refresh_rejected_skips_when_already_refreshed(env: Any, scripted:
     assert scripted.hits == []
 
 
-async def test_unit_flows_leak_no_secret(env: Any, scripted: Any,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+async def test_unit_flows_leak_no_secret(
+    env: Any, scripted: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     env.seed_tokens(WALL - 10)
     scripted.script(TOKEN_PATH, ("status", 500), ("json", good_token()))
@@ -250,8 +307,11 @@ async def test_unit_flows_leak_no_secret(env: Any, scripted: Any,
     scripted.script(TOKEN_PATH, lwa_error("invalid_grant"))
     with pytest.raises(SignInRequired) as info:
         await env.lwa.refresh()
-    texts = [r.getMessage() for r in caplog.records] + [str(info.value), repr(info.value),
-                                                         repr(env.lwa)]
+    texts = [r.getMessage() for r in caplog.records] + [
+        str(info.value),
+        repr(info.value),
+        repr(env.lwa),
+    ]
     for canary in (ACCESS, REFRESH, NEW_ACCESS, NEW_REFRESH):
         for text in texts:
             assert canary not in text
