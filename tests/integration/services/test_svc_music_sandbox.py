@@ -192,13 +192,20 @@ async def test_retries_5xx_with_exact_backoff(make_env: MakeEnv) -> None:
 
 
 async def test_retries_resets_then_gives_up(make_env: MakeEnv) -> None:
-    env = await make_env(retry=RetryPolicy(max_attempts=3))
+    policy = RetryPolicy(max_attempts=3)
+    env = await make_env(retry=policy)
     await env.login()
+    mark = len(env.clock.sleeps)
     await env.admin("faults", {"kind": "reset", "after_bytes": 0, "count": 2, "path_prefix": "/"})
     assert (await env.music().root()).items
+    assert len([r for r in env.requests if r.path == "/"]) == 3
+    rng = random.Random(SEED)
+    expected = [policy.backoff(0, rng.random()), policy.backoff(1, rng.random())]
+    assert env.clock.sleeps[mark:] == pytest.approx(expected)
     await env.admin("faults", {"kind": "reset", "after_bytes": 0, "count": 5, "path_prefix": "/"})
     with pytest.raises(TransportError):
         await env.music().root()
+    assert len([r for r in env.requests if r.path == "/"]) == 6  # capped at 3 attempts
 
 
 async def test_expired_manifest_url_refetches_definition(make_env: MakeEnv) -> None:
