@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from daemon.clock import Clock
 from daemon.contracts import amazon_music as am
-from daemon.errors import AuthError, ProtocolError, ServiceError, TransportError
+from daemon.errors import AuthError, ConfigError, ProtocolError, ServiceError, TransportError
 from daemon.redact import Secret
 from daemon.secrets import SecretStore
 from daemon.services.http import NO_RETRY, HttpClient, HttpResponse, safe_url
@@ -86,9 +86,20 @@ class LwaSettings:
 
     def __post_init__(self) -> None:
         if not self.client_id:
-            raise ValueError("LWA client_id must not be empty")
+            raise ConfigError("LWA client_id must not be empty", path="amazon.client_id")
+        language = self.language.strip().lower().replace("_", "-")  # AM-C33 spelling
+        if language not in am.SUPPORTED_LANGUAGES:
+            raise ConfigError(
+                f"unsupported Amazon language {self.language!r}; use one of "
+                + ", ".join(am.SUPPORTED_LANGUAGES),
+                path="amazon.language",
+            )
+        object.__setattr__(self, "language", language)
         if self.refresh_head_start_s < am.REFRESH_HEAD_START_S:
-            raise ValueError(f"refresh_head_start_s must be >= {am.REFRESH_HEAD_START_S}")
+            raise ConfigError(
+                f"the token refresh head start must be >= {am.REFRESH_HEAD_START_S} s",
+                path="amazon.refresh_head_start_s",
+            )
 
 
 @dataclass(frozen=True, slots=True)

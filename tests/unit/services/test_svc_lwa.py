@@ -319,3 +319,15 @@ async def test_unit_flows_leak_no_secret(
     raw = b"".join(p.read_bytes() for p in env.store.directory.iterdir())
     for canary in (ACCESS, REFRESH, NEW_ACCESS, NEW_REFRESH):
         assert canary[5:40].encode() not in raw
+
+
+def test_settings_validation() -> None:
+    from daemon.errors import ConfigError
+
+    assert LwaSettings(client_id="c", language="de_DE").language == "de-de"
+    with pytest.raises(ConfigError):
+        LwaSettings(client_id="")
+    with pytest.raises(ConfigError):
+        LwaSettings(client_id="c", language="klingon")
+    with pytest.raises(ConfigError):
+        LwaSettings(client_id="c", refresh_head_start_s=10)
