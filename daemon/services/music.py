@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any, Final
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urlencode, urljoin, urlsplit
 
 from daemon.clock import Clock
 from daemon.contracts import amazon_music as am
@@ -485,9 +485,11 @@ class MusicClient:
         """The root navigation node (DOCUMENTED entry point)."""
         return await self.node(self.settings.api_root)
 
-    async def node(self, ref: str, base: str | None = None) -> NavigationNode:
+    async def node(
+        self, ref: str, base: str | None = None, *, cache: bool = True
+    ) -> NavigationNode:
         """A NavigationNodeDescription by absolute reference (or `ref` relative to `base`)."""
-        doc, desc = await self.lookup(base or ref, ref, "navigationNodeDescriptions", cache=True)
+        doc, desc = await self.lookup(base or ref, ref, "navigationNodeDescriptions", cache=cache)
         title = ""
         summary_ref = desc.get("summary")
         if isinstance(summary_ref, str):
@@ -530,6 +532,45 @@ class MusicClient:
         if index < 0:
             raise ProtocolError("negative indexWithinChunk", url=safe_url(doc_url))
         return TrackPointer(f"{target}#{name}" if name else target, index)
+
+    async def search(
+        self, keywords: str, *, flat: bool = True, count: int | None = None
+    ) -> NavigationNode:
+        """DOCUMENTED search; the path comes from the root document when it names one."""
+        root = await self.document(self.settings.api_root, cache=True)
+        paths = root.body.get("search")
+        key = "flat" if flat else "uri"
+        path = paths.get(key) if isinstance(paths, dict) else None
+        if not isinstance(path, str):
+            path = am.FLAT_SEARCH_PATH if flat else am.SEARCH_PATH
+        query: dict[str, str] = {"keywords": keywords}
+        if count is not None:
+            query["count"] = str(count)
+        url = urljoin(root.url, path) + "?" + urlencode(query)
+        return await self.node(url, cache=False)
+
+    async def rate(
+        self, definition: TrackDefinition, thumb: str, position_ms: int
+    ) -> tuple[bool, str]:
+        """POST a thumb rating (DOCUMENTED); returns (shouldSkip, message)."""
+        if definition.rating_uri is None:
+            raise ProtocolError("this track cannot be rated", url=safe_url(definition.source))
+        if thumb not in am.THUMB_RATINGS:
+            raise ValueError(f"thumb must be one of {', '.join(sorted(am.THUMB_RATINGS))}")
+        resp = await self._http.request(
+            "POST",
+            definition.rating_uri,
+            headers={**self.common_headers(), "Content-Type": _JSON},
+            json_body={
+                "thumbRating": thumb,
+                "trackPosition": max(0, int(position_ms)),
+                "wallClockTime": am.format_timestamp(self._clock.time()),
+            },
+            auth=self._auth,
+        )
+        self._raise_for(resp)
+        answer = Document(resp.url, resp.json_object()).get(None, "trackRatingResponses")
+        return answer.get("shouldSkip") is True, _text(answer.get("message"))
 
     # -- queue -----------------------------------------------------------------------------------
 

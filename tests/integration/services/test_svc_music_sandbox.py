@@ -293,3 +293,27 @@ async def test_event_5xx_and_401_surface(make_env: MakeEnv) -> None:
     assert info.value.fields["status"] == 401
     assert info.value.fields["resent_status"] == 204  # re-sent once with a fresh token
     assert env.store.load(STORE_NAME) is not None
+
+
+async def test_search_and_rating(make_env: MakeEnv) -> None:
+    env = await make_env()
+    await env.login()
+    music = env.music()
+    root = await music.root()
+    stations = next(i for i in root.items if i.label == "Stations")
+    assert stations.node is not None
+    start = (await music.node(stations.node)).items[0].pointer
+    assert start is not None
+    instance = (await music.chunk(start)).instances[0]
+    definition = await music.track_definition(instance)
+    assert definition.rating_uri is not None  # station tracks can be rated
+    skip, message = await music.rate(definition, "thumbs_down", 1000)
+    assert skip is True
+    assert message
+    assert (await music.rate(definition, "thumbs_up", 2000))[0] is False
+    word = definition.title.split()[0]
+    found = await music.search(word, count=5)
+    assert found.items
+    assert all(item.pointer is not None for item in found.items)
+    searches = [r for r in env.requests if r.path == am.FLAT_SEARCH_PATH]
+    assert len(searches) == 1
