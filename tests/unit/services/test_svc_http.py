@@ -308,3 +308,11 @@ async def test_stream_translates_failures(scripted: Any, clock: FakeClock) -> No
         with pytest.raises(KeyError):  # the caller's own errors pass through untouched
             async with http.stream("GET", scripted.base_url + "/ok"):
                 raise KeyError("mine")
+
+
+async def test_503_retry_after_is_honoured(scripted: Any, clock: FakeClock) -> None:
+    scripted.script("/doc", ("status", 503, {"Retry-After": "3"}), ("status", 503))
+    async with make_client(clock, retry=RetryPolicy(max_attempts=3)) as http:
+        assert (await http.request("GET", scripted.base_url + "/doc")).ok
+    rng = random.Random(SEED)
+    assert clock.sleeps == pytest.approx([3.0, RetryPolicy().backoff(1, rng.random())])
