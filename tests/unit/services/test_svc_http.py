@@ -222,7 +222,7 @@ async def test_body_size_limit(scripted: Any, clock: FakeClock) -> None:
 
 
 async def test_read_timeout_is_transport_error(scripted: Any, clock: FakeClock) -> None:
-    scripted.script("/slow", ("sleep", 2.0))
+    scripted.script("/slow", ("sleep", 0.6))
     async with make_client(clock, timeouts=Timeouts(connect=1, read=0.1, request=1)) as http:
         with pytest.raises(TransportError) as info:
             await http.request("GET", scripted.base_url + "/slow", retry=NO_RETRY)
