@@ -77,7 +77,7 @@ class AmazonPlayback:
                 return TrackPointer(chunk, int(index))
             return await self._first_pointer(service_id)
         name = service_id.split(":", 1)[1] if ":" in service_id else service_id
-        found = await self._find(kind, name)
+        found = await self.find(kind, name)
         return found if isinstance(found, TrackPointer) else await self._first_pointer(found)
 
     async def _first_pointer(self, node_ref: str) -> TrackPointer:
@@ -88,7 +88,7 @@ class AmazonPlayback:
         raise CommandRejected("nothing playable there", reason=RejectReason.UNAVAILABLE,
                               node=safe_url(node_ref))
 
-    async def _find(self, kind: PlayKind, name: str) -> str | TrackPointer:
+    async def find(self, kind: PlayKind, name: str) -> str | TrackPointer:
         """Breadth-first over the browse tree for an item labelled `name` or whose node
         URL has `name` as a path segment; bounded so a huge tree cannot stall a command."""
         wanted = name.casefold()

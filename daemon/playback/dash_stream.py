@@ -10,6 +10,7 @@ decoding run in threads; this module only moves bytes between them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
@@ -18,8 +19,9 @@ from typing import Any
 
 from daemon.clock import Clock
 from daemon.dash import parse_mpd, plan_segments, resolve_index
+from daemon.dash.model import Manifest, Period, Representation
 from daemon.dash.segments import Segment, SegmentPlan
-from daemon.dash.select import OutputFormats, Selection, select
+from daemon.dash.select import OutputFormats, Selection, codec_family, select
 from daemon.drm.cdm import ContentKeys
 from daemon.drm.flow import LicenceFlow, LicencePost
 from daemon.errors import DaemonError, DecryptError, ManifestError, MediaError
@@ -58,18 +60,21 @@ def output_formats(caps: OutputCaps) -> OutputFormats:
 class DashStream:
     """A `PcmStream` over one DASH representation."""
 
-    def __init__(self, *, info: TrackInfo, selection: Selection, init: bytes,
-                 fetcher: SegmentFetcher, decoder: Decoder,
-                 keys_task: asyncio.Task[ContentKeys] | None, clock: Clock) -> None:
+    def __init__(self, *, info: TrackInfo, selection: Selection, inits: list[Segment | None],
+                 init: bytes, rung: int, fetcher: SegmentFetcher, decoder: Decoder,
+                 keys_task: asyncio.Task[ContentKeys] | None, clock: Clock, get: Get) -> None:
         self._info = info
         self.selection = selection
-        self._init = init
+        self._init_refs = inits  # per ladder rung; the chosen rung's bytes are at hand
+        self._inits: dict[int, bytes] = {rung: init}
+        self._get = get
         self._fetcher = fetcher
         self._decoder = decoder
         self._keys_task = keys_task
         self._clock = clock
         self._keys: ContentKeys | None = None
-        self._decryptor: Any = None  # daemon.mp4.cenc.Decryptor, parsed once per key set
+        # daemon.mp4.cenc.Decryptor per (rung, keys known): an init is parsed once per key set
+        self._decryptors: dict[tuple[int, bool], Any] = {}
         self._first: PcmChunk | None = None
         self._format: PcmFormat | None = None
         self._feeder: asyncio.Task[None] | None = None
@@ -118,8 +123,9 @@ class DashStream:
     async def _feed(self) -> None:
         """Fetched segments -> decrypt (thread) -> decoder; ends the decoder's stream."""
         try:
-            while (segment := await self._fetcher.next()) is not None:
-                clear = await self._decrypt(segment)
+            while (got := await self._fetcher.next_segment()) is not None:
+                segment, rung = got
+                clear = await self._decrypt(segment, rung)
                 await self._decoder.feed(clear)
             await self._decoder.end_of_stream()
         except DaemonError as exc:
@@ -127,22 +133,37 @@ class DashStream:
             await self._decoder.aclose()
             raise
 
-    async def _decrypt(self, segment: bytes) -> bytes:
-        if self._keys_task is None:
-            return segment  # an unprotected representation
+    async def _init_for(self, rung: int) -> bytes:
+        init = self._inits.get(rung)
+        if init is None:  # another rung of the ladder: its init once, when first needed
+            ref = self._init_refs[rung]
+            if ref is None:
+                raise ManifestError("a ladder representation has no initialization segment")
+            init = self._inits[rung] = await _fetch(self._get, ref)
+        return init
+
+    async def _decryptor(self, rung: int) -> Any:
         from daemon.mp4.cenc import Decryptor
 
-        if self._decryptor is None:  # before the licence: clear-lead fragments pass
-            self._decryptor = await asyncio.to_thread(Decryptor, self._init, {})
-        try:
-            return await asyncio.to_thread(self._decryptor.segment, segment)
+        key = (rung, self._keys is not None)
+        found = self._decryptors.get(key)
+        if found is None:
+            init = await self._init_for(rung)
+            found = await asyncio.to_thread(Decryptor, init, self._keys or {})
+            self._decryptors[key] = found
+        return found
+
+    async def _decrypt(self, segment: bytes, rung: int) -> bytes:
+        if self._keys_task is None:
+            return segment  # an unprotected representation
+        try:  # before the licence, clear-lead fragments pass with no keys
+            return await asyncio.to_thread((await self._decryptor(rung)).segment, segment)
         except DecryptError:
             if self._keys is not None:
                 raise
         # Encrypted and no keys yet: wait for the licence (the clear lead has played).
         self._keys = await self._keys_task
-        self._decryptor = await asyncio.to_thread(Decryptor, self._init, self._keys)
-        return await asyncio.to_thread(self._decryptor.segment, segment)
+        return await asyncio.to_thread((await self._decryptor(rung)).segment, segment)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -159,9 +180,56 @@ class DashStream:
                 keys.drop()
         if self._keys is not None:
             self._keys.drop()
-        self._decryptor = None
+        self._decryptors.clear()
         await self._fetcher.aclose()
         await self._decoder.aclose()
+
+
+def _switchable(selection: Selection, chosen: Representation) -> list[Representation]:
+    """The rungs ABR may move along: a lossy ladder (Opus) of one key and one codec.
+    Lossless tiers are chosen once per track; a codec change mid-track would mean a new
+    decoder and an output reopen, which is not a seamless switch."""
+    ladder = [r for r in selection.ladder if r.codecs == chosen.codecs
+              and r.default_kid == chosen.default_kid]
+    if chosen not in ladder or codec_family(chosen.codecs) != "opus":
+        return [chosen]
+    return sorted(ladder, key=lambda r: r.bandwidth)
+
+
+async def _plan(manifest: Manifest, period: Period, rep: Representation, get: Get
+                ) -> SegmentPlan:
+    plan = plan_segments(manifest, period, rep)
+    if plan.needs_index:
+        assert plan.index is not None
+        plan = resolve_index(plan, await _fetch(get, plan.index))
+    return plan
+
+
+class _LadderAbr:
+    """Throughput estimate + rung decision for one track's ladder (daemon.playback.abr)."""
+
+    def __init__(self, ladder: list[Representation], chosen: Representation, clock: Clock,
+                 on_sample: Callable[[int, float], None] | None) -> None:
+        from daemon.playback.abr import AbrController, Rung, ThroughputEstimator
+
+        rungs = [Rung(r.id, r.bandwidth) for r in ladder]
+        self._ctl = AbrController.for_rep(rungs, chosen.id)
+        self._estimate = ThroughputEstimator()
+        self._clock = clock
+        self._forward = on_sample
+
+    def on_sample(self, size: int, seconds: float) -> None:
+        self._estimate.add(size, seconds)
+        if self._forward is not None:
+            self._forward(size, seconds)
+
+    def choose(self, buffered_s: float) -> int:
+        decision = self._ctl.decide(now=self._clock.monotonic(),
+                                    estimate_bps=self._estimate.estimate_bps(),
+                                    buffer_s=buffered_s)
+        if decision.changed:
+            log.info("abr.switch to=%s reason=%s", decision.rung.rep_id, decision.reason)
+        return decision.index
 
 
 def _refs(plan: SegmentPlan, segments: Iterable[Segment]) -> list[SegmentRef]:
@@ -190,24 +258,34 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
         raise MediaError("no playable representation in the manifest", url=request.mpd_url,
                          reasons="; ".join(f"{v.representation_id}:{v.code}"
                                            for v in selection.verdicts))
-    plan = plan_segments(manifest, period, rep)
-    if plan.needs_index:
-        assert plan.index is not None
-        plan = resolve_index(plan, await _fetch(get, plan.index))
+    ladder = _switchable(selection, rep)
+    plans = await asyncio.gather(*(_plan(manifest, period, r, get) for r in ladder))
+    if len({len(p.segments) for p in plans}) != 1:  # not one timeline: no switching
+        ladder, plans = [rep], [plans[ladder.index(rep)]]
+    rung = ladder.index(rep)
+    plan = plans[rung]
     if plan.init is None:
         raise ManifestError("the representation has no initialization segment",
                             representation=rep.id)
-    init = await _fetch(get, plan.init)
 
+    # From here on nothing waits that the protocol does not force: the licence (from the
+    # MPD's PSSH and KID), the init segment and the first media segments go out together.
     keys_task: asyncio.Task[ContentKeys] | None = None
-    if rep.protected:
-        if licence_flow is None or request.licence_post is None:
-            raise MediaError("the track is encrypted and no licence path is configured",
-                             representation=rep.id)
-        kid = rep.default_kid
-        keys_task = asyncio.create_task(licence_flow.acquire(
-            request.licence_post, init_segment=init, default_kids=(kid,) if kid else ()),
-            name="licence")
+    kid = rep.default_kid
+    mpd_pssh = [base64.b64encode(c.pssh).decode() for c in rep.content_protection if c.pssh]
+    if rep.protected and (licence_flow is None or request.licence_post is None):
+        raise MediaError("the track is encrypted and no licence path is configured",
+                         representation=rep.id)
+
+    def licence(init: bytes | None) -> asyncio.Task[ContentKeys]:
+        assert licence_flow is not None
+        assert request.licence_post is not None
+        return asyncio.create_task(licence_flow.acquire(
+            request.licence_post, mpd_pssh=mpd_pssh, init_segment=init,
+            default_kids=(kid,) if kid else ()), name="licence")
+
+    if rep.protected and (mpd_pssh or kid):
+        keys_task = licence(None)
 
     start_s = request.start_ms / 1000 + plan.period_start
     first = next((i for i, s in enumerate(plan.segments) if s.start + s.duration > start_s),
@@ -215,8 +293,23 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
     segments = plan.segments[first:]
     # The decoder counts frames from the packets' own timestamps: track time, not offset.
     skip_to = request.start_ms / 1000 if request.start_ms > 0 else None
-    fetcher = SegmentFetcher(get, _refs(plan, segments), clock, settings, on_sample)
+    abr = _LadderAbr(ladder, rep, clock, on_sample) if len(ladder) > 1 else None
+    fetcher = SegmentFetcher(
+        get, _refs(plan, segments), clock, settings,
+        abr.on_sample if abr else on_sample,
+        rungs=[_refs(p, p.segments[first:]) for p in plans] if abr else (),
+        choose=abr.choose if abr else None, rung=rung)
     fetcher.start()
+    try:
+        init = await _fetch(get, plan.init)
+    except BaseException:
+        await fetcher.aclose()
+        if keys_task is not None:
+            keys_task.cancel()
+        raise
+    if rep.protected and keys_task is None:  # no PSSH or KID in the MPD: the init's
+        keys_task = licence(init)
+
     decoder = Decoder(request.caps)
     verdict = next((v for v in selection.verdicts if v.representation_id == rep.id), None)
     tier = (verdict.tier if verdict else None) or "STD_RES"
@@ -225,8 +318,9 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
                    format=AudioFormat(codec=codec,
                                       sample_rate=rep.audio_sampling_rate or 0,
                                       bit_depth=rep.bit_depth, channels=rep.channels or 2))
-    stream = DashStream(info=info, selection=selection, init=init, fetcher=fetcher,
-                        decoder=decoder, keys_task=keys_task, clock=clock)
+    stream = DashStream(info=info, selection=selection, inits=[p.init for p in plans],
+                        init=init, rung=rung, fetcher=fetcher, decoder=decoder,
+                        keys_task=keys_task, clock=clock, get=get)
     try:
         from daemon.mp4.cenc import decrypt_init
 

@@ -23,6 +23,7 @@ log = logging.getLogger("daemon.playback")
 ByteRange = tuple[int, int]  # inclusive first and last byte, as in HTTP Range
 Get = Callable[[str, ByteRange | None], Awaitable[bytes]]
 OnSample = Callable[[int, float], None]  # bytes, seconds
+Choose = Callable[[float], int]  # buffered seconds -> rung for the next segment (ABR)
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,24 @@ async def fetch_with_failover(get: Get, urls: Sequence[str], byte_range: ByteRan
 
 
 class SegmentFetcher:
-    """Background downloader feeding `next()`; `aclose()` stops it and drops what it holds."""
+    """Background downloader feeding `next()`; `aclose()` stops it and drops what it holds.
+
+    With `rungs` (one segment list per representation of a ladder, same timeline) and
+    `choose`, each download asks which rung to take: that is where ABR acts, per segment.
+    """
 
     def __init__(self, get: Get, segments: Sequence[SegmentRef], clock: Clock,
-                 settings: FetchSettings, on_sample: OnSample | None = None) -> None:
+                 settings: FetchSettings, on_sample: OnSample | None = None, *,
+                 rungs: Sequence[Sequence[SegmentRef]] = (), choose: Choose | None = None,
+                 rung: int = 0) -> None:
         self._get = get
-        self._segments = list(segments)
+        self._rungs = [list(r) for r in rungs] if rungs else [list(segments)]
+        self._choose = choose
+        self._rung = rung
         self._clock = clock
         self._settings = settings
         self._on_sample = on_sample
-        self._ready: deque[tuple[bytes, float]] = deque()
+        self._ready: deque[tuple[bytes, float, int]] = deque()
         self._buffered_s = 0.0
         self._buffered_bytes = 0
         self._changed = asyncio.Event()
@@ -88,6 +97,11 @@ class SegmentFetcher:
 
     async def next(self) -> bytes | None:
         """The next segment's bytes in order; None after the last; raises a fetch failure."""
+        got = await self.next_segment()
+        return None if got is None else got[0]
+
+    async def next_segment(self) -> tuple[bytes, int] | None:
+        """The next segment and the rung it came from; None after the last."""
         while not self._ready:
             if self._error is not None:
                 raise self._error
@@ -95,11 +109,11 @@ class SegmentFetcher:
                 return None
             self._changed.clear()
             await self._changed.wait()
-        data, duration = self._ready.popleft()
+        data, duration, rung = self._ready.popleft()
         self._buffered_s -= duration
         self._buffered_bytes -= len(data)
         self._changed.set()
-        return data
+        return data, rung
 
     def _full(self) -> bool:
         return (self._buffered_s >= self._settings.buffer_seconds
@@ -107,16 +121,19 @@ class SegmentFetcher:
 
     async def _run(self) -> None:
         try:
-            for ref in self._segments:
+            for index in range(len(self._rungs[0])):
                 while self._full():
                     self._changed.clear()
                     await self._changed.wait()
+                if self._choose is not None:
+                    self._rung = self._choose(self._buffered_s)
+                ref = self._rungs[self._rung][index]
                 started = self._clock.monotonic()
                 data = await fetch_with_failover(self._get, ref.urls, ref.byte_range)
                 elapsed = self._clock.monotonic() - started
                 if self._on_sample is not None:
                     self._on_sample(len(data), elapsed)
-                self._ready.append((data, ref.duration_s))
+                self._ready.append((data, ref.duration_s, self._rung))
                 self._buffered_s += ref.duration_s
                 self._buffered_bytes += len(data)
                 self._changed.set()

@@ -164,3 +164,62 @@ async def test_a_10s_stall_shorter_than_the_buffer_is_not_heard() -> None:
     finally:
         await player.aclose()
     await asyncio.sleep(0)
+
+
+async def test_abr_steps_down_under_a_cap_and_back_up_after() -> None:
+    from daemon.playback.abr import AbrController, Rung, ThroughputEstimator
+
+    clock = FakeClock()
+    ladder = [Rung("OPUS_48", 48_000), Rung("OPUS_192", 192_000), Rung("OPUS_320", 320_000)]
+    sizes = {"OPUS_48": 60_000, "OPUS_192": 240_000, "OPUS_320": 400_000}  # 10 s segments
+    capped = {"on": False}
+
+    class Link:
+        """A link of 2 Mbit/s, or 150 kbit/s while capped."""
+
+        def __init__(self) -> None:
+            self.fetched: list[str] = []
+
+        async def get(self, url: str, byte_range: tuple[int, int] | None) -> bytes:
+            rep = url.split("/")[3]
+            size = sizes[rep]
+            bps = 150_000 if capped["on"] else 2_000_000
+            await clock.sleep(size * 8 / bps)
+            self.fetched.append(rep)
+            return bytes(size)
+
+    link = Link()
+    estimator = ThroughputEstimator()
+    controller = AbrController.for_rep(ladder, "OPUS_320")
+    rungs = [[SegmentRef([f"http://cdn/{r.rep_id}/{i}"], None, 10.0) for i in range(40)]
+             for r in ladder]
+
+    def choose(buffered_s: float) -> int:
+        return controller.decide(now=clock.monotonic(), estimate_bps=estimator.estimate_bps(),
+                                 buffer_s=buffered_s).index
+
+    fetcher = SegmentFetcher(link.get, rungs[2], clock, FetchSettings(buffer_seconds=30.0),
+                             lambda n, s: estimator.add(n, s), rungs=rungs, choose=choose,
+                             rung=2)
+    fetcher.start()
+
+    async def consume(seconds: float) -> list[int]:
+        """Play `seconds` of audio in real time, returning the rungs consumed."""
+        taken = []
+        for _ in range(int(seconds // 10)):
+            got = await fetcher.next_segment()
+            assert got is not None
+            taken.append(got[1])
+            await clock.run_for(10.0, step=0.5)
+        return taken
+
+    start = await consume(60)
+    capped["on"] = True
+    during = await consume(120)
+    capped["on"] = False
+    after = await consume(150)
+    await fetcher.aclose()
+    assert start[0] == 2
+    assert min(during) < 2  # stepped down when 320 kbit/s no longer fitted
+    assert after[-1] == 2  # and climbed back once the link recovered
+    assert controller.switches >= 2
