@@ -288,6 +288,58 @@ def default_factories() -> list[ComponentFactory]:
 
 # --- the product's components -------------------------------------------------------------
 
+
+def _lan_components(ctx: AppContext, *, account: Any, player: Any, store: Any, http: Any,
+                    sandbox: Any) -> list[Component]:
+    """The control API (HTTPS, pairing) and, once it listens, the mDNS announcer."""
+    cfg = ctx.config
+    if not cfg.control.enabled:
+        return []
+    from daemon.components import Managed
+    from daemon.control.local import show_code_on_stderr
+    from daemon.control.server import ControlServer
+    from daemon.control.settings import ControlSettings
+    from daemon.discovery.settings import DiscoverySettings
+    from daemon.lan import AccountSignIn, DeviceSettingsStore, Discovery, MusicBrowser
+    from daemon.services.audible.locales import Endpoints, get_locale
+    from daemon.services.audible.login import start_external_login
+
+    def audible_endpoints() -> Endpoints:
+        return Endpoints.sandbox(sandbox.base_url) if sandbox is not None else Endpoints()
+
+    def audible_start() -> Any:
+        return start_external_login(get_locale(cfg.audible.locale), audible_endpoints())
+
+    async def audible_finish(pending: Any, url: str) -> None:
+        from daemon.services.audible.client import AudibleClient
+
+        client = await AudibleClient.register(pending.complete(url), http=http,
+                                              clock=ctx.clock, endpoints=audible_endpoints(),
+                                              store=store)
+        await client.aclose()
+
+    device = DeviceSettingsStore(ctx.state_dir, name=cfg.device.name,
+                                 default_quality=cfg.quality.allow[-1] if cfg.quality.allow
+                                 else "STD_RES", output=cfg.audio.output)
+    server = ControlServer(
+        ctx.state_dir, ctx.clock,
+        ControlSettings(https_port=cfg.control.port, static_pairing_code=cfg.control.setup_code,
+                        model=cfg.device.model),
+        store=store, player=player, device=device, browser=MusicBrowser(account),
+        signin=AccountSignIn(account, audible_start=audible_start,
+                             audible_finish=audible_finish),
+        version=__version__, code_display=show_code_on_stderr)
+    parts: list[Component] = [Managed("control", server)]
+    if cfg.discovery.enabled:
+        parts.append(Discovery(
+            server=server, state_dir=ctx.state_dir, clock=ctx.clock,
+            settings=DiscoverySettings(interfaces=cfg.discovery.interfaces,
+                                       ip_version=cfg.discovery.ip_version,
+                                       model=cfg.device.model),
+            name=lambda: device.name))
+    return parts
+
+
 _MIB = 1024 * 1024
 
 
@@ -327,6 +379,7 @@ def product_components(ctx: AppContext) -> list[Component]:
         load_board,
         load_output,
     )
+    from daemon.commands import open_secret_store
     from daemon.components import AmazonAccount, Autoplay, Endpoints, Managed
     from daemon.contracts import amazon_music as am
     from daemon.drm.flow import LicenceFlow
@@ -338,7 +391,6 @@ def product_components(ctx: AppContext) -> list[Component]:
     from daemon.playback.fetcher import FetchSettings
     from daemon.playback.persist import PlayerStore
     from daemon.playback.volume import SoftwareVolume
-    from daemon.secrets import SecretStore
     from daemon.services.http import HttpClient, RetryPolicy, Timeouts
 
     cfg = ctx.config
@@ -374,9 +426,7 @@ def product_components(ctx: AppContext) -> list[Component]:
         retry=RetryPolicy(max_attempts=cfg.http.max_attempts, total=cfg.http.max_retry_seconds))
     parts.append(Managed("http", http))
 
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    store = SecretStore.open(ctx.state_dir / "secrets", key_file=ctx.state_dir / "device.key",
-                             credentials_dir=Path(credentials) if credentials else None)
+    store = open_secret_store(ctx.state_dir)
 
     output = load_output(cfg.audio.dac)
     board = load_board(cfg.audio.board)
@@ -411,6 +461,8 @@ def product_components(ctx: AppContext) -> list[Component]:
                     settings=PlayerSettings(initial_volume=cfg.playback.initial_volume),
                     volume=SoftwareVolume())
     parts.append(player)
+    parts += _lan_components(ctx, account=account, player=player, store=store, http=http,
+                             sandbox=sandbox)
 
     autoplay = cfg.playback.autoplay
     if autoplay:

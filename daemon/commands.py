@@ -25,8 +25,15 @@ def open_secret_store(state_dir: Path) -> Any:
     from daemon.secrets import SecretStore
 
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    # Bound to this machine: a state directory copied elsewhere (key file included) does
+    # not open there, even without a systemd credential.
+    try:
+        binding = Path("/etc/machine-id").read_bytes().strip()
+    except OSError:
+        binding = b""
     return SecretStore.open(state_dir / "secrets", key_file=state_dir / "device.key",
-                            credentials_dir=Path(credentials) if credentials else None)
+                            credentials_dir=Path(credentials) if credentials else None,
+                            binding=binding)
 
 
 # --- login -------------------------------------------------------------------------------

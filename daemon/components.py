@@ -75,6 +75,8 @@ class AmazonAccount:
         self._music: MusicClient | None = None
         self._linked = asyncio.Event()
         self._linking = False
+        self._pair: CodePair | None = None
+        self._code_shown = asyncio.Event()
 
     @property
     def music(self) -> MusicClient:
@@ -84,6 +86,25 @@ class AmazonAccount:
 
     async def wait_linked(self) -> None:
         await self._linked.wait()
+
+    def sign_in_state(self) -> dict[str, Any]:
+        """What a phone may show: linked or not, and the code to enter (never tokens)."""
+        if self._linked.is_set():
+            return {"state": "linked"}
+        if self._linking and self._pair is not None:
+            return {"state": "pending", "user_code": self._pair.user_code,
+                    "verification_uri": self._pair.verification_uri,
+                    "expires_in": round(self._pair.expires_in)}
+        return {"state": "unlinked"}
+
+    async def start_link(self) -> dict[str, Any]:
+        """Start code-based linking (if not under way) and return the code to show."""
+        if self._linked.is_set():
+            return self.sign_in_state()
+        self._code_shown.clear()
+        self._begin_sign_in()
+        await asyncio.wait_for(self._code_shown.wait(), 30)
+        return self.sign_in_state()
 
     def _on_state(self, state: LinkState) -> None:
         if state == LinkState.LINKED:
@@ -122,6 +143,8 @@ class AmazonAccount:
         assert self._lwa is not None
 
         def show(pair: CodePair) -> None:
+            self._pair = pair
+            self._code_shown.set()
             # The user code is meant to be read by a person; it is short-lived and useless
             # without the device's secret polling handle, which is never shown.
             log.info("signin.code user_code=%s url=%s", pair.user_code, pair.verification_uri)
@@ -135,6 +158,7 @@ class AmazonAccount:
             return
         finally:
             self._linking = False
+            self._pair = None
         log.info("signin.linked")
         self._notifier.status("linked, idle")
 

@@ -35,7 +35,8 @@ _NAME_RE = re.compile(r"^[^\x00-\x1f\x7f.]{1,63}$")
 _LANG_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 
 
-def _device_name(value: str) -> str | None:
+def device_name_problem(value: str) -> str | None:
+    """Why `value` cannot be the device (mDNS instance) name, or None."""
     if _NAME_RE.match(value) and value.strip() == value:
         return None
     return ("must be 1-63 characters without dots, control characters or leading/trailing"
@@ -55,7 +56,7 @@ def _url(value: str) -> str | None:
 @dataclass(frozen=True)
 class DeviceConfig:
     name: str = option("speakerd", "Name shown to phones and announced over mDNS.",
-                       check=_device_name, live=True)
+                       check=device_name_problem, live=True)
     model: str = option("speakerd-generic", "Model string shown in device info and mDNS TXT.")
 
 

@@ -63,7 +63,9 @@ class WavFileSink:
         # Open the file ourselves: wave.open(path) leaves a half-built writer behind when
         # the open fails, whose finaliser then complains.
         try:
-            f = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+            # 0600 like every file the daemon leaves in its state directory.
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            f = os.fdopen(fd, "wb")
         except OSError as exc:
             raise SinkError("cannot create file", sink=self.name, path=str(self.path),
                             reason=exc.strerror) from None
