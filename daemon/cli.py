@@ -26,6 +26,8 @@ Handler = Callable[[argparse.Namespace], int]
 _LAYER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("daemon.commands", "add_login"),
     ("daemon.commands", "add_probe"),
+    ("daemon.commands", "add_local"),
+    ("daemon.commands", "add_remote"),
     ("daemon.sandbox.cli", "add_parser"),
 )
 

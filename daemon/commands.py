@@ -151,3 +151,51 @@ def _run_probe(args: argparse.Namespace) -> int:
             return 0
         args.capabilities = ",".join(sorted(t.value for t in derivation.tokens)) or "STD_RES"
     return probe.run(args)
+
+
+# --- pair and status on the device (local socket, service user only) ------------------------
+
+def add_local(subparsers: Any) -> None:
+    pair = subparsers.add_parser(
+        "pair", help="open the pairing window and show the setup code",
+        description="Ask the running daemon, over its local socket (only the service user"
+        " can open it), to open a 5-minute pairing window; prints the 8-digit setup code.")
+    pair.add_argument("--open", action="store_true", required=True,
+                      help="open the pairing window now")
+    pair.add_argument("--config", type=Path, metavar="FILE",
+                      help="configuration file (to find the state directory)")
+    pair.set_defaults(func=_run_pair)
+    status = subparsers.add_parser(
+        "status", help="show the running daemon's pairing status",
+        description="Ask the running daemon over its local socket how pairing stands.")
+    status.add_argument("--config", type=Path, metavar="FILE",
+                        help="configuration file (to find the state directory)")
+    status.set_defaults(func=_run_status)
+
+
+def _run_pair(args: argparse.Namespace) -> int:
+    from daemon.control.local import request_local
+
+    state = resolve_state_dir(_config(args))
+    reply = asyncio.run(request_local(state, "pair-open"))
+    code = str(reply.get("code", ""))
+    print(f"Pairing is open for {int(reply.get('seconds_left', 0)) // 60} minutes."
+          f" Setup code: {code[:4]} {code[4:]}")
+    return 0
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    import json
+
+    from daemon.control.local import request_local
+
+    state = resolve_state_dir(_config(args))
+    print(json.dumps(asyncio.run(request_local(state, "status")), indent=2))
+    return 0
+
+
+def add_remote(subparsers: Any) -> None:
+    """`speakerd remote`: the reference phone client (pairs, then controls over HTTPS)."""
+    from daemon.control import remote_cli
+
+    remote_cli.add_parser(subparsers).set_defaults(func=remote_cli.run)

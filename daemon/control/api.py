@@ -217,6 +217,8 @@ class Api:
             status = _REJECT_STATUS.get(exc.reason, 409)
             code = "invalid_argument" if status == 400 else exc.reason.value
             raise ApiError(status, code, exc.detail + _field(exc)) from None
+        except DaemonError as exc:  # a failure below the player: its stable code, not a 500
+            raise ApiError(_status_for(exc), exc.code, exc.detail) from None
         return _ok()
 
     async def _simple(self, request: web.Request, type_: str) -> web.Response:

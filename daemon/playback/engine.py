@@ -15,7 +15,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from daemon.clock import Clock
-from daemon.errors import DaemonError, LicenseError, MediaError, PlaybackError, ServiceError
+from daemon.errors import (
+    AuthError,
+    DaemonError,
+    LicenseError,
+    MediaError,
+    PlaybackError,
+    ServiceError,
+)
 from daemon.playback import commands as c
 from daemon.playback.commands import CommandRejected, RejectReason, RepeatMode
 from daemon.playback.events import (
@@ -291,7 +298,7 @@ class Player:
 
     async def _handle(self, cmd: c.Command) -> None:
         if isinstance(cmd, c.Play):
-            entries = await self._queue_source.expand(cmd.kind, cmd.service_id)
+            entries = await self._expand(cmd.kind, cmd.service_id)
             if not entries:
                 raise CommandRejected("nothing to play", reason=RejectReason.UNAVAILABLE,
                                       service_id=cmd.service_id)
@@ -362,8 +369,7 @@ class Player:
 
     async def _handle_queue(self, cmd: c.Command) -> None:
         if isinstance(cmd, c.QueueAdd):
-            entries = [self._renumber(e)
-                       for e in await self._queue_source.expand(cmd.kind, cmd.service_id)]
+            entries = [self._renumber(e) for e in await self._expand(cmd.kind, cmd.service_id)]
             at = len(self._queue) if cmd.index is None else min(cmd.index, len(self._queue))
             self._queue[at:at] = entries
             if self._index is not None and at <= self._index and self._queue_started():
@@ -403,6 +409,17 @@ class Player:
         self._drop_prefetch()
         self._publish_queue()
         await self._save()
+
+    async def _expand(self, kind: c.PlayKind, service_id: str) -> list[QueueEntry]:
+        """The service's track instances for an id; its failures become reasons a phone
+        can act on (sign in, try again) rather than internal errors."""
+        try:
+            return await self._queue_source.expand(kind, service_id)
+        except AuthError as exc:
+            raise CommandRejected(exc.detail, reason=RejectReason.NOT_SIGNED_IN) from None
+        except ServiceError as exc:
+            raise CommandRejected(f"the service did not answer: {exc.detail}",
+                                  reason=RejectReason.UNAVAILABLE) from None
 
     # --- starting and stopping tracks -------------------------------------------------------
 

@@ -32,10 +32,18 @@ def listener(tmp_path: Path) -> NotifyListener:
     sock.close()
 
 
+@pytest.fixture(autouse=True)
+def _shared_content(content_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPEAKERD_TEST_CONTENT", str(content_dir))
+
+
 def _minimal_config(tmp_path: Path, extra: str = "") -> Path:
+    import os
+
     config = tmp_path / "config.yaml"
     config.write_text("device:\n  name: Test Speaker\ncontrol:\n  enabled: false\n"
-                      "discovery:\n  enabled: false\n" + extra)
+                      "discovery:\n  enabled: false\n"
+                      f"sandbox:\n  data_dir: {os.environ['SPEAKERD_TEST_CONTENT']}\n" + extra)
     return config
 
 
