@@ -203,13 +203,20 @@ async def test_abr_steps_down_under_a_cap_and_back_up_after() -> None:
                              rung=2)
     fetcher.start()
 
+    async def take() -> tuple[bytes, int]:
+        """The next segment; fake time runs while it is awaited (a download takes time)."""
+        task = asyncio.ensure_future(fetcher.next_segment())
+        while not task.done():
+            await clock.run_for(0.1, step=0.05)
+        got = task.result()
+        assert got is not None
+        return got
+
     async def consume(seconds: float) -> list[int]:
         """Play `seconds` of audio in real time, returning the rungs consumed."""
         taken = []
         for _ in range(int(seconds // 10)):
-            got = await fetcher.next_segment()
-            assert got is not None
-            taken.append(got[1])
+            taken.append((await take())[1])
             await clock.run_for(10.0, step=0.5)
         return taken
 
