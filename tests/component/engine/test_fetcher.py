@@ -199,7 +199,7 @@ async def test_abr_steps_down_under_a_cap_and_back_up_after() -> None:
                                  buffer_s=buffered_s).index
 
     fetcher = SegmentFetcher(link.get, rungs[2], clock, FetchSettings(buffer_seconds=30.0),
-                             lambda n, s: estimator.add(n, s), rungs=rungs, choose=choose,
+                             estimator.add, rungs=rungs, choose=choose,
                              rung=2)
     fetcher.start()
 
