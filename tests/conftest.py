@@ -4,6 +4,7 @@ at DEBUG and scanned for planted secrets when the session ends."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +43,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line(f"SECRET CANARY FOUND IN LOGS:\n{lines}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def content_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated sandbox catalog (small, seed 1) for every test that runs a sandbox
+    or a daemon on it; the first user generates it, the rest reuse the cache."""
+    return tmp_path_factory.mktemp("sandbox-content")
 
 
 @pytest.fixture
