@@ -12,23 +12,23 @@ import pytest
 
 pytest.importorskip("pywidevine")
 
-from daemon.clock import SystemClock  # noqa: E402
-from daemon.commands import open_secret_store  # noqa: E402
-from daemon.contracts import amazon_music as am  # noqa: E402
-from daemon.drm.flow import LicenceFlow  # noqa: E402
-from daemon.drm.registry import create_cdm  # noqa: E402
-from daemon.drm.settings import DrmSettings  # noqa: E402
-from daemon.playback.amazon import AmazonPlayback  # noqa: E402
-from daemon.playback.commands import PlayKind  # noqa: E402
-from daemon.playback.fetcher import FetchSettings  # noqa: E402
-from daemon.playback.sinks.base import ANY_CAPS  # noqa: E402
-from daemon.sandbox.config import SandboxConfig  # noqa: E402
-from daemon.sandbox.media import ContentStore  # noqa: E402
-from daemon.sandbox.server import Sandbox  # noqa: E402
-from daemon.services.http import HttpClient  # noqa: E402
-from daemon.services.lwa import LwaClient, LwaSettings  # noqa: E402
-from daemon.services.music import MusicClient, MusicSettings  # noqa: E402
-from tests.support.daemon_proc import spawn  # noqa: E402
+from daemon.clock import SystemClock
+from daemon.commands import open_secret_store
+from daemon.contracts import amazon_music as am
+from daemon.drm.flow import LicenceFlow
+from daemon.drm.registry import create_cdm
+from daemon.drm.settings import DrmSettings
+from daemon.playback.amazon import AmazonPlayback
+from daemon.playback.commands import PlayKind
+from daemon.playback.fetcher import FetchSettings
+from daemon.playback.sinks.base import ANY_CAPS
+from daemon.sandbox.config import SandboxConfig
+from daemon.sandbox.media import ContentStore
+from daemon.sandbox.server import Sandbox
+from daemon.services.http import HttpClient
+from daemon.services.lwa import LwaClient, LwaSettings
+from daemon.services.music import MusicClient, MusicSettings
+from tests.support.daemon_proc import spawn
 
 
 def _reference_pcm(store: ContentStore, track_id: str, fmt: str) -> bytes:
