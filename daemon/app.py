@@ -465,11 +465,16 @@ def product_components(ctx: AppContext) -> list[Component]:
                              sandbox=sandbox)
 
     autoplay = cfg.playback.autoplay
-    if autoplay:
-        kind_name, _, _ = autoplay.partition(":")
+    if autoplay or cfg.playback.resume:
+        kind_name, _, _ = (autoplay or "").partition(":")
 
         async def play_once() -> None:
+            """After sign-in: the saved queue (paused) when resuming, else the autoplay."""
             await account.wait_linked()
+            if cfg.playback.resume and await player.restore():
+                return
+            if not autoplay:
+                return
             try:
                 kind = PlayKind(kind_name)
             except ValueError:

@@ -113,7 +113,13 @@ class _Tick:
     pass
 
 
-_Message = (_Command | _Opened | _OpenFailed | _Prefetched | _ReportFailed | _Tick
+@dataclass
+class _Restore:
+    saved: SavedPlayer
+    done: asyncio.Future[bool]
+
+
+_Message = (_Command | _Opened | _OpenFailed | _Prefetched | _ReportFailed | _Tick | _Restore
             | RenderStarted | RenderProgress | RenderEnded | RenderFailed)
 
 
@@ -225,15 +231,27 @@ class Player:
                        asyncio.create_task(self._ticker(), name="player-ticker")]
         self._publish(VolumeChanged(self._volume))
 
+    async def restore(self) -> bool:
+        """Reload the saved queue, paused at the saved position (`playback.resume`);
+        False when nothing was saved. Resume then plays from there."""
+        if self._store is None:
+            return False
+        saved = await asyncio.to_thread(self._store.load)
+        if saved is None or not saved.container_kind or not saved.container_id:
+            return False
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(_Restore(saved, done))
+        return await done
+
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        await self._save()  # where we are, before stopping forgets it
         if self._now is not None and self._state in (PlayerState.PLAYING, PlayerState.PAUSED,
                                                      PlayerState.BUFFERING):
             self._terminal(EventType.PLAYBACK_STOPPED, StopReason.USER_STOP)
         await self._stop_renderer()
-        await self._save()
         try:  # give queued events a moment to reach their collectors
             await asyncio.wait_for(self._reports.join(), 2.0)
         except TimeoutError:
@@ -293,6 +311,8 @@ class Player:
             await self._on_report_failed(msg)
         elif isinstance(msg, _Tick):
             await self._on_tick()
+        elif isinstance(msg, _Restore):
+            msg.done.set_result(await self._on_restore(msg.saved))
 
     # --- commands -------------------------------------------------------------------------
 
@@ -409,6 +429,31 @@ class Player:
         self._drop_prefetch()
         self._publish_queue()
         await self._save()
+
+    async def _on_restore(self, saved: SavedPlayer) -> bool:
+        if self._now is not None or saved.container_kind is None or not saved.container_id:
+            return False  # something already plays: the listener's choice wins
+        try:
+            kind = c.PlayKind(saved.container_kind)
+            entries = await self._expand(kind, saved.container_id)
+        except (ValueError, CommandRejected) as exc:
+            log.warning("player.restore_skipped reason=%s", exc)
+            return False
+        if not entries:
+            return False
+        index = min(saved.index, len(entries) - 1)
+        self._queue = [self._renumber(e) for e in entries]
+        self._container = (kind, saved.container_id)
+        self._index = index
+        entry = self._queue[index]
+        self._now = _Now(entry, saved.position_ms,
+                         next_progress_ms=int(self._settings.progress_interval_s * 1000))
+        self._set_state(PlayerState.PAUSED, "restored")
+        self._publish(TrackChanged(replace(entry.info, queue_index=index)))
+        self._publish(Position(saved.position_ms, entry.info.duration_ms))
+        self._publish_queue()
+        log.info("player.restored index=%s position_ms=%s", index, saved.position_ms)
+        return True
 
     async def _expand(self, kind: c.PlayKind, service_id: str) -> list[QueueEntry]:
         """The service's track instances for an id; its failures become reasons a phone
@@ -597,6 +642,8 @@ class Player:
     def _report(self, event: EventType, reason: StopReason | None = None) -> None:
         if self._now is None:
             return
+        if event != EventType.PLAYBACK_STARTED and not self._now.started_reported:
+            return  # AM-C27: nothing before STARTED (e.g. a pause while still buffering)
         info = self._now.entry.info
         played = self._now.played_before_ms + (self._renderer.played_ms() if self._renderer
                                                else 0)

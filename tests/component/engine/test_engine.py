@@ -232,3 +232,31 @@ async def test_stop_reports_once_and_shutdown_is_clean() -> None:
     await asyncio.sleep(0)
     with pytest.raises(CommandRejected):
         await rig.player.submit(c.Stop())
+
+
+async def test_restore_reloads_the_queue_paused_and_resumes_there(tmp_path: Path) -> None:
+    album = {"a": [FakeTrack("t1", 5.0), FakeTrack("t2", 8.0)]}
+    async with Rig(album, tmp_path) as rig:
+        await rig.player.submit(c.Play(c.PlayKind.ALBUM, "a", start_index=1))
+        await rig.play_for(3.0)
+        await rig.player.submit(c.Pause())  # saves queue, track and position
+        await rig.play_for(1.0)
+        saved_at = rig.player.position_ms()
+    async with Rig(album, tmp_path) as rig:
+        assert await rig.player.restore()
+        snap = rig.player.snapshot()
+        assert snap["state"] == "paused"
+        assert snap["track"]["service_id"] == "t2"
+        assert snap["position_ms"] == saved_at
+        assert rig.collector.events == []  # nothing reported before audio plays again
+        await rig.player.submit(c.Resume())
+        await rig.until(lambda: rig.player.state == PlayerState.STOPPED)
+        assert rig.catalog.opened == [("t2", saved_at)]
+        assert rig.collector.kinds("t2")[0] == "STARTED"
+        assert rig.collector.kinds("t2")[-1] == "FINISHED"
+
+
+async def test_restore_without_saved_state_does_nothing(tmp_path: Path) -> None:
+    async with Rig({"a": [FakeTrack("t1", 1.0)]}, tmp_path) as rig:
+        assert not await rig.player.restore()
+        assert rig.player.state == PlayerState.IDLE
