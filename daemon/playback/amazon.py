@@ -128,11 +128,16 @@ class AmazonPlayback:
                                     url=safe_url(definition.source))
             return await self._music().license(licence_uri, challenge)
 
+        async def refresh_mpd() -> tuple[bytes, str]:
+            # Signed URLs ran out mid-track: resolve the instance again (AM-C23).
+            fresh, body = await self._music().manifest_for(handle.instance)
+            return body, fresh.manifest_uri
+
         request = StreamRequest(
             mpd=mpd, mpd_url=definition.manifest_uri, info=info, start_ms=start_ms, caps=caps,
             capabilities=tuple(self._capabilities()), decoders=self._decoders,
             bandwidth_bps=int(self._bandwidth) if self._bandwidth else None,
-            licence_post=post)
+            licence_post=post, refresh_mpd=refresh_mpd)
         return await open_dash_stream(request, get=self._get, licence_flow=self._licence_flow,
                                       clock=self._clock, settings=self._fetch,
                                       on_sample=self._on_sample)

@@ -13,7 +13,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,6 +49,8 @@ class StreamRequest:
     decoders: Iterable[str]
     bandwidth_bps: int | None = None
     licence_post: LicencePost | None = None
+    #: a fresh (MPD, MPD URL) when the signed segment URLs expire mid-track (AM-C23)
+    refresh_mpd: Callable[[], Awaitable[tuple[bytes, str]]] | None = None
 
 
 def output_formats(caps: OutputCaps) -> OutputFormats:
@@ -294,11 +296,31 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
     # The decoder counts frames from the packets' own timestamps: track time, not offset.
     skip_to = request.start_ms / 1000 if request.start_ms > 0 else None
     abr = _LadderAbr(ladder, rep, clock, on_sample) if len(ladder) > 1 else None
+    init_refs: list[Segment | None] = [p.init for p in plans]  # refreshed in place
+
+    async def on_expired() -> list[list[SegmentRef]]:
+        assert request.refresh_mpd is not None
+        mpd, url = await request.refresh_mpd()
+        fresh = parse_mpd(mpd, url)
+        if not fresh.periods:
+            raise ManifestError("the refreshed manifest has no period", url=url)
+        by_id = {r.id: r for r in fresh.periods[0].representations}
+        missing = [r.id for r in ladder if r.id not in by_id]
+        if missing:
+            raise ManifestError("the refreshed manifest lacks a representation",
+                                representation=missing[0])
+        new_plans = await asyncio.gather(
+            *(_plan(fresh, fresh.periods[0], by_id[r.id], get) for r in ladder))
+        init_refs[:] = [p.init for p in new_plans]
+        wanted = range(len(ladder)) if abr else [rung]
+        return [_refs(new_plans[i], new_plans[i].segments[first:]) for i in wanted]
+
     fetcher = SegmentFetcher(
         get, _refs(plan, segments), clock, settings,
         abr.on_sample if abr else on_sample,
         rungs=[_refs(p, p.segments[first:]) for p in plans] if abr else (),
-        choose=abr.choose if abr else None, rung=rung)
+        choose=abr.choose if abr else None, rung=rung if abr else 0,
+        on_expired=on_expired if request.refresh_mpd is not None else None)
     fetcher.start()
     try:
         init = await _fetch(get, plan.init)
@@ -318,7 +340,7 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
                    format=AudioFormat(codec=codec,
                                       sample_rate=rep.audio_sampling_rate or 0,
                                       bit_depth=rep.bit_depth, channels=rep.channels or 2))
-    stream = DashStream(info=info, selection=selection, inits=[p.init for p in plans],
+    stream = DashStream(info=info, selection=selection, inits=init_refs,
                         init=init, rung=rung, fetcher=fetcher, decoder=decoder,
                         keys_task=keys_task, clock=clock, get=get)
     try:

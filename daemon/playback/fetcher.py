@@ -24,6 +24,7 @@ ByteRange = tuple[int, int]  # inclusive first and last byte, as in HTTP Range
 Get = Callable[[str, ByteRange | None], Awaitable[bytes]]
 OnSample = Callable[[int, float], None]  # bytes, seconds
 Choose = Callable[[float], int]  # buffered seconds -> rung for the next segment (ABR)
+EXPIRED_STATUSES = (403, 410)  # a signed URL that ran out (AM-C23)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class SegmentRef:
     urls: Sequence[str]
     byte_range: ByteRange | None
     duration_s: float
+
+
+Refresh = Callable[[], Awaitable[list[list[SegmentRef]]]]  # fresh URLs for every rung
 
 
 async def fetch_with_failover(get: Get, urls: Sequence[str], byte_range: ByteRange | None
@@ -68,11 +72,12 @@ class SegmentFetcher:
     def __init__(self, get: Get, segments: Sequence[SegmentRef], clock: Clock,
                  settings: FetchSettings, on_sample: OnSample | None = None, *,
                  rungs: Sequence[Sequence[SegmentRef]] = (), choose: Choose | None = None,
-                 rung: int = 0) -> None:
+                 rung: int = 0, on_expired: Refresh | None = None) -> None:
         self._get = get
         self._rungs = [list(r) for r in rungs] if rungs else [list(segments)]
         self._choose = choose
         self._rung = rung
+        self._on_expired = on_expired
         self._clock = clock
         self._settings = settings
         self._on_sample = on_sample
@@ -129,7 +134,22 @@ class SegmentFetcher:
                     self._rung = self._choose(self._buffered_s)
                 ref = self._rungs[self._rung][index]
                 started = self._clock.monotonic()
-                data = await fetch_with_failover(self._get, ref.urls, ref.byte_range)
+                try:
+                    data = await fetch_with_failover(self._get, ref.urls, ref.byte_range)
+                except ServiceError as exc:
+                    if exc.fields.get("status") not in EXPIRED_STATUSES \
+                            or self._on_expired is None:
+                        raise
+                    # The URLs expired: fresh ones from a new manifest, same segment. What
+                    # is buffered keeps playing meanwhile, so nothing is heard.
+                    log.info("fetch.urls_expired segment=%d action=refresh_manifest", index)
+                    fresh = await self._on_expired()
+                    if len(fresh) != len(self._rungs) or any(
+                            len(f) != len(r) for f, r in zip(fresh, self._rungs, strict=True)):
+                        raise
+                    self._rungs = fresh
+                    ref = self._rungs[self._rung][index]
+                    data = await fetch_with_failover(self._get, ref.urls, ref.byte_range)
                 elapsed = self._clock.monotonic() - started
                 if self._on_sample is not None:
                     self._on_sample(len(data), elapsed)
