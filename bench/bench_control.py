@@ -1,0 +1,181 @@
+"""Control API under load while playing (issue 8): `speakerd run` plays a HI_RES track to
+the real-time paced `null` output; a second process sends authenticated GET /status at a
+fixed rate over keep-alive HTTPS for a while. Reports request latency percentiles and the
+output's underruns before and after.
+
+Run: `python -m bench control` (prints a table, writes bench/results/control.json).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import re
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _load(port: int, token: str, rate: float, seconds: float) -> dict[str, Any]:
+    import aiohttp
+
+    # The phone pins the speaker's certificate; here the load only needs the token.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"https://127.0.0.1:{port}/api/v1/status"
+    latencies: dict[int, list[float]] = {}  # by status (0 = no answer)
+    connector = aiohttp.TCPConnector(ssl=context, limit=64)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def one() -> None:
+            started = time.perf_counter()
+            status = 0
+            try:
+                async with session.get(url) as resp:
+                    await resp.read()
+                    status = resp.status
+            except aiohttp.ClientError:
+                status = 0
+            latencies.setdefault(status, []).append((time.perf_counter() - started) * 1000)
+
+        tasks = set()
+        start = time.perf_counter()
+        sent = 0
+        while (now := time.perf_counter()) - start < seconds:
+            due = int((now - start) * rate) - sent
+            for _ in range(due):
+                task = asyncio.create_task(one())
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += 1
+            await asyncio.sleep(0.001)
+        await asyncio.gather(*tasks)
+    everything = sorted(v for values in latencies.values() for v in values)
+    served = sorted(latencies.get(200, [0.0]))
+    return {"sent": sent, "rate": sent / seconds,
+            "statuses": {str(k): len(v) for k, v in sorted(latencies.items())},
+            "p50_ms": statistics.median(everything), "p99_ms": _p99(everything),
+            "max_ms": everything[-1], "served_p50_ms": statistics.median(served),
+            "served_p99_ms": _p99(served)}
+
+
+def _p99(values: list[float]) -> float:
+    return values[max(0, int(len(values) * 0.99) - 1)]
+
+
+def _load_process(port: int, token: str, rate: float, seconds: float,
+                  out: Any) -> None:
+    out.put(asyncio.run(_load(port, token, rate, seconds)))
+
+
+def run(rate: float = 500.0, seconds: float = 30.0, content_dir: Path | None = None
+        ) -> dict[str, Any]:
+    """Start the daemon, pair, play HI_RES, load the API from a second process."""
+    from daemon.cli import build_parser
+    from daemon.control import remote_cli
+    from daemon.control.client import load_pairing
+    from daemon.redact import Secret
+    from tests.support.daemon_proc import NotifyListener, spawn
+
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        state = tmp / "state"
+        state.mkdir(mode=0o700)
+        port = _free_port()
+        config = tmp / "config.yaml"
+        config.write_text(
+            f"sandbox:\n  data_dir: {content_dir or tmp / 'content'}\n"
+            f"control:\n  port: {port}\ndiscovery:\n  enabled: false\n"
+            "audio:\n  output: 'null'\nquality:\n  allow: [STD_RES, HI_FI, HI_RES]\n"
+            "playback:\n  autoplay: 'track:Carrier Wave'\n")
+        listener = NotifyListener(tmp / "notify.sock")
+        env = {"STATE_DIRECTORY": str(state)}
+        daemon = spawn(["run", "--config", str(config)],
+                       env={**env, "NOTIFY_SOCKET": str(listener.path)})
+        try:
+            listener.wait_for("READY", "1", timeout=180)
+            pair = spawn(["pair", "--open", "--config", str(config)], env=env)
+            out, _ = pair.communicate(timeout=60)
+            match = re.search(r"Setup code: (\d{4}) (\d{4})", out)
+            assert match, out
+            phone = tmp / "phone"
+            args = build_parser().parse_args(["remote", "--config-dir", str(phone), "pair",
+                                              f"127.0.0.1:{port}"])
+            assert remote_cli.run(args, code=Secret(match.group(1) + match.group(2))) == 0
+            token = load_pairing(phone).token.reveal()
+            status = asyncio.run(_status(port, token))
+            deadline = time.monotonic() + 60
+            while status["state"] != "playing" and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = asyncio.run(_status(port, token))
+            before = status["underruns"]
+            queue: Any = multiprocessing.get_context("spawn").Queue()
+            proc = multiprocessing.get_context("spawn").Process(
+                target=_load_process, args=(port, token, rate, seconds, queue))
+            proc.start()
+            result = queue.get(timeout=seconds + 120)
+            proc.join(30)
+            after_status = asyncio.run(_status(port, token))
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+            listener.close()
+    result.update({"target_rate": rate, "seconds": seconds, "underruns_before": before,
+                   "underruns_after": after_status["underruns"],
+                   "state_after": after_status["state"],
+                   "track": (after_status.get("track") or {}).get("format")})
+    return result
+
+
+async def _status(port: int, token: str) -> dict[str, Any]:
+    import aiohttp
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    async with aiohttp.ClientSession() as session, session.get(
+            f"https://127.0.0.1:{port}/api/v1/status", ssl=context,
+            headers={"Authorization": f"Bearer {token}"}) as resp:
+        return dict(await resp.json())
+
+
+def main() -> None:
+    RESULTS.mkdir(exist_ok=True)
+    result = run()
+    print("\nControl API under load while playing HI_RES (GET /status over HTTPS)")
+    statuses = result["statuses"]
+    print(f"{'rate/s':>7} {'sent':>6} {'200':>6} {'429':>6} {'other':>6} {'p50 ms':>7}"
+          f" {'p99 ms':>7} {'200 p99':>8} {'max ms':>7} {'underruns':>9}")
+    other = result["sent"] - statuses.get("200", 0) - statuses.get("429", 0)
+    print(f"{result['rate']:>7.0f} {result['sent']:>6} {statuses.get('200', 0):>6}"
+          f" {statuses.get('429', 0):>6} {other:>6} {result['p50_ms']:>7.2f}"
+          f" {result['p99_ms']:>7.2f} {result['served_p99_ms']:>8.2f} {result['max_ms']:>7.1f}"
+          f" {result['underruns_after'] - result['underruns_before']:>9}")
+    print("(429: the API's per-client limit of 50 requests/s with a burst of 100 at work)")
+    out = RESULTS / "control.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
