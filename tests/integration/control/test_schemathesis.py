@@ -11,9 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-schemathesis = pytest.importorskip("schemathesis")
-
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from daemon.clock import SystemClock
