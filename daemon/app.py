@@ -21,7 +21,7 @@ from daemon import __version__
 from daemon.clock import Clock
 from daemon.config import Config, load_config, resolve_state_dir
 from daemon.configschema import diff_fields, is_live
-from daemon.errors import DaemonError, StateError
+from daemon.errors import ConfigError, DaemonError, StateError
 from daemon.identity import DeviceIdentity, load_or_create_identity
 from daemon.logs import set_level
 from daemon.state import ensure_private_dir
@@ -351,6 +351,18 @@ def _sound_card_present() -> bool:
     return bool(cards.strip()) and "no soundcards" not in cards
 
 
+def _volume_control(cfg: Config, output: Any) -> Any:
+    """Software scaling, or the output's ALSA mixer control when configured."""
+    from daemon.playback.volume import AlsaMixerVolume, SoftwareVolume, ctl_device_for
+
+    if cfg.audio.mixer == "software":
+        return SoftwareVolume()
+    if output.mixer is None:
+        raise ConfigError(f"output profile {output.name!r} has no mixer control; use"
+                          " audio.mixer: software", path="audio.mixer")
+    return AlsaMixerVolume(output.mixer.control, ctl_device=ctl_device_for(cfg.audio.device))
+
+
 def _make_sink(ctx: AppContext, caps: Any) -> Any:
     """The configured output; `auto` = ALSA when a sound card exists, else a WAV file."""
     import shutil
@@ -390,7 +402,6 @@ def product_components(ctx: AppContext) -> list[Component]:
     from daemon.playback.engine import Player, PlayerSettings
     from daemon.playback.fetcher import FetchSettings
     from daemon.playback.persist import PlayerStore
-    from daemon.playback.volume import SoftwareVolume
     from daemon.services.http import HttpClient, RetryPolicy, Timeouts
 
     cfg = ctx.config
@@ -459,7 +470,7 @@ def product_components(ctx: AppContext) -> list[Component]:
     player = Player(queue_source=playback, media_source=playback, reporter=playback,
                     sink=sink, clock=ctx.clock, store=PlayerStore(ctx.state_dir),
                     settings=PlayerSettings(initial_volume=cfg.playback.initial_volume),
-                    volume=SoftwareVolume())
+                    volume=_volume_control(cfg, output))
     parts.append(player)
     parts += _lan_components(ctx, account=account, player=player, store=store, http=http,
                              sandbox=sandbox)
