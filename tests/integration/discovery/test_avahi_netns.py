@@ -380,3 +380,41 @@ async def test_link_flaps_end_in_a_consistent_announcement(net: Net, tmp_path: P
     finally:
         await helper.stop()
         _run("ip", "-n", net.spk, "link", "set", net.veth_spk, "up")
+
+
+@pytest.mark.timeout(240)
+async def test_speakerd_run_resolves_after_ready_and_leaves_on_sigterm(
+        net: Net, tmp_path: Path, content_dir: Path) -> None:
+    """The daemon itself, not a helper: `speakerd run` inside the speaker's namespace."""
+    from tests.support.daemon_proc import speakerd_argv
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"device:\n  name: Porch Speaker\nsandbox:\n  data_dir: {content_dir}\n"
+                      f"control:\n  port: 8443\ndiscovery:\n  interfaces: [{net.veth_spk}]\n"
+                      "  ip_version: v4\n")
+    browser = await browse(net)
+    daemon = await spawn(net, "ip", "netns", "exec", net.spk, "env",
+                         f"STATE_DIRECTORY={state}", *speakerd_argv(), "run",
+                         "--config", str(config))
+    try:
+        ready_at, _ = await daemon.wait_for(r"app\.ready", timeout=180)
+        resolved_at, resolved = await browser.wait_for(
+            r"^=;.*;Porch Speaker;_speakerd\._tcp;", timeout=3.0)
+        assert resolved_at - ready_at <= 3.0  # the record is registered before READY
+        assert resolved.split(";")[8] == "8443"
+        term_at = time.monotonic()
+        assert daemon.proc.returncode is None
+        daemon.proc.send_signal(signal.SIGTERM)
+        # The goodbye leaves with the shutdown; Avahi then holds the record the 1 s RFC 6762
+        # §10.1 prescribes for a goodbye before it reports the removal.
+        removed_at, _ = await browser.wait_for(r"^-;.*;Porch Speaker;_speakerd\._tcp;",
+                                               timeout=3.0, after=term_at)
+        assert removed_at - term_at <= 1.5
+        assert await asyncio.wait_for(daemon.proc.wait(), 10) == 0
+        print(f"\ndaemon: resolved {resolved_at - ready_at:+.3f} s after READY;"
+              f" removed {removed_at - term_at:.3f} s after SIGTERM")
+    finally:
+        await daemon.stop()
+        await browser.stop()
