@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from daemon.errors import DrmError
+from daemon.errors import DrmError, MediaError
 
 WIDEVINE: Final = uuid.UUID("edef8ba9-79d6-4ace-a3c8-27dcd51d21ed")
 PLAYREADY: Final = uuid.UUID("9a04f079-9840-4286-ab92-e65be0885f95")
@@ -51,55 +51,43 @@ def system_name(system_id: uuid.UUID) -> str:
 
 
 def parse_pssh(raw: bytes) -> Pssh:
-    """Parse one complete `pssh` box. Raises DrmError naming what is wrong."""
+    """Parse one complete `pssh` box. Raises DrmError naming what is wrong.
+
+    The box format is daemon.mp4's; this adds what a CDM needs: the KIDs a Widevine box
+    names in its data, and a refusal of anything but exactly one whole box.
+    """
+    from daemon.mp4 import pssh as box_format
+
     if len(raw) < 32 or len(raw) > _MAX_BOX:
         raise DrmError("PSSH box has an impossible size", size=len(raw))
     size, kind = struct.unpack_from(">I4s", raw, 0)
     if kind != b"pssh" or size != len(raw):
         raise DrmError("not a pssh box (wrong type or size)", box=kind.decode("latin-1"))
-    version = raw[8]
-    if version > 1:
-        raise DrmError("unsupported pssh version", version=version)
-    system_id = uuid.UUID(bytes=raw[12:28])
-    pos = 28
-    kids: list[bytes] = []
-    if version == 1:
-        (count,) = struct.unpack_from(">I", raw, pos)
-        pos += 4
-        if count > _MAX_KIDS or pos + 16 * count + 4 > len(raw):
-            raise DrmError("pssh KID count exceeds the box", count=count)
-        kids = [raw[pos + 16 * i : pos + 16 * (i + 1)] for i in range(count)]
-        pos += 16 * count
-    if pos + 4 > len(raw):
-        raise DrmError("pssh box is truncated", offset=pos)
-    (data_size,) = struct.unpack_from(">I", raw, pos)
-    pos += 4
-    if pos + data_size != len(raw):
-        raise DrmError("pssh data size does not match the box", offset=pos)
-    data = raw[pos:]
-    if not kids and system_id == WIDEVINE:
-        kids = widevine_key_ids(data)
-    return Pssh(system_id, version, tuple(kids), data, raw)
+    if raw[8] > 1:
+        raise DrmError("unsupported pssh version", version=raw[8])
+    try:
+        box = box_format.parse_pssh(raw)
+    except MediaError as exc:
+        raise DrmError(f"malformed pssh box: {exc.detail}") from None
+    if len(box.kids) > _MAX_KIDS:
+        raise DrmError("pssh KID count exceeds the limit", count=len(box.kids))
+    kids = list(box.kids)
+    if not kids and box.system_id == WIDEVINE:
+        kids = widevine_key_ids(box.data)
+    return Pssh(box.system_id, box.version, tuple(kids), box.data, raw)
 
 
 def build_pssh(system_id: uuid.UUID, key_ids: Sequence[bytes], data: bytes = b"") -> bytes:
     """A v1 pssh box (v0 when there are no KIDs); Widevine data is generated from the KIDs."""
+    from daemon.mp4 import pssh as box_format
+
     for kid in key_ids:
         if len(kid) != 16:
             raise DrmError("a key id is 16 bytes", length=len(kid))
     if system_id == WIDEVINE and not data:
         data = b"".join(b"\x12\x10" + kid for kid in key_ids)  # WidevinePsshData.key_ids
-        body = struct.pack(">B3x16sI", 0, system_id.bytes, len(data)) + data
-    elif key_ids:
-        body = (
-            struct.pack(">B3x16sI", 1, system_id.bytes, len(key_ids))
-            + b"".join(key_ids)
-            + struct.pack(">I", len(data))
-            + data
-        )
-    else:
-        body = struct.pack(">B3x16sI", 0, system_id.bytes, len(data)) + data
-    return struct.pack(">I4s", 8 + len(body), b"pssh") + body
+        return box_format.build_pssh(system_id, data=data, version=0)
+    return box_format.build_pssh(system_id, key_ids, data)
 
 
 def widevine_key_ids(data: bytes) -> list[bytes]:
