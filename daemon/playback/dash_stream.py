@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -51,6 +52,8 @@ class StreamRequest:
     licence_post: LicencePost | None = None
     #: a fresh (MPD, MPD URL) when the signed segment URLs expire mid-track (AM-C23)
     refresh_mpd: Callable[[], Awaitable[tuple[bytes, str]]] | None = None
+    #: ABR thresholds (daemon.playback.abr.AbrConfig); None = the defaults
+    abr_config: Any = None
 
 
 def output_formats(caps: OutputCaps) -> OutputFormats:
@@ -64,14 +67,20 @@ class DashStream:
 
     def __init__(self, *, info: TrackInfo, selection: Selection, inits: list[Segment | None],
                  init: bytes, rung: int, fetcher: SegmentFetcher, decoder: Decoder,
-                 keys_task: asyncio.Task[ContentKeys] | None, clock: Clock, get: Get) -> None:
+                 keys_task: asyncio.Task[ContentKeys] | None, clock: Clock, get: Get,
+                 families: list[str | None], caps: OutputCaps) -> None:
         self._info = info
         self.selection = selection
         self._init_refs = inits  # per ladder rung; the chosen rung's bytes are at hand
         self._inits: dict[int, bytes] = {rung: init}
         self._get = get
         self._fetcher = fetcher
-        self._decoder = decoder
+        # Decoders in play order: a step between codec families (lossless <-> Opus) starts a
+        # new one at a segment boundary; the reader drains the head, then moves on.
+        self._decoders: deque[Decoder] = deque([decoder])
+        self._families = families
+        self._rung = rung
+        self._caps = caps
         self._keys_task = keys_task
         self._clock = clock
         self._keys: ContentKeys | None = None
@@ -97,7 +106,7 @@ class DashStream:
 
     async def _prime(self) -> None:
         self._feeder = asyncio.create_task(self._feed(), name="dash-feeder")
-        first = await self._decoder.read()
+        first = await self._decoders[0].read()
         if first is None:
             raise MediaError("the track decoded to no audio", track=self._info.service_id)
         self._first = first
@@ -112,28 +121,54 @@ class DashStream:
             chunk, self._first = self._first, None
             self._format = chunk.format
             return chunk.data
-        nxt = await self._decoder.read()
-        if nxt is None:
+        while True:
+            nxt = await self._decoders[0].read()
+            if nxt is not None:
+                self._format = nxt.format  # changes when ABR stepped to another codec
+                return nxt.data
+            if len(self._decoders) > 1:  # this codec's part ended; the next one follows
+                await self._decoders.popleft().aclose()
+                continue
             feeder = self._feeder
             if feeder is not None and feeder.done() and not feeder.cancelled():
                 error = feeder.exception()
                 if error is not None:
                     raise error
             return None
-        return nxt.data
 
     async def _feed(self) -> None:
-        """Fetched segments -> decrypt (thread) -> decoder; ends the decoder's stream."""
+        """Fetched segments -> decrypt (thread) -> decoder; ends the decoders' streams."""
+        feeding = self._decoders[0]
+        family = self._families[self._rung]
         try:
             while (got := await self._fetcher.next_segment()) is not None:
                 segment, rung = got
+                if self._families[rung] != family:
+                    feeding = await self._switch_decoder(feeding, rung)
+                    family = self._families[rung]
                 clear = await self._decrypt(segment, rung)
-                await self._decoder.feed(clear)
-            await self._decoder.end_of_stream()
+                await feeding.feed(clear)
+            await feeding.end_of_stream()
         except DaemonError as exc:
             log.error("stream.feed_failed track=%s error=%s", self._info.service_id, exc)
-            await self._decoder.aclose()
+            for decoder in self._decoders:
+                await decoder.aclose()
             raise
+
+    async def _switch_decoder(self, old: Decoder, rung: int) -> Decoder:
+        """A decoder for another codec, queued before the old one ends so the reader never
+        mistakes the boundary for the end of the track."""
+        from daemon.mp4.cenc import decrypt_init
+
+        init = await self._init_for(rung)
+        clear_init = await asyncio.to_thread(decrypt_init, init) if self._keys_task else init
+        new = Decoder(self._caps)
+        await new.start(clear_init)
+        self._decoders.append(new)
+        await old.end_of_stream()
+        log.info("abr.codec_switch track=%s to=%s", self._info.service_id,
+                 self._families[rung])
+        return new
 
     async def _init_for(self, rung: int) -> bytes:
         init = self._inits.get(rung)
@@ -184,18 +219,25 @@ class DashStream:
             self._keys.drop()
         self._decryptors.clear()
         await self._fetcher.aclose()
-        await self._decoder.aclose()
+        for decoder in self._decoders:
+            await decoder.aclose()
 
 
-def _switchable(selection: Selection, chosen: Representation) -> list[Representation]:
-    """The rungs ABR may move along: a lossy ladder (Opus) of one key and one codec.
-    Lossless tiers are chosen once per track; a codec change mid-track would mean a new
-    decoder and an output reopen, which is not a seamless switch."""
-    ladder = [r for r in selection.ladder if r.codecs == chosen.codecs
-              and r.default_kid == chosen.default_kid]
-    if chosen not in ladder or codec_family(chosen.codecs) != "opus":
-        return [chosen]
-    return sorted(ladder, key=lambda r: r.bandwidth)
+def _switchable(selection: Selection, chosen: Representation, period: Period
+                ) -> list[Representation]:
+    """The rungs ABR may move along, ascending: the Opus ladder of the track's key, and a
+    chosen lossless representation on top of it (left only when the buffer is about to run
+    dry, daemon.playback.abr). Other codecs are chosen once per track."""
+    playable = {v.representation_id for v in selection.verdicts if v.playable}
+    opus = sorted((r for r in period.representations
+                   if codec_family(r.codecs) == "opus" and r.id in playable
+                   and r.default_kid == chosen.default_kid), key=lambda r: r.bandwidth)
+    family = codec_family(chosen.codecs)
+    if family == "opus" and chosen in opus:
+        return opus
+    if family == "flac" and opus:
+        return [*opus, chosen]
+    return [chosen]
 
 
 async def _plan(manifest: Manifest, period: Period, rep: Representation, get: Get
@@ -211,11 +253,12 @@ class _LadderAbr:
     """Throughput estimate + rung decision for one track's ladder (daemon.playback.abr)."""
 
     def __init__(self, ladder: list[Representation], chosen: Representation, clock: Clock,
-                 on_sample: Callable[[int, float], None] | None) -> None:
+                 on_sample: Callable[[int, float], None] | None, config: Any = None) -> None:
         from daemon.playback.abr import AbrController, Rung, ThroughputEstimator
 
-        rungs = [Rung(r.id, r.bandwidth) for r in ladder]
-        self._ctl = AbrController.for_rep(rungs, chosen.id)
+        rungs = [Rung(r.id, r.bandwidth, lossless=codec_family(r.codecs) == "flac")
+                 for r in ladder]
+        self._ctl = AbrController.for_rep(rungs, chosen.id, config)
         self._estimate = ThroughputEstimator()
         self._clock = clock
         self._forward = on_sample
@@ -260,7 +303,7 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
         raise MediaError("no playable representation in the manifest", url=request.mpd_url,
                          reasons="; ".join(f"{v.representation_id}:{v.code}"
                                            for v in selection.verdicts))
-    ladder = _switchable(selection, rep)
+    ladder = _switchable(selection, rep, period)
     plans = await asyncio.gather(*(_plan(manifest, period, r, get) for r in ladder))
     if len({len(p.segments) for p in plans}) != 1:  # not one timeline: no switching
         ladder, plans = [rep], [plans[ladder.index(rep)]]
@@ -295,7 +338,8 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
     segments = plan.segments[first:]
     # The decoder counts frames from the packets' own timestamps: track time, not offset.
     skip_to = request.start_ms / 1000 if request.start_ms > 0 else None
-    abr = _LadderAbr(ladder, rep, clock, on_sample) if len(ladder) > 1 else None
+    abr = (_LadderAbr(ladder, rep, clock, on_sample, request.abr_config) if len(ladder) > 1
+           else None)
     init_refs: list[Segment | None] = [p.init for p in plans]  # refreshed in place
 
     async def on_expired() -> list[list[SegmentRef]]:
@@ -341,8 +385,10 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
                                       sample_rate=rep.audio_sampling_rate or 0,
                                       bit_depth=rep.bit_depth, channels=rep.channels or 2))
     stream = DashStream(info=info, selection=selection, inits=init_refs,
-                        init=init, rung=rung, fetcher=fetcher, decoder=decoder,
-                        keys_task=keys_task, clock=clock, get=get)
+                        init=init, rung=rung if abr else 0, fetcher=fetcher, decoder=decoder,
+                        keys_task=keys_task, clock=clock, get=get,
+                        families=[codec_family(r.codecs) for r in ladder] if abr
+                        else [codec_family(rep.codecs)], caps=request.caps)
     try:
         from daemon.mp4.cenc import decrypt_init
 

@@ -72,6 +72,7 @@ class Renderer:
         self._stream: PcmStream | None = None
         self._next: tuple[QueueEntry, PcmStream] | None = None
         self._frames = 0
+        self._base_ms = 0  # played before a mid-track format change
         self._rate = 48_000
 
     def begin(self, entry: QueueEntry, stream: PcmStream) -> None:
@@ -97,7 +98,7 @@ class Renderer:
     def played_ms(self) -> int:
         """Audio of the current track that has left the output (written minus queued)."""
         frames = self._frames - self._sink.delay_frames()
-        return max(0, frames) * 1000 // self._rate
+        return self._base_ms + max(0, frames) * 1000 // self._rate
 
     def buffered_seconds(self) -> float:
         ahead = self._stream.buffered_seconds() if self._stream is not None else 0.0
@@ -148,6 +149,7 @@ class Renderer:
     async def _play(self, entry: QueueEntry, stream: PcmStream) -> int:
         fmt = stream.format
         self._frames = 0
+        self._base_ms = 0
         self._rate = fmt.rate
         first = True
         next_mark = fmt.rate
@@ -158,7 +160,13 @@ class Renderer:
                 await self._playing.wait()
             chunk = await stream.read()
             if chunk is None:
-                return self._frames * 1000 // fmt.rate
+                return self._base_ms + self._frames * 1000 // fmt.rate
+            if stream.format != fmt:  # the stream changed codec mid-track (ABR step)
+                self._base_ms += self._frames * 1000 // fmt.rate
+                self._frames = 0
+                fmt = stream.format
+                next_mark = fmt.rate
+                await self._open_output(fmt)
             data = chunk
             if self._scale is not None:
                 data = await asyncio.to_thread(self._scale, chunk, fmt)

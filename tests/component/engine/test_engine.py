@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,8 +13,9 @@ from daemon.errors import LicenseError
 from daemon.playback import commands as c
 from daemon.playback.commands import CommandRejected, RejectReason
 from daemon.playback.engine import Player, PlayerSettings
-from daemon.playback.events import PlayerError, PlayerState, StateChanged
+from daemon.playback.events import PlayerError, PlayerState, StateChanged, TrackInfo
 from daemon.playback.persist import PlayerStore
+from daemon.playback.source import QueueEntry
 from tests.component.engine.fakes import (
     S16,
     S24,
@@ -260,3 +262,46 @@ async def test_restore_without_saved_state_does_nothing(tmp_path: Path) -> None:
     async with Rig({"a": [FakeTrack("t1", 1.0)]}, tmp_path) as rig:
         assert not await rig.player.restore()
         assert rig.player.state == PlayerState.IDLE
+
+
+async def test_a_mid_track_format_change_reopens_the_output_and_keeps_position() -> None:
+    from tests.component.engine.fakes import FakeStream
+
+    class Switching(FakeStream):
+        """Two seconds of S16, then (an ABR step to another codec) two seconds of S24.
+        Like a DASH stream, `format` is that of the chunk `read` returned last."""
+
+        def __init__(self, info: TrackInfo) -> None:
+            self._split = len(pcm_for(1, 2.0))
+            super().__init__(info, S16, pcm_for(1, 2.0) + pcm_for(2, 2.0, S24))
+            self._last = S16
+
+        @property
+        def format(self) -> Any:
+            return self._last
+
+        async def read(self) -> bytes | None:
+            if self._pos >= len(self._data):
+                return None
+            self._last = S16 if self._pos < self._split else S24
+            end = self._split if self._pos < self._split else len(self._data)
+            chunk = bytes(self._data[self._pos:min(end, self._pos + 4800 * 8)])
+            self._pos += len(chunk)
+            return chunk
+
+    class Source(FakeCatalog):
+        async def open(self, entry: QueueEntry, start_ms: int, caps: Any) -> Any:
+            return Switching(entry.info)
+
+    rig = Rig({})
+    source = Source({"one": [FakeTrack("t1", 4.0)]})
+    rig.player = Player(queue_source=source, media_source=source, reporter=rig.collector,
+                        sink=rig.sink, clock=rig.clock, settings=SETTINGS)
+    rig.events = rig.player.subscribe(maxsize=10_000)
+    async with rig:
+        await rig.player.submit(c.Play(c.PlayKind.TRACK, "one"))
+        await rig.until(lambda: rig.player.state == PlayerState.STOPPED)
+    assert rig.sink.opens == [S16, S24]
+    assert bytes(rig.sink.data) == pcm_for(1, 2.0) + pcm_for(2, 2.0, S24)
+    finished = next(e for e in rig.collector.events if e[1] == "PLAYBACK_FINISHED")
+    assert 3900 <= finished[3] <= 4000  # played_ms spans both formats

@@ -4,6 +4,7 @@ clear lead, ClearKey), checked against PyAV decoding the clear reference on its 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -188,3 +189,43 @@ async def test_output_that_takes_nothing_playable_is_refused(store: ContentStore
             StreamRequest(**{**request.__dict__, "caps": mono_8k}), get=Origin(store, tid).get,
             licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False), clock=SystemClock(),
             settings=FetchSettings())
+
+
+async def test_lossless_steps_down_to_opus_when_the_buffer_runs_dry(
+        store: ContentStore, caplog: pytest.LogCaptureFixture) -> None:
+    from daemon.playback.abr import AbrConfig
+    from tests.support.clock import FakeClock
+
+    tid = _track(store, "cenc")
+    origin = Origin(store, tid)
+    clock = FakeClock()
+
+    async def slow_get(url: str, byte_range: tuple[int, int] | None) -> bytes:
+        data = await origin.get(url, byte_range)
+        clock.advance(len(data) * 8 / 250_000)  # a 250 kbit/s link: FLAC cannot keep up
+        return data
+
+    # The buffer counts as "about to run dry" at once, so the first decision steps down.
+    request = _request(store, tid, ["HI_FI", "STD_RES"])
+    request = StreamRequest(**{**request.__dict__,
+                               "abr_config": AbrConfig(panic_buffer_s=1_000.0)})
+    with caplog.at_level(logging.INFO, logger="daemon.playback"):
+        stream = await open_dash_stream(
+            request, get=slow_get, licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False),
+            clock=clock, settings=FetchSettings(buffer_seconds=10.0))
+        formats = [stream.format]
+        seconds = 0.0
+        try:
+            while (chunk := await stream.read()) is not None:
+                if stream.format != formats[-1]:
+                    formats.append(stream.format)
+                seconds += len(chunk) / stream.format.bytes_per_second
+        finally:
+            await stream.aclose()
+    assert stream.info.quality == AudioQuality.HD  # chosen lossless
+    assert formats[0].rate == 44_100
+    assert formats[-1].rate == 48_000  # ... and continued in Opus
+    assert any("abr.codec_switch" in r.getMessage() and "opus" in r.getMessage()
+               for r in caplog.records)
+    duration = store.tracks[tid].track.duration_s
+    assert abs(seconds - duration) < 0.5  # every segment played once, none lost
