@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 pytest.importorskip("pywidevine")
 
@@ -22,6 +29,7 @@ from tests.integration.drm.drm_testkit import (
     licence_app,
     tone,
 )
+from tests.support import canary
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +89,76 @@ async def licence_url(
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+SECRET = canary.REMOTE_SECRET  # the suite fails if it ever reaches a log record
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def serve_url(android_wvd: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`pywidevine serve` on a loopback port with the minted device named `android`."""
+    workdir = tmp_path_factory.mktemp("serve")
+    config = workdir / "serve.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "devices": [str(android_wvd)],
+                "users": {SECRET: {"username": "speaker", "devices": [android_wvd.stem]}},
+                "force_privacy_mode": False,
+            }
+        )
+    )
+    os.chmod(config, 0o600)
+    # Its log goes to a file: a pipe nobody reads fills up and blocks the server.
+    log = (workdir / "serve.log").open("wb")
+    for _ in range(5):  # the port is free when chosen; another process may still take it
+        port = _free_port()
+        proc = subprocess.Popen(
+            [_pywidevine_cli(), "serve", str(config), "-h", "127.0.0.1", "-p", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        if _wait_ready(proc, url):
+            break
+        proc.kill()
+        proc.wait()
+    else:
+        log.close()
+        pytest.fail("pywidevine serve did not start")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def _pywidevine_cli() -> str:
+    beside = Path(sys.executable).parent / "pywidevine"
+    found = str(beside) if beside.exists() else shutil.which("pywidevine")
+    if found is None:
+        pytest.skip("the pywidevine command is not installed")
+    return found
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str) -> bool:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url + "/", timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.05)
+    return False

@@ -1,6 +1,7 @@
 """Issue 6 end to end over the sandbox: a device minted by `speakerd sandbox mint-device`,
 the daemon's pywidevine CDM (privacy mode, trusting the sandbox's test root), licences
-through the Music licence endpoint, and the decrypted track equal to the clear reference."""
+through the Music licence endpoint, and the decrypted track equal to the clear reference;
+then the same through `pywidevine serve` (a subprocess) with the remote CDM."""
 
 from __future__ import annotations
 
@@ -53,3 +54,35 @@ async def test_minted_device_plays_the_sandbox_track(tmp_path: Path, content_dir
         await cdm.aclose()
         await sandbox.aclose()
     assert bytes(pcm) == reference_pcm(content_dir, stream.info.service_id, "FLAC_16_44")
+
+
+async def test_remote_cdm_through_pywidevine_serve_plays_the_sandbox_track(
+        tmp_path: Path, sandbox_dir: Path, serve_url: str) -> None:
+    from daemon.redact import Secret
+    from tests.integration.drm.conftest import SECRET
+
+    # `serve_url` holds a device minted under the test root in `sandbox_dir`; a sandbox on
+    # that directory issues licences that device's certificate chains to.
+    clock = SystemClock()
+    sandbox = Sandbox(SandboxConfig(data_dir=sandbox_dir, catalog="small", seed=1,
+                                    licence_backend=am.LicenceBackend.WIDEVINE_TEST), clock)
+    await sandbox.start()
+    cdm = create_cdm(DrmSettings(cdm="remote", remote_host=serve_url,
+                                 remote_secret=Secret(SECRET), remote_device="android",
+                                 privacy_mode=False), clock=clock)
+    await cdm.start()
+    pcm = bytearray()
+    try:
+        async with amazon_playback(sandbox, tmp_path / "state", cdm) as playback:
+            (entry,) = await playback.expand(PlayKind.TRACK, "track:Carrier Wave")
+            stream = await playback.open(entry, 0, ANY_CAPS)
+            try:
+                while (chunk := await stream.read()) is not None:
+                    pcm += chunk
+            finally:
+                await stream.aclose()
+        assert cdm.open_sessions == 0  # type: ignore[attr-defined]
+    finally:
+        await cdm.aclose()
+        await sandbox.aclose()
+    assert bytes(pcm) == reference_pcm(sandbox_dir, stream.info.service_id, "FLAC_16_44")
