@@ -9,6 +9,7 @@ it to re-read `snapshot()`.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import enum
 from collections import deque
@@ -116,14 +117,15 @@ class QueueItem:
 # --- events ---------------------------------------------------------------------------
 
 
-class _Event:
+class _Event(abc.ABC):
     """Base of all events: `TYPE` names the WebSocket message."""
 
     __slots__ = ()
     TYPE: ClassVar[str]
 
+    @abc.abstractmethod
     def data(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The event's JSON-safe payload (every event type defines its own)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.TYPE, "data": self.data()}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,25 @@ from tests.support.daemon_proc import spawn
 from tests.support.music_stack import amazon_playback, reference_pcm
 
 
+async def _play_track(sandbox: Sandbox, cdm: Any, state: Path) -> tuple[bytes, str]:
+    """Sign in, open "Carrier Wave" through the CDM, and read all of its PCM."""
+    pcm = bytearray()
+    try:
+        async with amazon_playback(sandbox, state, cdm) as playback:
+            (entry,) = await playback.expand(PlayKind.TRACK, "track:Carrier Wave")
+            stream = await playback.open(entry, 0, ANY_CAPS)
+            try:
+                while (chunk := await stream.read()) is not None:
+                    pcm += chunk
+            finally:
+                await stream.aclose()
+        assert cdm.open_sessions == 0
+    finally:
+        await cdm.aclose()
+        await sandbox.aclose()
+    return bytes(pcm), stream.info.service_id
+
+
 async def test_minted_device_plays_the_sandbox_track(tmp_path: Path, content_dir: Path) -> None:
     wvd = tmp_path / "device.wvd"
     mint = spawn(["sandbox", "mint-device", "--data-dir", str(content_dir), str(wvd)], env={})
@@ -39,21 +59,8 @@ async def test_minted_device_plays_the_sandbox_track(tmp_path: Path, content_dir
         cdm="widevine", widevine_device=wvd, privacy_mode=True,
         service_certificate_root=content_dir / "widevine" / "root-cert.bin"), clock=clock)
     await cdm.start()
-    pcm = bytearray()
-    try:
-        async with amazon_playback(sandbox, tmp_path / "state", cdm) as playback:
-            (entry,) = await playback.expand(PlayKind.TRACK, "track:Carrier Wave")
-            stream = await playback.open(entry, 0, ANY_CAPS)
-            try:
-                while (chunk := await stream.read()) is not None:
-                    pcm += chunk
-            finally:
-                await stream.aclose()
-        assert cdm.open_sessions == 0  # type: ignore[attr-defined]
-    finally:
-        await cdm.aclose()
-        await sandbox.aclose()
-    assert bytes(pcm) == reference_pcm(content_dir, stream.info.service_id, "FLAC_16_44")
+    pcm, track_id = await _play_track(sandbox, cdm, tmp_path / "state")
+    assert pcm == reference_pcm(content_dir, track_id, "FLAC_16_44")
 
 
 async def test_remote_cdm_through_pywidevine_serve_plays_the_sandbox_track(
@@ -71,18 +78,5 @@ async def test_remote_cdm_through_pywidevine_serve_plays_the_sandbox_track(
                                  remote_secret=Secret(SECRET), remote_device="android",
                                  privacy_mode=False), clock=clock)
     await cdm.start()
-    pcm = bytearray()
-    try:
-        async with amazon_playback(sandbox, tmp_path / "state", cdm) as playback:
-            (entry,) = await playback.expand(PlayKind.TRACK, "track:Carrier Wave")
-            stream = await playback.open(entry, 0, ANY_CAPS)
-            try:
-                while (chunk := await stream.read()) is not None:
-                    pcm += chunk
-            finally:
-                await stream.aclose()
-        assert cdm.open_sessions == 0  # type: ignore[attr-defined]
-    finally:
-        await cdm.aclose()
-        await sandbox.aclose()
-    assert bytes(pcm) == reference_pcm(sandbox_dir, stream.info.service_id, "FLAC_16_44")
+    pcm, track_id = await _play_track(sandbox, cdm, tmp_path / "state")
+    assert pcm == reference_pcm(sandbox_dir, track_id, "FLAC_16_44")
