@@ -31,7 +31,7 @@ from daemon.contracts import audible as c
 
 from . import api, identity, licences
 from .admin import add_admin_routes
-from .common import STATE_KEY, message
+from .common import STATE_KEY, BodyTooLarge, message
 from .settings import AudibleSandboxSettings
 from .state import AudibleState
 
@@ -43,7 +43,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _guard(handler: Handler) -> Handler:
-    """Turn any unexpected exception into the §9.1 500 body instead of a crash page."""
+    """Turn any unexpected exception into the §9.1 500 body instead of a crash page, and an
+    oversized body (read_body raises BodyTooLarge) into one 413 for every route."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -51,6 +52,8 @@ def _guard(handler: Handler) -> Handler:
             return await handler(request)
         except web.HTTPException:
             raise
+        except BodyTooLarge:
+            return message(413, "Request entity too large")
         except Exception as exc:
             _log.exception(
                 "audible.handler_failed path=%s error=%s", request.path, type(exc).__name__

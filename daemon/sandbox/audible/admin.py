@@ -12,17 +12,14 @@ from aiohttp import web
 
 from daemon.contracts import audible as c
 
-from .common import BodyTooLarge, message, parse_json_object, read_body, state_of
+from .common import message, parse_json_object, read_body, state_of
 from .identity import finish_login, signin_query, start_login
 
 _BOOL_TOGGLES = ("captcha", "otp", "captcha_without_init_cookies", "reject_bearer", "actor_mode")
 
 
 async def _json(request: web.Request) -> dict[str, Any] | web.Response:
-    try:
-        body = parse_json_object(await read_body(request) or b"{}")
-    except BodyTooLarge:
-        return message(413, "Request entity too large")
+    body = parse_json_object(await read_body(request) or b"{}")
     return body if body is not None else message(400, "body must be a JSON object")
 
 

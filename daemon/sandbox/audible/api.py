@@ -17,7 +17,6 @@ from daemon.contracts import audible as c
 from . import content
 from .catalog import Title, item_json
 from .common import (
-    BodyTooLarge,
     authenticate,
     has_signature,
     marketplace,
@@ -348,10 +347,7 @@ async def last_positions(request: web.Request) -> web.Response:
 
 async def put_last_position(request: web.Request) -> web.Response:
     state = state_of(request)
-    try:
-        raw = await read_body(request)
-    except BodyTooLarge:
-        return message(413, "Request entity too large")
+    raw = await read_body(request)
     reg = await auth_api(request, raw)
     if isinstance(reg, web.Response):
         return reg

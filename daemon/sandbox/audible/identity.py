@@ -21,10 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from daemon.contracts import audible as c
 
 from .common import (
-    BodyTooLarge,
     access_token_registration,
     marketplace,
-    message,
     parse_json_object,
     read_body,
     request_id,
@@ -148,14 +146,7 @@ async def signin_get(request: web.Request) -> web.Response:
 
 async def signin_post(request: web.Request) -> web.Response:
     state = state_of(request)
-    try:
-        raw = await read_body(request)
-    except BodyTooLarge:
-        return message(413, "Request entity too large")
-    try:
-        form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-    except (UnicodeDecodeError, ValueError):
-        form = {}
+    form = await read_form(request)
     session_id = form.get("session", "")
     session = state.login_sessions.get(session_id)
     if session is None:
@@ -249,10 +240,7 @@ def _adp_token() -> str:
 
 async def register(request: web.Request) -> web.Response:
     state = state_of(request)
-    try:
-        body = parse_json_object(await read_body(request))
-    except BodyTooLarge:
-        return message(413, "Request entity too large")
+    body = parse_json_object(await read_body(request))
     bad = _identity_error(400, "InvalidValue", "One or more provided values are invalid.")
     if body is None:
         return bad
@@ -344,10 +332,7 @@ async def register(request: web.Request) -> web.Response:
 
 async def token(request: web.Request) -> web.Response:
     state = state_of(request)
-    try:
-        raw = await read_body(request)
-    except BodyTooLarge:
-        return message(413, "Request entity too large")
+    raw = await read_body(request)
     try:
         form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
     except (UnicodeDecodeError, ValueError):
@@ -392,10 +377,7 @@ async def token(request: web.Request) -> web.Response:
 
 async def deregister(request: web.Request) -> web.Response:
     state = state_of(request)
-    try:
-        raw = await read_body(request)
-    except BodyTooLarge:
-        return message(413, "Request entity too large")
+    raw = await read_body(request)
     reg = access_token_registration(request)
     if reg is None or reg.revoked:
         return _identity_error(401, "Unauthorized", "Access token is invalid or expired.")
@@ -425,6 +407,16 @@ async def profile(request: web.Request) -> web.Response:
     )
 
 
+async def read_form(request: web.Request) -> dict[str, str]:
+    """A form-encoded body as a dict; undecodable bytes give an empty form (the handler then
+    answers as for missing fields). An oversized body raises BodyTooLarge (-> 413)."""
+    raw = await read_body(request)
+    try:
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+
+
 def signin_query(url: str) -> dict[str, str]:
     """Parameters of a sign-in URL (used by the approve hook)."""
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
@@ -433,14 +425,7 @@ def signin_query(url: str) -> dict[str, str]:
 async def exchange_cookies(request: web.Request) -> web.Response:
     """`/ap/exchangetoken/cookies` (§4.5): website cookies for a TLD from a refresh token."""
     state = state_of(request)
-    try:
-        raw = await read_body(request)
-    except BodyTooLarge:
-        return message(413, "Request entity too large")
-    try:
-        form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-    except (UnicodeDecodeError, ValueError):
-        form = {}
+    form = await read_form(request)
     source = form.get("source_token", "")
     domain = form.get("domain", "")
     reg = next(

@@ -35,7 +35,7 @@ from .api import (
     title_or_404,
 )
 from .catalog import Title
-from .common import BodyTooLarge, message, parse_json_object, read_body, state_of, validation_error
+from .common import message, parse_json_object, read_body, state_of, validation_error
 from .state import AudibleState, Registration
 
 # --- licence requests (AU-C15/AU-C16/AU-C21) -------------------------------------------------
@@ -144,10 +144,7 @@ def cdn_url(request: web.Request, asin: str, kind: str) -> str:
 
 async def licence_request(request: web.Request) -> web.Response:
     state = state_of(request)
-    try:
-        raw = await read_body(request)
-    except BodyTooLarge:
-        return message(413, "Request entity too large")
+    raw = await read_body(request)
     reg = await auth_api(request, raw, signed_only=True)
     if isinstance(reg, web.Response):
         return reg
