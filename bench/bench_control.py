@@ -91,7 +91,7 @@ def run(rate: float = 500.0, seconds: float = 30.0, content_dir: Path | None = N
     from daemon.cli import build_parser
     from daemon.control import remote_cli
     from daemon.control.client import load_pairing
-    from daemon.redact import Secret
+    from daemon.core.redact import Secret
     from tests.support.daemon_proc import NotifyListener, spawn
 
     with tempfile.TemporaryDirectory() as tmp_s:

@@ -81,9 +81,9 @@ def _rss_mb() -> float:
 
 
 async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any]:
-    from daemon.clock import SystemClock
-    from daemon.commands import open_secret_store
+    from daemon.cli.commands import open_secret_store
     from daemon.contracts import amazon_music as am
+    from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
     from daemon.drm.flow import LicenceFlow
     from daemon.playback.amazon import AmazonPlayback
@@ -172,7 +172,7 @@ async def bench_ttfa(data_dir: Path, tmp: Path, latency_s: float) -> dict[str, A
 def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
     import av
 
-    from daemon.clock import SystemClock
+    from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
     from daemon.drm.flow import LicenceFlow
     from daemon.playback.dash_stream import StreamRequest, open_dash_stream

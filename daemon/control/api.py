@@ -20,7 +20,7 @@ from daemon.control.openapi import build_document
 from daemon.control.pairing import PairingRefused
 from daemon.control.pake import b64d, b64e
 from daemon.control.phones import Phone, PhoneLimitReached, clean_name
-from daemon.errors import DaemonError
+from daemon.core.errors import DaemonError
 from daemon.playback.commands import CommandRejected, RejectReason, parse_command
 
 if TYPE_CHECKING:

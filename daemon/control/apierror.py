@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.errors import ControlError
+from daemon.core.errors import ControlError
 
 
 class ApiError(ControlError):

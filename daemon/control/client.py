@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp
 
 from daemon.control.pake import PakeError, PhoneSession, b64d, b64e
-from daemon.errors import ControlError
-from daemon.redact import Secret
-from daemon.state import atomic_write, ensure_private_dir, read_json
+from daemon.core.errors import ControlError
+from daemon.core.redact import Secret
+from daemon.state.files import atomic_write, ensure_private_dir, read_json
 
 _TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from daemon.clock import Clock
+from daemon.core.clock import Clock
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:

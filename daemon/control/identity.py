@@ -22,16 +22,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
-from daemon.errors import StateError
-from daemon.redact import Secret
-from daemon.state import ensure_private_dir
+from daemon.core.errors import StateError
+from daemon.core.redact import Secret
+from daemon.state.files import ensure_private_dir
 
 STORE_NAME = "control-identity"
 _CERT_YEARS = 30  # the pin, not the validity period, is what phones check
 
 
 class SecretStore(Protocol):
-    """What control needs from daemon.secrets: named JSON objects, encrypted at rest."""
+    """What control needs from daemon.state.secrets: named JSON objects, encrypted at rest."""
 
     def save(self, name: str, value: dict[str, Any]) -> None: ...
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import ControlError
-from daemon.redact import Secret
+from daemon.core.errors import ControlError
+from daemon.core.redact import Secret
 
 SOCKET_NAME = "control.sock"
 _MAX_LINE = 4096

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.clock import Clock
 from daemon.control.pake import DeviceSession, PakeError, b64d
 from daemon.control.settings import ControlSettings, is_trivial_code
-from daemon.errors import ConfigError
-from daemon.redact import Secret
+from daemon.core.clock import Clock
+from daemon.core.errors import ConfigError
+from daemon.core.redact import Secret
 
 log = logging.getLogger("daemon.control")
 

@@ -16,10 +16,10 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from daemon.clock import Clock
-from daemon.errors import StateError
-from daemon.redact import Secret
-from daemon.state import ensure_private_dir, read_json, write_json
+from daemon.core.clock import Clock
+from daemon.core.errors import StateError
+from daemon.core.redact import Secret
+from daemon.state.files import ensure_private_dir, read_json, write_json
 
 log = logging.getLogger("daemon.control")
 

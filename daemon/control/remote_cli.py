@@ -20,7 +20,7 @@ from typing import Any
 
 from daemon.control.client import RemoteClient, RemoteError, load_pairing, pair, save_pairing
 from daemon.control.frontdoor import split_host
-from daemon.redact import Secret
+from daemon.core.redact import Secret
 
 DEFAULT_PORT = 7443
 

@@ -17,7 +17,6 @@ from typing import Any
 import ifaddr
 from aiohttp import hdrs, web
 
-from daemon.clock import Clock
 from daemon.control.api import PHONE, Api
 from daemon.control.apierror import HTTP_CODES, ApiError, error_response
 from daemon.control.frontdoor import ConnectionGuard, HostPolicy, RateLimiter
@@ -29,10 +28,11 @@ from daemon.control.phones import Phone, PhoneRegistry
 from daemon.control.services import Browser, DeviceSettings, SignIn
 from daemon.control.settings import ControlSettings
 from daemon.control.wsevents import EventHubWs
-from daemon.errors import ControlError
+from daemon.core.clock import Clock
+from daemon.core.errors import ControlError
+from daemon.core.redact import Secret
 from daemon.playback.commands import PlayerCommands
-from daemon.redact import Secret
-from daemon.state import ensure_private_dir
+from daemon.state.files import ensure_private_dir
 
 log = logging.getLogger("daemon.control")
 

@@ -2,7 +2,7 @@
 
 The lead wires real implementations: the service clients behind `Browser` and `SignIn`,
 and the config/state-backed `DeviceSettings`. Each returns JSON-safe dicts; raising a
-`daemon.errors.DaemonError` maps to an API error with that error's `code`.
+`daemon.core.errors.DaemonError` maps to an API error with that error's `code`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from daemon.redact import Secret
+from daemon.core.redact import Secret
 
 #: Static label codes that a person could guess; refused at start (spec §2.2).
 _TRIVIAL_CODES = frozenset({"12345678", "87654321", "12341234", "11223344", "01234567"})

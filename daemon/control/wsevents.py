@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from daemon.clock import Clock
 from daemon.control.phones import Phone
+from daemon.core.clock import Clock
 
 log = logging.getLogger("daemon.control")
 

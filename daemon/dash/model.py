@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from urllib.parse import urljoin
 
-from daemon.errors import ManifestError
+from daemon.core.errors import ManifestError
 
 MP4PROTECTION = "urn:mpeg:dash:mp4protection:2011"
 WIDEVINE_SYSTEM_ID = uuid.UUID("edef8ba9-79d6-4ace-a3c8-27dcd51d21ed")

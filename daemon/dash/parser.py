@@ -14,6 +14,7 @@ import uuid
 from fractions import Fraction
 from xml.etree.ElementTree import Element
 
+from daemon.core.errors import ManifestError
 from daemon.dash.model import (
     AdaptationSet,
     BaseUrl,
@@ -27,7 +28,6 @@ from daemon.dash.model import (
     join_url,
 )
 from daemon.dash.xmlsafe import DEFAULT_MAX_BYTES, load_xml, local, parse_duration
-from daemon.errors import ManifestError
 
 MAX_PERIODS = 64
 MAX_ADAPTATION_SETS = 64  # per Period

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
+from daemon.core.errors import ManifestError
 from daemon.dash.model import (
     Manifest,
     Period,
@@ -22,7 +23,6 @@ from daemon.dash.model import (
     TimelineEntry,
     join_url,
 )
-from daemon.errors import ManifestError
 from daemon.mp4.sidx import parse_sidx
 
 MAX_SEGMENTS = 200_000

@@ -12,7 +12,7 @@ import re
 from fractions import Fraction
 from xml.etree.ElementTree import Element, ParseError
 
-from daemon.errors import ManifestError
+from daemon.core.errors import ManifestError
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 #: Longest duration accepted anywhere in a manifest (audiobooks run to days, not years).

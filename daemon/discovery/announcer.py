@@ -20,11 +20,11 @@ from pathlib import Path
 from zeroconf import IPVersion, NonUniqueNameException, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
-from daemon.clock import Clock
+from daemon.core.clock import Clock
+from daemon.core.errors import DaemonError
 from daemon.discovery.netwatch import current_addresses, flat
 from daemon.discovery.settings import HTTP_SERVICE_TYPE, DiscoverySettings
-from daemon.errors import DaemonError
-from daemon.state import ensure_private_dir, read_json, write_json
+from daemon.state.files import ensure_private_dir, read_json, write_json
 
 log = logging.getLogger("daemon.discovery")
 

@@ -8,7 +8,7 @@
   entry-point plug-in (`factory(settings) -> Cdm`).
 - `LicenceFlow(cdm, *, privacy_mode, clock).acquire(post, *, mpd_pssh, init_segment,
   default_kids) -> ContentKeys`.
-- Errors: DrmError / LicenseError (daemon.errors), `LicenseDenied` (`.reason`),
+- Errors: DrmError / LicenseError (daemon.core.errors), `LicenseDenied` (`.reason`),
   `CdmNotConfigured`; `denial_from_response(status, body)` for the services client.
 
 pywidevine is never imported by this package's import; only `WidevineCdm.start()` does.

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Protocol, TypeVar, runtime_checkable
 
-from daemon.errors import DrmError
+from daemon.core.errors import DrmError
 
 T = TypeVar("T")
 log = logging.getLogger("daemon.drm")

@@ -13,8 +13,8 @@ import os
 import uuid
 from typing import Final
 
+from daemon.core.errors import DrmError, LicenseError
 from daemon.drm.pssh import COMMON, keyids_init_data, parse_pssh
-from daemon.errors import DrmError, LicenseError
 
 log = logging.getLogger("daemon.drm")
 

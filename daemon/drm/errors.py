@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
-from daemon.errors import DrmError, LicenseError
+from daemon.core.errors import DrmError, LicenseError
 
 #: The denial reasons the Music licence endpoint gives (amazon-music.md §7.2).
 DENIAL_REASONS: Final = frozenset(

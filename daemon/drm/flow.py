@@ -14,7 +14,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
-from daemon.clock import Clock, SystemClock
+from daemon.core.clock import Clock, SystemClock
+from daemon.core.errors import DaemonError, DrmError, LicenseError
 from daemon.drm.cdm import Cdm, CdmSession, ContentKeys
 from daemon.drm.errors import DENIAL_REASONS, LicenseDenied
 from daemon.drm.pssh import (
@@ -25,7 +26,6 @@ from daemon.drm.pssh import (
     pssh_from_init_segment,
     pssh_from_mpd,
 )
-from daemon.errors import DaemonError, DrmError, LicenseError
 
 log = logging.getLogger("daemon.drm")
 

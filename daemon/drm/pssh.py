@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from daemon.errors import DrmError, MediaError
+from daemon.core.errors import DrmError, MediaError
 
 WIDEVINE: Final = uuid.UUID("edef8ba9-79d6-4ace-a3c8-27dcd51d21ed")
 PLAYREADY: Final = uuid.UUID("9a04f079-9840-4286-ab92-e65be0885f95")

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Final
 
-from daemon.clock import Clock
+from daemon.core.clock import Clock
+from daemon.core.errors import ConfigError, DrmError
 from daemon.drm.cdm import Cdm
 from daemon.drm.settings import BUILTIN_CDMS, DrmSettings
-from daemon.errors import ConfigError, DrmError
 
 log = logging.getLogger("daemon.drm")
 

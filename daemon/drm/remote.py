@@ -15,10 +15,10 @@ from typing import Any, Final
 
 import aiohttp
 
-from daemon.clock import Clock, SystemClock
+from daemon.core.clock import Clock, SystemClock
+from daemon.core.errors import DrmError, LicenseError
+from daemon.core.redact import Secret
 from daemon.drm.pssh import WIDEVINE, parse_pssh
-from daemon.errors import DrmError, LicenseError
-from daemon.redact import Secret
 
 log = logging.getLogger("daemon.drm")
 

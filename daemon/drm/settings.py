@@ -8,7 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from daemon.redact import Secret
+from daemon.core.redact import Secret
 
 BUILTIN_CDMS = ("none", "clearkey", "widevine", "remote")
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from daemon.core.errors import DrmError, LicenseError
 from daemon.drm.cdm import run_blocking
 from daemon.drm.pssh import WIDEVINE, parse_pssh
-from daemon.errors import DrmError, LicenseError
 
 log = logging.getLogger("daemon.drm")
 T = TypeVar("T")

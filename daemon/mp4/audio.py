@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 from daemon.mp4.box import Box, parse_boxes
 from daemon.mp4.fields import Cursor, parse_tkhd_track_id
 

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 
 MAX_DEPTH = 24
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from daemon.errors import DecryptError
+from daemon.core.errors import DecryptError
 from daemon.mp4.box import Box, iter_headers, parse_box, parse_boxes, serialise
 from daemon.mp4.crypto import SUPPORTED_SCHEMES, aes, cbcs_sample, cenc_sample
 from daemon.mp4.encrypt import encrypt_init, encrypt_segment

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from daemon.errors import DecryptError
+from daemon.core.errors import DecryptError
 
 SUPPORTED_SCHEMES = ("cenc", "cbcs")
 

@@ -11,7 +11,7 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from daemon.errors import DecryptError, MediaError
+from daemon.core.errors import DecryptError, MediaError
 from daemon.mp4.box import AUDIO_SAMPLE_ENTRIES, Box, iter_headers, parse_box
 from daemon.mp4.crypto import SUPPORTED_SCHEMES, aes, cbcs_sample, cenc_sample
 from daemon.mp4.fields import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 
 #: Most samples one trun or senc may declare: bounds memory when entries carry no bytes.
 MAX_SAMPLES = 100_000

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 from daemon.mp4.box import parse_box
 from daemon.mp4.fields import Cursor
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 from daemon.mp4.box import read_header
 from daemon.mp4.fields import Cursor
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 from daemon.mp4.box import Box, parse_boxes
 from daemon.mp4.fields import (
     TFHD_DEFAULT_BASE_IS_MOOF,

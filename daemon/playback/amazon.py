@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from daemon.clock import Clock
 from daemon.contracts import amazon_music as am
+from daemon.core.clock import Clock
+from daemon.core.errors import ProtocolError, TransportError
 from daemon.drm.flow import LicenceFlow
-from daemon.errors import ProtocolError, TransportError
 from daemon.playback.commands import CommandRejected, PlayKind, RejectReason
 from daemon.playback.dash_stream import DashStream, StreamRequest, open_dash_stream
 from daemon.playback.events import TrackInfo

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar
 
-from daemon.errors import PlaybackError
+from daemon.core.errors import PlaybackError
 from daemon.playback.events import Subscription
 
 

@@ -18,14 +18,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from daemon.clock import Clock
+from daemon.core.clock import Clock
+from daemon.core.errors import DaemonError, DecryptError, ManifestError, MediaError
 from daemon.dash import parse_mpd, plan_segments, resolve_index
 from daemon.dash.model import Manifest, Period, Representation
 from daemon.dash.segments import Segment, SegmentPlan
 from daemon.dash.select import OutputFormats, Selection, codec_family, select
 from daemon.drm.cdm import ContentKeys
 from daemon.drm.flow import LicenceFlow, LicencePost
-from daemon.errors import DaemonError, DecryptError, ManifestError, MediaError
 from daemon.playback.decoder import Decoder, PcmChunk
 from daemon.playback.events import AudioFormat, AudioQuality, TrackInfo
 from daemon.playback.fetcher import FetchSettings, Get, SegmentFetcher, SegmentRef

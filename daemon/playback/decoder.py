@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, pack_s32
 
 log = logging.getLogger("daemon.playback")

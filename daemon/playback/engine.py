@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
-from daemon.clock import Clock
-from daemon.errors import (
+from daemon.core.clock import Clock
+from daemon.core.errors import (
     AuthError,
     DaemonError,
     LicenseError,

@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from daemon.clock import Clock
-from daemon.errors import DaemonError, ServiceError, TransportError
+from daemon.core.clock import Clock
+from daemon.core.errors import DaemonError, ServiceError, TransportError
 
 log = logging.getLogger("daemon.playback")
 

@@ -10,8 +10,8 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from daemon.errors import StateError
-from daemon.state import read_json, write_json
+from daemon.core.errors import StateError
+from daemon.state.files import read_json, write_json
 
 log = logging.getLogger("daemon.playback")
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from daemon.errors import DaemonError, PlaybackError
+from daemon.core.errors import DaemonError, PlaybackError
 from daemon.playback.sinks.base import PcmFormat, Sink
 from daemon.playback.source import PcmStream, QueueEntry
 

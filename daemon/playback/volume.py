@@ -16,7 +16,7 @@ import shutil
 import threading
 from typing import Any, Protocol
 
-from daemon.errors import SinkError
+from daemon.core.errors import SinkError
 from daemon.playback.sinks.base import PcmFormat, SampleFormat, pack_s32, unpack_to_s32
 
 log = logging.getLogger("daemon.playback")

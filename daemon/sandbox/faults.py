@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from daemon.clock import Clock
+from daemon.core.clock import Clock
 from daemon.sandbox.config import FaultRule
 from daemon.sandbox.web import HttpProblem, json_response, read_json
 

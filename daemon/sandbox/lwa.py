@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.clock import Clock
 from daemon.contracts import amazon_music as am
+from daemon.core.clock import Clock
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.web import (
     HttpProblem,

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from daemon.clock import Clock
 from daemon.contracts import amazon_music as am
+from daemon.core.clock import Clock
 from daemon.sandbox import images
 from daemon.sandbox import music_docs as docs
 from daemon.sandbox.config import SandboxConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Final
 
-from daemon.clock import Clock
+from daemon.core.clock import Clock
 
 #: Buckets kept; the least recently used are forgotten first.
 MAX_BUCKETS: Final = 10_000

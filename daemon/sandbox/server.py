@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.clock import Clock, SystemClock
+from daemon.core.clock import Clock, SystemClock
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.faults import FaultInjector
 from daemon.sandbox.lwa import LwaService

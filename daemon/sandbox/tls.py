@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from daemon.state import atomic_write, ensure_private_dir
+from daemon.state.files import atomic_write, ensure_private_dir
 
 
 def _name(common_name: str) -> x509.Name:

@@ -24,9 +24,9 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from daemon import __version__
-from daemon.clock import Clock
-from daemon.errors import AuthError, ProtocolError, RateLimited, ServiceError, TransportError
-from daemon.redact import Secret
+from daemon.core.clock import Clock
+from daemon.core.errors import AuthError, ProtocolError, RateLimited, ServiceError, TransportError
+from daemon.core.redact import Secret
 
 log = logging.getLogger("daemon.services.http")
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from daemon.errors import DaemonError
+from daemon.core.errors import DaemonError
 from daemon.services.lwa import CodePair, LwaClient
 
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
-from daemon.clock import Clock
 from daemon.contracts import amazon_music as am
-from daemon.errors import AuthError, ConfigError, ProtocolError, ServiceError, TransportError
-from daemon.redact import Secret
-from daemon.secrets import SecretStore
+from daemon.core.clock import Clock
+from daemon.core.errors import AuthError, ConfigError, ProtocolError, ServiceError, TransportError
+from daemon.core.redact import Secret
 from daemon.services.http import NO_RETRY, HttpClient, HttpResponse, safe_url
+from daemon.state.secrets import SecretStore
 
 log = logging.getLogger("daemon.services.lwa")
 

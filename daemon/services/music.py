@@ -23,9 +23,9 @@ from html.parser import HTMLParser
 from typing import Any, Final
 from urllib.parse import urldefrag, urlencode, urljoin, urlsplit
 
-from daemon.clock import Clock
 from daemon.contracts import amazon_music as am
-from daemon.errors import ConfigError, LicenseError, ProtocolError, ServiceError
+from daemon.core.clock import Clock
+from daemon.core.errors import ConfigError, LicenseError, ProtocolError, ServiceError
 from daemon.services.http import NO_RETRY, Authenticator, HttpClient, HttpResponse, safe_url
 
 log = logging.getLogger("daemon.services.music")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from daemon.cli import build_parser
 from daemon.control import remote_cli
-from daemon.redact import Secret
+from daemon.core.redact import Secret
 from tests.support import canary
 from tests.support.daemon_proc import NotifyListener, spawn
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from daemon.core.errors import DecryptError, ManifestError, MediaError
 from daemon.dash import parse_mpd, plan_segments
-from daemon.errors import DecryptError, ManifestError, MediaError
 from daemon.mp4 import cenc
 from daemon.mp4.box import parse_boxes, serialise
 from daemon.mp4.pssh import WIDEVINE, build_pssh

@@ -8,7 +8,7 @@ import itertools
 
 
 class FakeClock:
-    """Implements `daemon.clock.Clock`; `sleep` parks until `advance` passes its deadline.
+    """Implements `daemon.core.clock.Clock`; `sleep` parks until `advance` passes its deadline.
 
     `auto_advance=True` jumps straight to the earliest sleeper whenever every task is
     waiting on the clock, which lets retry/backoff code run at full speed while the

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.clock import SystemClock
-from daemon.commands import open_secret_store
+from daemon.cli.commands import open_secret_store
+from daemon.core.clock import SystemClock
 from daemon.drm.flow import LicenceFlow
 from daemon.playback.amazon import AmazonPlayback
 from daemon.playback.fetcher import FetchSettings

@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from daemon.clock import Clock
-from daemon.errors import SinkError
+from daemon.core.clock import Clock
+from daemon.core.errors import SinkError
 from daemon.playback.sinks.alsa import AlsaSink, Backend
 from daemon.playback.sinks.base import (
     ANY_CAPS,

@@ -17,7 +17,7 @@ import shutil
 from collections import deque
 from typing import Any, Literal
 
-from daemon.errors import SinkError
+from daemon.core.errors import SinkError
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, check_write
 
 log = logging.getLogger("daemon.playback")

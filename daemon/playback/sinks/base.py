@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from daemon.errors import SinkError
+from daemon.core.errors import SinkError
 
 
 class SampleFormat(enum.StrEnum):

@@ -12,7 +12,7 @@ import wave
 from pathlib import Path
 from typing import BinaryIO
 
-from daemon.errors import SinkError
+from daemon.core.errors import SinkError
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, check_write
 
 #: Formats a plain PCM WAV can hold.

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from daemon.clock import Clock
-from daemon.errors import SinkError
+from daemon.core.clock import Clock
+from daemon.core.errors import SinkError
 from daemon.playback.sinks.base import ANY_CAPS, OutputCaps, PcmFormat, check_write
 
 log = logging.getLogger("daemon.playback")

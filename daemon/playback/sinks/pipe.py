@@ -17,8 +17,8 @@ import struct
 import sys
 import termios
 
-from daemon.clock import Clock
-from daemon.errors import SinkError
+from daemon.core.clock import Clock
+from daemon.core.errors import SinkError
 from daemon.playback.sinks.base import ANY_CAPS, OutputCaps, PcmFormat, check_write
 
 

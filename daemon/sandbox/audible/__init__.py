@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from daemon.clock import Clock
 from daemon.contracts import audible as c
+from daemon.core.clock import Clock
 
 from . import api, identity, licences
 from .admin import add_admin_routes

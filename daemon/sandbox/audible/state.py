@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.clock import Clock
+from daemon.core.clock import Clock
 
 from .catalog import FIXTURE_TITLES, Title
 from .content import Rendition

@@ -28,7 +28,7 @@ status 501, "pip install 'speakerd[widevine]'"):
   pywidevine .wvd (0600) whose certificate is signed by the sandbox root.
   `SandboxRoot.load_or_create(data_dir / "widevine")` gives the root without a server.
 - `device_serial(wvd: bytes) -> str`.
-- Failures writing state or the .wvd raise `daemon.errors.StateError` (from atomic_write).
+- Failures writing state or the .wvd raise `daemon.core.errors.StateError` (from atomic_write).
 - `data_dir/widevine/root-cert.bin` holds the root DrmCertificate: a daemon that should
   use privacy mode against the sandbox sets `drm.widevine.service_certificate_root` to it
   (pywidevine otherwise trusts only Google's root and refuses the sandbox certificate).

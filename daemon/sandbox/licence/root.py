@@ -17,9 +17,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from daemon.errors import StateError
+from daemon.core.errors import StateError
 from daemon.sandbox.licence.errors import load_protocol
-from daemon.state import atomic_write, ensure_private_dir
+from daemon.state.files import atomic_write, ensure_private_dir
 
 DeviceType = Literal["ANDROID", "CHROME"]
 

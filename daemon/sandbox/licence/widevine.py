@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from daemon.sandbox.licence.errors import BadChallenge, LicenceDenied, load_protocol
 from daemon.sandbox.licence.root import OAEP, PSS, SandboxRoot, device_serial, mint_device
-from daemon.state import read_json, write_json
+from daemon.state.files import read_json, write_json
 
 log = logging.getLogger("daemon.sandbox.licence")
 

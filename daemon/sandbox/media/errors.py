@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 
 
 class ContentError(MediaError):

@@ -18,10 +18,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
-from daemon.clock import Clock
 from daemon.contracts import audible as c
-from daemon.errors import AuthError, LicenseError, ProtocolError, StateError
-from daemon.redact import Secret
+from daemon.core.clock import Clock
+from daemon.core.errors import AuthError, LicenseError, ProtocolError, StateError
+from daemon.core.redact import Secret
 from daemon.services.http import HttpClient, HttpResponse
 
 from . import transport

@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from daemon.contracts import audible as c
-from daemon.errors import AuthError, ProtocolError
-from daemon.redact import Secret, redact
+from daemon.core.errors import AuthError, ProtocolError
+from daemon.core.redact import Secret, redact
 from daemon.services.http import HttpClient
 
 from . import transport

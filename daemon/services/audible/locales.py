@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from daemon.contracts import audible as c
 from daemon.contracts.audible import LOCALES, Locale
-from daemon.errors import ConfigError
+from daemon.core.errors import ConfigError
 
 __all__ = ["LOCALES", "Endpoints", "Locale", "get_locale"]
 

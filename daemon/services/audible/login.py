@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from daemon.contracts import audible as c
-from daemon.errors import AuthError
-from daemon.redact import Secret
+from daemon.core.errors import AuthError
+from daemon.core.redact import Secret
 
 from .locales import Endpoints, Locale
 

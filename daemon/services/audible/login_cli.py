@@ -14,9 +14,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-from daemon.clock import Clock
 from daemon.contracts import audible as c
-from daemon.errors import DaemonError
+from daemon.core.clock import Clock
+from daemon.core.errors import DaemonError
 from daemon.services.http import HttpClient
 
 from .client import AudibleClient

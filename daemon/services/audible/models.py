@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from daemon.errors import ProtocolError
-from daemon.redact import MASK, Secret
+from daemon.core.errors import ProtocolError
+from daemon.core.redact import MASK, Secret
 
 
 def _bad(what: str) -> ProtocolError:

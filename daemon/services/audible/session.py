@@ -2,7 +2,7 @@
 
 `AudibleSession` holds every credential as a `Secret`; `to_json`/`from_json` are for the
 encrypted secret store only (never a plain file). `SessionStore` is the small interface
-the store must offer (`daemon.secrets.SecretStore` satisfies it).
+the store must offer (`daemon.state.secrets.SecretStore` satisfies it).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from daemon.contracts import audible as c
-from daemon.errors import AuthError
-from daemon.redact import Secret
+from daemon.core.errors import AuthError
+from daemon.core.redact import Secret
 
 _ADP_TOKEN = re.compile(r"^\{enc:[^}]*\}\{key:[^}]*\}\{iv:[^}]*\}\{name:[^}]*\}\{serial:[^}]*\}$")
 
@@ -135,7 +135,7 @@ def parse_registration(
     body: Any, serial: str, locale_code: str, now: float, with_username: bool = False
 ) -> AudibleSession:
     """The §4.2 success body → session; anything missing or mistyped is a ProtocolError."""
-    from daemon.errors import ProtocolError
+    from daemon.core.errors import ProtocolError
 
     def bad(what: str) -> ProtocolError:
         return ProtocolError(f"Audible registration answer is unusable: {what}")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from daemon.contracts import audible as c
-from daemon.errors import AuthError
+from daemon.core.errors import AuthError
 
 
 def format_timestamp(now: datetime) -> str:

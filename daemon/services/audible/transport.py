@@ -15,8 +15,8 @@ from typing import Any
 from yarl import URL
 
 from daemon.contracts import audible as c
-from daemon.errors import AuthError, LicenseError, ProtocolError, ServiceError, TransportError
-from daemon.redact import redact
+from daemon.core.errors import AuthError, LicenseError, ProtocolError, ServiceError, TransportError
+from daemon.core.redact import redact
 from daemon.services.http import HttpClient, HttpResponse, RetryPolicy, safe_url
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from daemon.errors import LicenseError
-from daemon.redact import MASK
+from daemon.core.errors import LicenseError
+from daemon.core.redact import MASK
 
 _PREFIX = re.compile(rb'^\{"key":"([0-9a-fA-F]{32})","iv":"([0-9a-fA-F]{32})",')
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from daemon.app import App, AppContext, Component
-from daemon.config import Config, parse_config
-from daemon.systemd import Notifier, run_watchdog
+from daemon.core.config import Config, parse_config
+from daemon.core.systemd import Notifier, run_watchdog
 from tests.support.clock import FakeClock
 
 
@@ -27,7 +27,7 @@ class Recorder:
     async def start(self) -> None:
         self._log.append(f"start {self.name}")
         if self._fail:
-            from daemon.errors import ServiceError
+            from daemon.core.errors import ServiceError
             raise ServiceError("cannot reach the thing", url="http://x")
         if self._crash_after is not None and self._ctx is not None:
             self._ctx.supervisor.spawn(f"{self.name}-task", self._crash())
@@ -65,7 +65,7 @@ async def test_start_in_order_stop_in_reverse(tmp_path: Path) -> None:
 
 
 async def test_start_failure_closes_what_started_and_raises(tmp_path: Path) -> None:
-    from daemon.errors import ServiceError
+    from daemon.core.errors import ServiceError
     log: list[str] = []
 
     def factory(ctx: AppContext) -> list[Component]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from daemon.errors import DaemonError
+from daemon.core.errors import DaemonError
 from daemon.playback.commands import PlayKind
 from daemon.playback.events import AudioQuality, TrackInfo
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat
@@ -104,7 +104,7 @@ class FakeCollector:
 
     async def report(self, entry: QueueEntry, report: PlaybackReport) -> None:
         if self.refuse == (entry.info.service_id, report.event.value):
-            from daemon.errors import ServiceError
+            from daemon.core.errors import ServiceError
             raise ServiceError("collector answered 409", status=409)
         self.events.append((entry.info.service_id, report.event.value, report.position_ms,
                             report.played_ms, report.reason.value if report.reason else None))

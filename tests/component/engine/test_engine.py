@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from daemon.errors import LicenseError
+from daemon.core.errors import LicenseError
 from daemon.playback import commands as c
 from daemon.playback.commands import CommandRejected, RejectReason
 from daemon.playback.engine import Player, PlayerSettings

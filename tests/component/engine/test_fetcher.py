@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from daemon.errors import TransportError
+from daemon.core.errors import TransportError
 from daemon.playback import commands as c
 from daemon.playback.engine import Player
 from daemon.playback.events import PlayerState, TrackInfo

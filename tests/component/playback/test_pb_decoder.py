@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 from daemon.playback.decoder import Decoder, PcmChunk, choose_output, flac_bit_depth
 from daemon.playback.sinks.base import OutputCaps, SampleFormat, caps_from
 from tests.component.playback.pb_media import Media, make_fmp4, reference_pcm, segment_for

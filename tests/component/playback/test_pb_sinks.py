@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import SinkError
+from daemon.core.errors import SinkError
 from daemon.playback.sinks import (
     AlsaSink,
     NullSink,

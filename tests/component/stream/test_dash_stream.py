@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from daemon.clock import SystemClock
+from daemon.core.clock import SystemClock
+from daemon.core.errors import MediaError
 from daemon.drm.clearkey import ClearKeyCdm
 from daemon.drm.flow import LicenceFlow
-from daemon.errors import MediaError
 from daemon.playback.dash_stream import StreamRequest, open_dash_stream
 from daemon.playback.events import AudioQuality, TrackInfo
 from daemon.playback.fetcher import FetchSettings

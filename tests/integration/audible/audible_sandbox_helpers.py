@@ -13,7 +13,7 @@ import aiohttp
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from daemon.clock import SystemClock
+from daemon.core.clock import SystemClock
 
 DEVICE_TYPE = "A2CZJZGLK2JJVM"
 

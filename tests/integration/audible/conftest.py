@@ -10,10 +10,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from audible_sandbox_helpers import OffsetClock
 
-from daemon.clock import SystemClock
+from daemon.core.clock import SystemClock
 from daemon.sandbox.audible import AudibleSandboxSettings, setup_audible
-from daemon.secrets import SecretStore
 from daemon.services.http import HttpClient, RetryPolicy
+from daemon.state.secrets import SecretStore
 
 
 @pytest.fixture

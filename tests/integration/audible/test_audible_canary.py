@@ -11,12 +11,12 @@ from aiohttp.test_utils import TestServer
 from audible_sandbox_helpers import OffsetClock
 
 from daemon.contracts import audible as c
-from daemon.errors import DaemonError
-from daemon.redact import Secret
+from daemon.core.errors import DaemonError
+from daemon.core.redact import Secret
 from daemon.sandbox.audible import STATE_KEY, AudibleSandboxSettings
-from daemon.secrets import SecretStore
 from daemon.services.audible import AudibleClient, Endpoints, form_login, get_locale, login_cli
 from daemon.services.http import HttpClient
+from daemon.state.secrets import SecretStore
 
 CANARY_PASSWORD = "CanaryPassw0rd-7f3a9c"
 

@@ -12,10 +12,9 @@ from aiohttp.test_utils import TestServer
 from audible_sandbox_helpers import OffsetClock
 
 from daemon.contracts import audible as c
-from daemon.errors import AuthError, LicenseError, TransportError
-from daemon.redact import Secret
+from daemon.core.errors import AuthError, LicenseError, TransportError
+from daemon.core.redact import Secret
 from daemon.sandbox.audible import STATE_KEY
-from daemon.secrets import SecretStore
 from daemon.services.audible import (
     AudibleClient,
     AudibleNotFound,
@@ -27,6 +26,7 @@ from daemon.services.audible import (
 )
 from daemon.services.audible.transport import AudibleBadRequest
 from daemon.services.http import HttpClient
+from daemon.state.secrets import SecretStore
 
 
 def base(server: TestServer) -> str:

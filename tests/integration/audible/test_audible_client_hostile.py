@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from daemon.contracts import audible as c
-from daemon.errors import AuthError, LicenseError, ProtocolError, ServiceError, TransportError
+from daemon.core.errors import AuthError, LicenseError, ProtocolError, ServiceError, TransportError
 from daemon.services.audible import AudibleClient, AudibleSession, Endpoints
 from daemon.services.http import HttpClient
 

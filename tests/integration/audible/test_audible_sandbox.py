@@ -505,7 +505,7 @@ async def test_exchange_cookies(sandbox: TestServer) -> None:
 async def test_admin_hooks_absent_when_disabled() -> None:
     from aiohttp import web
 
-    from daemon.clock import SystemClock
+    from daemon.core.clock import SystemClock
     from daemon.sandbox.audible import AudibleSandboxSettings, setup_audible
 
     app = web.Application()

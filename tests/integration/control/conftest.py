@@ -10,12 +10,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from daemon.clock import SystemClock
 from daemon.control.server import ControlServer
 from daemon.control.settings import ControlSettings
-from daemon.redact import Secret
-from daemon.secrets import SecretStore
-from daemon.state import ensure_private_dir
+from daemon.core.clock import SystemClock
+from daemon.core.redact import Secret
+from daemon.state.files import ensure_private_dir
+from daemon.state.secrets import SecretStore
 from tests.integration.control.fakes import (
     FakeBrowser,
     FakeDevice,

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from daemon.control.pake import PhoneSession, b64d, b64e
-from daemon.errors import AuthError
+from daemon.core.errors import AuthError
 from daemon.playback.commands import (
     Command,
     CommandRejected,
@@ -21,7 +21,7 @@ from daemon.playback.commands import (
     empty_snapshot,
 )
 from daemon.playback.events import EventHub, Subscription, VolumeChanged
-from daemon.state import ensure_private_dir, read_json, write_json
+from daemon.state.files import ensure_private_dir, read_json, write_json
 
 
 class FakePlayer:
@@ -48,7 +48,7 @@ class FakePlayer:
 
 
 class FileStore:
-    """A stand-in for daemon.secrets: JSON files (0600) in a private directory."""
+    """A stand-in for daemon.state.secrets: JSON files (0600) in a private directory."""
 
     def __init__(self, directory: Path) -> None:
         self._dir = directory

@@ -19,8 +19,8 @@ from daemon.control.client import (
     save_pairing,
 )
 from daemon.control.identity import load_or_create_identity
+from daemon.core.redact import Secret
 from daemon.playback.commands import Play, SetVolume
-from daemon.redact import Secret
 from tests.integration.control.conftest import Rig, RigFactory
 from tests.integration.control.fakes import FileStore, insecure
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from daemon.redact import Secret
+from daemon.core.redact import Secret
 from tests.integration.control.conftest import STATIC_CODE, Rig, RigFactory
 from tests.integration.control.fakes import insecure, pair_steps
 
@@ -178,9 +178,9 @@ async def test_port_in_use_is_a_clear_error_and_restart_keeps_identity(
         rig: Rig, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from daemon.clock import SystemClock
     from daemon.control.server import ControlServer
-    from daemon.errors import ControlError
+    from daemon.core.clock import SystemClock
+    from daemon.core.errors import ControlError
     from tests.integration.control.fakes import FakeDevice, FakePlayer, FileStore
 
     _, token = await rig.pair()

@@ -10,8 +10,8 @@ import pytest
 
 from daemon.control import remote_cli
 from daemon.control.client import RemoteError
+from daemon.core.redact import Secret
 from daemon.playback.commands import SetVolume
-from daemon.redact import Secret
 from tests.integration.control.conftest import Rig
 
 

@@ -14,11 +14,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from daemon.clock import SystemClock
 from daemon.control.server import ControlServer
 from daemon.control.settings import ControlSettings
-from daemon.secrets import SecretStore
-from daemon.state import ensure_private_dir
+from daemon.core.clock import SystemClock
+from daemon.state.files import ensure_private_dir
+from daemon.state.secrets import SecretStore
 from tests.integration.control.fakes import (
     FakeBrowser,
     FakeDevice,

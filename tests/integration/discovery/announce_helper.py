@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from daemon.clock import SystemClock
+from daemon.core.clock import SystemClock
 from daemon.discovery.announcer import Announcer
 from daemon.discovery.settings import DiscoverySettings
 

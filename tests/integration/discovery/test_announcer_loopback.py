@@ -12,7 +12,7 @@ from pathlib import Path
 from zeroconf import IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
-from daemon.clock import SystemClock
+from daemon.core.clock import SystemClock
 from daemon.discovery.announcer import Announcer
 from daemon.discovery.settings import SERVICE_TYPE, DiscoverySettings
 

@@ -10,9 +10,9 @@ import aiohttp
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
-from daemon.clock import SystemClock
 from daemon.control.server import ControlServer
 from daemon.control.settings import ControlSettings
+from daemon.core.clock import SystemClock
 from daemon.discovery.announcer import Announcer
 from daemon.discovery.link import AnnouncerLink
 from daemon.discovery.settings import SERVICE_TYPE, DiscoverySettings

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from aiohttp import ClientSession, web
 
+from daemon.core.errors import TransportError
 from daemon.drm import WIDEVINE, build_pssh, denial_from_response
-from daemon.errors import TransportError
 from daemon.sandbox.licence import LicenceServerError, WidevineLicenceServer, issue_clearkey
 
 KID_A = bytes.fromhex("0123456789abcdef0123456789abcdef")

@@ -11,8 +11,8 @@ import aiohttp
 import numpy as np
 import pytest
 
+from daemon.core.errors import ConfigError
 from daemon.drm import DrmSettings, LicenceFlow, create_cdm, plugin_names
-from daemon.errors import ConfigError
 from tests.integration.drm.drm_testkit import (
     KEY_A,
     KID_A,

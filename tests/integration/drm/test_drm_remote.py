@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from pywidevine.license_protocol_pb2 import SignedMessage
 
+from daemon.core.errors import DrmError, LicenseError
+from daemon.core.redact import Secret
 from daemon.drm import CdmSession, DrmSettings, LicenceFlow, create_cdm
 from daemon.drm.remote import RemoteCdm
-from daemon.errors import DrmError, LicenseError
-from daemon.redact import Secret
 from tests.integration.drm.conftest import SECRET, _free_port
 from tests.integration.drm.drm_testkit import KID_A, KID_B, cancel_points, decrypt_pcm, poster
 from tests.support.clock import FakeClock

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from pywidevine.license_protocol_pb2 import LicenseRequest, SignedMessage
 
+from daemon.core.errors import DrmError, LicenseError
 from daemon.drm import COMMON, WIDEVINE, CdmSession, LicenceFlow, LicenseDenied, build_pssh
 from daemon.drm.widevine import MAX_SESSIONS, WidevineCdm
-from daemon.errors import DrmError, LicenseError
 from daemon.sandbox.licence import WidevineLicenceServer
 from tests.integration.drm.drm_testkit import (
     KEY_A,

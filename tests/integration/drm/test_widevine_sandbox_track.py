@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("pywidevine")
 
-from daemon.clock import SystemClock
 from daemon.contracts import amazon_music as am
+from daemon.core.clock import SystemClock
 from daemon.drm.registry import create_cdm
 from daemon.drm.settings import DrmSettings
 from daemon.playback.commands import PlayKind
@@ -65,7 +65,7 @@ async def test_minted_device_plays_the_sandbox_track(tmp_path: Path, content_dir
 
 async def test_remote_cdm_through_pywidevine_serve_plays_the_sandbox_track(
         tmp_path: Path, sandbox_dir: Path, serve_url: str) -> None:
-    from daemon.redact import Secret
+    from daemon.core.redact import Secret
     from tests.integration.drm.conftest import SECRET
 
     # `serve_url` holds a device minted under the test root in `sandbox_dir`; a sandbox on

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from daemon.clock import SystemClock
 from daemon.contracts import amazon_music as am
+from daemon.core.clock import SystemClock
 from daemon.drm.clearkey import ClearKeyCdm
 from daemon.playback.commands import PlayKind
 from daemon.playback.fetcher import FetchSettings

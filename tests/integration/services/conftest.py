@@ -15,10 +15,10 @@ from aiohttp import web
 
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.server import Sandbox
-from daemon.secrets import SecretStore
 from daemon.services.http import HttpClient, RetryPolicy
 from daemon.services.lwa import LwaClient, LwaSettings
 from daemon.services.music import MusicClient, MusicSettings
+from daemon.state.secrets import SecretStore
 from tests.support.clock import FakeClock
 
 WALL = 1_760_000_000.0

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from daemon.contracts import amazon_music as am
-from daemon.errors import DaemonError
+from daemon.core.errors import DaemonError
 from daemon.services import login_amazon
 from daemon.services.http import RetryPolicy
 

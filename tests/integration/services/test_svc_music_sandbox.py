@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daemon.contracts import amazon_music as am
-from daemon.errors import TransportError
+from daemon.core.errors import TransportError
 from daemon.services.http import RetryPolicy
 from daemon.services.lwa import STORE_NAME, SignInRequired
 from daemon.services.music import (

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from daemon.contracts.audible import LOCALES
-from daemon.errors import AuthError, ConfigError
+from daemon.core.errors import AuthError, ConfigError
 from daemon.services.audible import Endpoints, get_locale, start_external_login
 from daemon.services.audible.login import (
     build_client_id,

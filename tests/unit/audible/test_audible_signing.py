@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.errors import AuthError
+from daemon.core.errors import AuthError
 from daemon.services.audible.signing import sign_request
 
 ADP = "{enc:ZW5j}{key:a2V5}{iv:aXY=}{name:QURQVG9rZW5FbmNyeXB0aW9uS2V5}{serial:Mg==}"

@@ -10,7 +10,7 @@ import os
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from daemon.errors import AuthError, LicenseError, ProtocolError
+from daemon.core.errors import AuthError, LicenseError, ProtocolError
 from daemon.services.audible import AudibleSession, decrypt_voucher
 from daemon.services.audible.session import parse_registration
 

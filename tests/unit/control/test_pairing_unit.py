@@ -11,8 +11,8 @@ from daemon.control.pairing import PairingRefused, PairingWindow, check_static_c
 from daemon.control.pake import DeviceSession, PakeError, PhoneSession, b64e
 from daemon.control.phones import PhoneLimitReached, PhoneRegistry, clean_name
 from daemon.control.settings import ControlSettings, is_trivial_code
-from daemon.errors import ConfigError
-from daemon.redact import Secret
+from daemon.core.errors import ConfigError
+from daemon.core.redact import Secret
 from tests.support.clock import FakeClock
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daemon.config import Config, ConfigProblems, load_config, parse_config, resolve_state_dir
-from daemon.configschema import iter_fields, to_plain
-from daemon.errors import ConfigError
-from daemon.redact import Secret
+from daemon.core.config import Config, ConfigProblems, load_config, parse_config, resolve_state_dir
+from daemon.core.configschema import iter_fields, to_plain
+from daemon.core.errors import ConfigError
+from daemon.core.redact import Secret
 from tests.support import canary
 
 ROOT = Path(__file__).resolve().parents[3]

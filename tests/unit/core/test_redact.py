@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from daemon.redact import MASK, RedactingFilter, Secret, redact
+from daemon.core.redact import MASK, RedactingFilter, Secret, redact
 from tests.support import canary
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import StateError
-from daemon.identity import load_or_create_identity, primary_mac
-from daemon.state import atomic_write, ensure_private_dir, read_json, write_json
+from daemon.core.errors import StateError
+from daemon.state.files import atomic_write, ensure_private_dir, read_json, write_json
+from daemon.state.identity import load_or_create_identity, primary_mac
 
 
 def test_private_dir_created_0700_and_loose_dir_refused(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daemon.core.errors import ManifestError
 from daemon.dash import parse_mpd, plan_segments
 from daemon.dash.model import CLEARKEY_SYSTEM_ID, WIDEVINE_SYSTEM_ID
-from daemon.errors import ManifestError
 from daemon.mp4.pssh import WIDEVINE, build_pssh
 
 URL = "https://api.example/v1/manifest.mpd"

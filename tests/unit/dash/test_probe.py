@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import probe
+from daemon.cli import probe
 
 MPD = """<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" mediaPresentationDuration="PT6S">
 <Period><AdaptationSet mimeType="audio/mp4">

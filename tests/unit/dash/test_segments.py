@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from daemon.core.errors import ManifestError, MediaError
 from daemon.dash import expand_template, parse_mpd, plan_segments, resolve_index
 from daemon.dash.model import Manifest, join_url
 from daemon.dash.segments import SegmentPlan
-from daemon.errors import ManifestError, MediaError
 
 URL = "https://cdn.example/music/track/manifest.mpd"
 

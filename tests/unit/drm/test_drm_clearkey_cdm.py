@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from daemon.core.errors import DrmError, LicenseError
 from daemon.drm import COMMON, WIDEVINE, CdmSession, build_pssh
 from daemon.drm.clearkey import ClearKeyCdm
-from daemon.errors import DrmError, LicenseError
 from daemon.sandbox.licence import clearkey_response, issue_clearkey
 
 K1, V1 = bytes(range(16)), bytes(range(16, 32))

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from daemon.core.errors import DrmError, LicenseError, TransportError
 from daemon.drm import (
     COMMON,
     PLAYREADY,
@@ -22,7 +23,6 @@ from daemon.drm import (
     build_pssh,
     denial_from_response,
 )
-from daemon.errors import DrmError, LicenseError, TransportError
 from tests.support.clock import FakeClock
 
 K1, V1 = bytes(range(16)), bytes(range(16, 32))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from daemon.core.errors import DrmError
 from daemon.drm import DrmSettings, create_cdm
-from daemon.errors import DrmError
 from daemon.sandbox.licence import WidevineLicenceServer, WidevineUnavailable
 
 

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from daemon.core.errors import DrmError
 from daemon.drm.pssh import (
     COMMON,
     PLAYREADY,
@@ -20,7 +21,6 @@ from daemon.drm.pssh import (
     pssh_from_mpd,
     widevine_key_ids,
 )
-from daemon.errors import DrmError
 
 K1, K2 = bytes(range(16)), bytes(range(100, 116))
 

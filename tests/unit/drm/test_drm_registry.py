@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from daemon.core.errors import ConfigError, DrmError
+from daemon.core.redact import Secret
 from daemon.drm import CdmNotConfigured, DrmSettings, create_cdm
 from daemon.drm.clearkey import ClearKeyCdm
 from daemon.drm.remote import RemoteCdm
 from daemon.drm.widevine import WidevineCdm, read_device_file
-from daemon.errors import ConfigError, DrmError
-from daemon.redact import Secret
 
 
 async def test_none_fails_every_request_with_instructions() -> None:

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from daemon.errors import MediaError
+from daemon.core.errors import MediaError
 from daemon.mp4 import cenc
 from daemon.mp4.audio import _dec3, audio_formats
 from tests.unit.mp4.media import make_fmp4, split

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.errors import DecryptError, MediaError
+from daemon.core.errors import DecryptError, MediaError
 from daemon.mp4 import cenc
 from daemon.mp4.box import MAX_DEPTH, Box, parse_box, parse_boxes, read_header, serialise
 from daemon.mp4.fields import (

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from daemon.errors import DecryptError, MediaError
+from daemon.core.errors import DecryptError, MediaError
 from daemon.mp4 import cenc
 from daemon.mp4.box import Box, iter_headers, parse_box, parse_boxes, serialise, walk
 from daemon.mp4.fields import parse_saio, parse_senc, parse_tenc, parse_tfhd

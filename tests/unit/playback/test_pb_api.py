@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from daemon.errors import PlaybackError
+from daemon.core.errors import PlaybackError
 from daemon.playback import commands as c
 from daemon.playback import events as e
 

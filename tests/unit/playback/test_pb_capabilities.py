@@ -13,7 +13,7 @@ import yaml
 
 from daemon import capabilities as cap
 from daemon.contracts.amazon_music import Capability
-from daemon.errors import ConfigError
+from daemon.core.errors import ConfigError
 from daemon.playback.sinks.base import SampleFormat
 
 ALL = [c.value for c in Capability]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import SinkError
+from daemon.core.errors import SinkError
 from daemon.playback.sinks.base import PcmFormat, SampleFormat, pack_s32, unpack_to_s32
 from daemon.playback.volume import (
     AlsaMixerVolume,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from daemon.errors import AuthError, ProtocolError, RateLimited, TransportError
-from daemon.redact import Secret
+from daemon.core.errors import AuthError, ProtocolError, RateLimited, TransportError
+from daemon.core.redact import Secret
 from daemon.services.http import NO_RETRY, HttpClient, RetryPolicy, Timeouts, safe_url
 from tests.support.clock import FakeClock
 

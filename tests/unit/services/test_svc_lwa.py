@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from daemon.errors import ProtocolError
-from daemon.redact import Secret
-from daemon.secrets import SecretStore
+from daemon.core.errors import ProtocolError
+from daemon.core.redact import Secret
 from daemon.services.http import HttpClient, RetryPolicy
 from daemon.services.lwa import (
     STORE_NAME,
@@ -22,6 +21,7 @@ from daemon.services.lwa import (
     LwaSettings,
     SignInRequired,
 )
+from daemon.state.secrets import SecretStore
 from tests.support.clock import FakeClock
 
 WALL = 1_760_000_000.0  # a plausible wall clock (2025-10)
@@ -234,7 +234,7 @@ async def test_invalid_client_is_config_error(env: Any, scripted: Any) -> None:
 
 
 async def test_servererror_and_5xx_are_transient(env: Any, scripted: Any) -> None:
-    from daemon.errors import TransportError
+    from daemon.core.errors import TransportError
 
     before = env.seed_tokens(WALL - 10)
     scripted.script(TOKEN_PATH, lwa_error("servererror", 500), lwa_error("servererror", 500))
@@ -322,7 +322,7 @@ async def test_unit_flows_leak_no_secret(
 
 
 def test_settings_validation() -> None:
-    from daemon.errors import ConfigError
+    from daemon.core.errors import ConfigError
 
     assert LwaSettings(client_id="c", language="de_DE").language == "de-de"
     with pytest.raises(ConfigError):

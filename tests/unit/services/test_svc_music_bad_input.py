@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from daemon.errors import ProtocolError, TransportError
-from daemon.redact import Secret
+from daemon.core.errors import ProtocolError, TransportError
+from daemon.core.redact import Secret
 from daemon.services.http import HttpClient, RetryPolicy
 from daemon.services.music import (
     EventRejected,

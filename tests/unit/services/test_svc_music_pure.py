@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.contracts import amazon_music as am
-from daemon.errors import ConfigError, ProtocolError
-from daemon.redact import Secret
+from daemon.core.errors import ConfigError, ProtocolError
+from daemon.core.redact import Secret
 from daemon.services.http import HttpClient
 from daemon.services.music import (
     Document,

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from daemon.errors import SecretStoreError
-from daemon.redact import Secret
-from daemon.secrets import DeviceKey, SecretStore
+from daemon.core.errors import SecretStoreError
+from daemon.core.redact import Secret
+from daemon.state.secrets import DeviceKey, SecretStore
 
 CANARY = "Atzr|CANARY-refresh-0123456789abcdef"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from daemon import __version__
-from daemon.errors import DaemonError
+from daemon.core.errors import DaemonError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -24,10 +24,10 @@ Handler = Callable[[argparse.Namespace], int]
 # `set_defaults(func=...)`; modules are imported when the parser is built, so they keep
 # their heavy imports (PyAV, pywidevine) inside their handlers.
 _LAYER_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("daemon.commands", "add_login"),
-    ("daemon.commands", "add_probe"),
-    ("daemon.commands", "add_local"),
-    ("daemon.commands", "add_remote"),
+    ("daemon.cli.commands", "add_login"),
+    ("daemon.cli.commands", "add_probe"),
+    ("daemon.cli.commands", "add_local"),
+    ("daemon.cli.commands", "add_remote"),
     ("daemon.sandbox.cli", "add_parser"),
 )
 
@@ -38,8 +38,8 @@ def _cmd_version(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    from daemon.config import load_config
-    from daemon.configschema import to_plain
+    from daemon.core.config import load_config
+    from daemon.core.configschema import to_plain
 
     config = load_config(args.file)
     if args.show:
@@ -51,10 +51,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from daemon.app import App
-    from daemon.clock import SystemClock
-    from daemon.config import Config, load_config
-    from daemon.logs import setup_logging
-    from daemon.systemd import Notifier
+    from daemon.core.clock import SystemClock
+    from daemon.core.config import Config, load_config
+    from daemon.core.logs import setup_logging
+    from daemon.core.systemd import Notifier
 
     config = load_config(args.config) if args.config is not None else Config()
     setup_logging(config.logging.level, verbose=args.verbose)

@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from daemon.clock import Clock
-from daemon.errors import AuthError, DaemonError
+from daemon.core.clock import Clock
+from daemon.core.errors import AuthError, DaemonError
+from daemon.core.systemd import Notifier
 from daemon.services.http import HttpClient
 from daemon.services.lwa import CodePair, LinkState, LwaClient, LwaSettings
 from daemon.services.music import MusicClient, MusicSettings
-from daemon.systemd import Notifier
 
 log = logging.getLogger("daemon.app")
 

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TextIO
 
-from daemon.redact import RedactingFilter
+from daemon.core.redact import RedactingFilter
 
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
              logging.CRITICAL: 2}

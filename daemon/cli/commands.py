@@ -8,10 +8,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from daemon.clock import SystemClock
-from daemon.config import Config, load_config, resolve_state_dir
-from daemon.errors import ConfigError
-from daemon.state import ensure_private_dir
+from daemon.core.clock import SystemClock
+from daemon.core.config import Config, load_config, resolve_state_dir
+from daemon.core.errors import ConfigError
+from daemon.state.files import ensure_private_dir
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -22,7 +22,7 @@ def open_secret_store(state_dir: Path) -> Any:
     """The daemon's encrypted secret store (the same files `speakerd run` uses)."""
     import os
 
-    from daemon.secrets import SecretStore
+    from daemon.state.secrets import SecretStore
 
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     # Bound to this machine: a state directory copied elsewhere (key file included) does
@@ -110,7 +110,7 @@ DERIVE = "derive"
 
 
 def add_probe(subparsers: Any) -> None:
-    from daemon import probe
+    from daemon.cli import probe
 
     probe.add_parser(subparsers)
     parser = subparsers.choices["probe"]
@@ -139,8 +139,8 @@ def add_probe(subparsers: Any) -> None:
 
 
 def _run_probe(args: argparse.Namespace) -> int:
-    from daemon import probe
     from daemon.capabilities import derivation_from_args, print_derivation
+    from daemon.cli import probe
 
     config = _config(args)
     if args.source is None or args.capabilities == DERIVE:

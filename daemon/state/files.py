@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import StateError
+from daemon.core.errors import StateError
 
 _PRIVATE_DIR_MODE = 0o700
 _PRIVATE_FILE_MODE = 0o600

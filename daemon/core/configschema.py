@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
-from daemon.redact import MASK, Secret
+from daemon.core.redact import MASK, Secret
 
 T = TypeVar("T")
 Check = Callable[[Any], str | None]

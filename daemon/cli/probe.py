@@ -16,12 +16,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
 
+from daemon.core.errors import ManifestError, MediaError
 from daemon.dash import parse_mpd, plan_segments, resolve_index
 from daemon.dash.model import Manifest
 from daemon.dash.segments import SegmentPlan
 from daemon.dash.select import DECODERS, Capability, OutputFormats, Selection, select
 from daemon.dash.xmlsafe import DEFAULT_MAX_BYTES
-from daemon.errors import ManifestError, MediaError
 
 EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 65, 66, 69
 FETCH_TIMEOUT = 15.0

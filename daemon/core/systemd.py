@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Callable
 
-from daemon.clock import Clock
+from daemon.core.clock import Clock
 
 log = logging.getLogger("daemon.systemd")
 

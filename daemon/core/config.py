@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from daemon.configschema import (
+from daemon.core.configschema import (
     Problem,
     SchemaLoader,
     compose,
@@ -24,8 +24,8 @@ from daemon.configschema import (
     positive,
     section,
 )
-from daemon.errors import ConfigError
-from daemon.redact import Secret
+from daemon.core.errors import ConfigError
+from daemon.core.redact import Secret
 
 CapabilityToken = Literal["STD_RES", "HI_FI", "HI_RES", "THREE_DIMENSIONAL", "REAL_AUDIO_360"]
 ALL_CAPABILITIES: tuple[CapabilityToken, ...] = (

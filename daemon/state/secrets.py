@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from daemon.errors import SecretStoreError, StateError
-from daemon.redact import MASK, Secret
-from daemon.state import atomic_write, ensure_private_dir
+from daemon.core.errors import SecretStoreError, StateError
+from daemon.core.redact import MASK, Secret
+from daemon.state.files import atomic_write, ensure_private_dir
 
 #: systemd credential name (LoadCredentialEncrypted=device-key:...).
 CREDENTIAL_NAME: Final = "device-key"

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.clock import Clock
-from daemon.components import AmazonAccount
-from daemon.config import ALL_CAPABILITIES, device_name_problem
-from daemon.errors import ConfigError, ControlError
-from daemon.state import read_json, write_json
+from daemon.app.components import AmazonAccount
+from daemon.core.clock import Clock
+from daemon.core.config import ALL_CAPABILITIES, device_name_problem
+from daemon.core.errors import ConfigError, ControlError
+from daemon.state.files import read_json, write_json
 
 log = logging.getLogger("daemon.control")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from daemon.contracts.amazon_music import CAPABILITY_ORDER, Capability, capability_header
-from daemon.errors import ConfigError
+from daemon.core.errors import ConfigError
 from daemon.playback.sinks.base import OutputCaps, SampleFormat
 
 #: Rates (Hz) tried when a driver reports a continuous range.
@@ -45,7 +45,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 def hardware_dir() -> Path:
     """The profiles shipped with the source tree (repo root / hardware)."""
-    return Path(__file__).resolve().parent.parent / "hardware"
+    return Path(__file__).resolve().parents[2] / "hardware"
 
 
 # --- profiles ---------------------------------------------------------------------------

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from daemon import __version__
-from daemon.clock import Clock
-from daemon.config import Config, load_config, resolve_state_dir
-from daemon.configschema import diff_fields, is_live
-from daemon.errors import ConfigError, DaemonError, StateError
-from daemon.identity import DeviceIdentity, load_or_create_identity
-from daemon.logs import set_level
-from daemon.state import ensure_private_dir
-from daemon.systemd import Notifier, run_watchdog
+from daemon.core.clock import Clock
+from daemon.core.config import Config, load_config, resolve_state_dir
+from daemon.core.configschema import diff_fields, is_live
+from daemon.core.errors import ConfigError, DaemonError, StateError
+from daemon.core.logs import set_level
+from daemon.core.systemd import Notifier, run_watchdog
+from daemon.state.files import ensure_private_dir
+from daemon.state.identity import DeviceIdentity, load_or_create_identity
 
 log = logging.getLogger("daemon.app")
 
@@ -295,12 +295,12 @@ def _lan_components(ctx: AppContext, *, account: Any, player: Any, store: Any, h
     cfg = ctx.config
     if not cfg.control.enabled:
         return []
-    from daemon.components import Managed
+    from daemon.app.components import Managed
+    from daemon.app.lan import AccountSignIn, DeviceSettingsStore, Discovery, MusicBrowser
     from daemon.control.local import show_code_on_stderr
     from daemon.control.server import ControlServer
     from daemon.control.settings import ControlSettings
     from daemon.discovery.settings import DiscoverySettings
-    from daemon.lan import AccountSignIn, DeviceSettingsStore, Discovery, MusicBrowser
     from daemon.services.audible.locales import Endpoints, get_locale
     from daemon.services.audible.login import start_external_login
 
@@ -385,14 +385,14 @@ def _make_sink(ctx: AppContext, caps: Any) -> Any:
 
 def product_components(ctx: AppContext) -> list[Component]:
     """Sandbox (when configured), HTTP, secrets, Amazon account, CDM, player, autoplay."""
+    from daemon.app.components import AmazonAccount, Autoplay, Endpoints, Managed
     from daemon.capabilities import (
         available_decoders,
         derive_capabilities,
         load_board,
         load_output,
     )
-    from daemon.commands import open_secret_store
-    from daemon.components import AmazonAccount, Autoplay, Endpoints, Managed
+    from daemon.cli.commands import open_secret_store
     from daemon.contracts import amazon_music as am
     from daemon.drm.flow import LicenceFlow
     from daemon.drm.registry import create_cdm

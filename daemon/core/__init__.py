@@ -1,0 +1,1 @@
+"""Infrastructure every layer uses: configuration, errors, logging, clock, systemd."""

@@ -1,0 +1,1 @@
+"""The state directory: atomic private files, the device identity, the secret store."""
