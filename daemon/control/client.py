@@ -20,6 +20,7 @@ import aiohttp
 from daemon.control.pake import PakeError, PhoneSession, b64d, b64e
 from daemon.core.errors import ControlError
 from daemon.core.redact import Secret
+from daemon.core.resource import AsyncResource
 from daemon.state.files import atomic_write, ensure_private_dir, read_json
 
 _TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
@@ -142,7 +143,7 @@ async def pair(host: str, port: int, code: Secret, phone_name: str,
                    device_id=str(welcome.get("device_id")))
 
 
-class RemoteClient:
+class RemoteClient(AsyncResource):
     """Authenticated requests over HTTPS pinned to the paired certificate."""
 
     def __init__(self, pairing: Pairing, api_path: str = "/api/v1",
@@ -152,12 +153,6 @@ class RemoteClient:
         self._host = host or pairing.host
         self._session: aiohttp.ClientSession | None = None
         self._pin = aiohttp.Fingerprint(bytes.fromhex(pairing.fingerprint))
-
-    async def __aenter__(self) -> RemoteClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._session is not None:

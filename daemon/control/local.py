@@ -18,12 +18,13 @@ from typing import Any
 
 from daemon.core.errors import ControlError
 from daemon.core.redact import Secret
+from daemon.core.resource import StartableResource
 
 SOCKET_NAME = "control.sock"
 _MAX_LINE = 4096
 
 
-class LocalAdmin:
+class LocalAdmin(StartableResource):
     """Serves `{"cmd": "pair-open"}` -> `{"code": "...", "seconds_left": N}` and `status`."""
 
     def __init__(self, state_dir: Path, open_pairing: Callable[[], Secret],
@@ -84,13 +85,6 @@ class LocalAdmin:
             await server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 self._path.unlink()
-
-    async def __aenter__(self) -> LocalAdmin:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 async def request_local(state_dir: Path, cmd: str) -> dict[str, Any]:

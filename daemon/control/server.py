@@ -31,6 +31,7 @@ from daemon.control.wsevents import EventHubWs
 from daemon.core.clock import Clock
 from daemon.core.errors import ControlError
 from daemon.core.redact import Secret
+from daemon.core.resource import StartableResource
 from daemon.playback.commands import PlayerCommands
 from daemon.state.files import ensure_private_dir
 
@@ -50,7 +51,7 @@ CodeDisplay = Callable[[Secret], None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ControlServer:
+class ControlServer(StartableResource):
     """The LAN control API. Construct, `await start()`, later `await aclose()`."""
 
     def __init__(self, state_dir: Path, clock: Clock, settings: ControlSettings, *,
@@ -219,12 +220,6 @@ class ControlServer:
             await server.wait_closed()
         self._servers.clear()
 
-    async def __aenter__(self) -> ControlServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- events ------------------------------------------------------------------------
 

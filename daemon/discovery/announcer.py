@@ -22,6 +22,7 @@ from zeroconf.asyncio import AsyncZeroconf
 
 from daemon.core.clock import Clock
 from daemon.core.errors import DaemonError
+from daemon.core.resource import StartableResource
 from daemon.discovery.netwatch import current_addresses, flat
 from daemon.discovery.settings import HTTP_SERVICE_TYPE, DiscoverySettings
 from daemon.state.files import ensure_private_dir, read_json, write_json
@@ -70,7 +71,7 @@ def build_txt(settings: DiscoverySettings, device_id: str, pairing_open: bool) -
     return txt
 
 
-class Announcer:
+class Announcer(StartableResource):
     """One AsyncZeroconf instance, its registrations and the address watcher task."""
 
     def __init__(self, state_dir: Path, clock: Clock, settings: DiscoverySettings, *,
@@ -167,12 +168,6 @@ class Announcer:
         async with self._lock:
             await self._shutdown_zeroconf()
 
-    async def __aenter__(self) -> Announcer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- name persistence -----------------------------------------------------------------
 

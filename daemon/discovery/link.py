@@ -14,12 +14,13 @@ import logging
 from typing import Any
 
 from daemon.control.server import ControlServer
+from daemon.core.resource import AsyncResource
 from daemon.discovery.announcer import Announcer
 
 log = logging.getLogger("daemon.discovery")
 
 
-class AnnouncerLink:
+class AnnouncerLink(AsyncResource):
     """Attach with `link = AnnouncerLink(server, announcer)` before `announcer.start()`."""
 
     def __init__(self, server: ControlServer, announcer: Announcer) -> None:
@@ -54,12 +55,6 @@ class AnnouncerLink:
             await coro
         except Exception as exc:  # the announcer's health flag reports lasting trouble
             log.error(f"mdns.update_failed error={type(exc).__name__}")
-
-    async def __aenter__(self) -> AnnouncerLink:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         tasks, self._tasks = set(self._tasks), set()

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Protocol, TypeVar, runtime_checkable
 
 from daemon.core.errors import DrmError
+from daemon.core.resource import AsyncResource
 
 T = TypeVar("T")
 log = logging.getLogger("daemon.drm")
@@ -129,7 +130,7 @@ async def _settled(task: asyncio.Future[T]) -> T | None:
     return task.result()
 
 
-class CdmSession:
+class CdmSession(AsyncResource):
     """One CDM session as an async context manager: opened on entry, always closed on exit.
 
     async with CdmSession(cdm) as s:
@@ -162,9 +163,6 @@ class CdmSession:
                     await finish_despite_cancel(self._cdm.close(session))
             raise
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         session, self._id = self._id, None

@@ -18,6 +18,7 @@ import aiohttp
 from daemon.core.clock import Clock, SystemClock
 from daemon.core.errors import DrmError, LicenseError
 from daemon.core.redact import Secret
+from daemon.core.resource import StartableResource
 from daemon.drm.pssh import WIDEVINE, parse_pssh
 
 log = logging.getLogger("daemon.drm")
@@ -52,7 +53,7 @@ class _Retryable(Exception):
         self.sent = sent
 
 
-class RemoteCdm:
+class RemoteCdm(StartableResource):
     """A `pywidevine serve` device reached over HTTP (`host`, `X-Secret-Key`, device name)."""
 
     name = "remote"
@@ -106,12 +107,6 @@ class RemoteCdm:
         if http is not None:
             await http.close()
 
-    async def __aenter__(self) -> RemoteCdm:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- HTTP ------------------------------------------------------------------------------
 

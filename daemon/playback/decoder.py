@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from daemon.core.errors import MediaError
+from daemon.core.resource import AsyncResource
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, pack_s32
 
 log = logging.getLogger("daemon.playback")
@@ -244,7 +245,7 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
 # --- the decoder ------------------------------------------------------------------------
 
 
-class Decoder:
+class Decoder(AsyncResource):
     """Decodes one track (or one seek) from fMP4 fed segment by segment."""
 
     def __init__(self, caps: OutputCaps, *, max_queued_segments: int = 8,
@@ -326,11 +327,6 @@ class Decoder:
         finally:
             self._worker.stop()
 
-    async def __aenter__(self) -> Decoder:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- worker thread ----------------------------------------------------------------
 

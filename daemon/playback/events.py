@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Final, TypeAlias
 
 # One definition of the display qualities (AM-C07), shared with the clients and sandbox.
 from daemon.contracts.amazon_music import QUALITY_BADGE, Quality
+from daemon.core.resource import AsyncResource
 
 
 class PlayerState(enum.StrEnum):
@@ -254,7 +255,7 @@ EVENT_TYPES: Final[tuple[type[_Event], ...]] = (
 
 
 @dataclass(eq=False)
-class Subscription:
+class Subscription(AsyncResource):
     """A bounded, non-blocking event queue for one consumer; async-iterable until closed."""
 
     maxsize: int = 256
@@ -297,12 +298,6 @@ class Subscription:
             self._hub.unsubscribe(self)
 
     async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Subscription:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
         self.close()
 
     def __aiter__(self) -> AsyncIterator[Event]:

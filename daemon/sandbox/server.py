@@ -22,12 +22,12 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
 from daemon.core.clock import Clock, SystemClock
+from daemon.core.resource import StartableResource
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.faults import FaultInjector
 from daemon.sandbox.lwa import LwaService
@@ -73,7 +73,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Sandbox:
+class Sandbox(StartableResource):
     """The local emulator of Amazon Music, LWA, the licence servers and Audible."""
 
     def __init__(self, config: SandboxConfig | None = None, clock: Clock | None = None) -> None:
@@ -147,17 +147,6 @@ class Sandbox:
             if close is not None:
                 await close()
 
-    async def __aenter__(self) -> Sandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- composition --------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ import random
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +26,7 @@ from daemon import __version__
 from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, ProtocolError, RateLimited, ServiceError, TransportError
 from daemon.core.redact import Secret
+from daemon.core.resource import StartableResource
 
 log = logging.getLogger("daemon.services.http")
 
@@ -236,7 +236,7 @@ class StreamingResponse:
         return b"".join(parts)
 
 
-class HttpClient:
+class HttpClient(StartableResource):
     """Holds the shared `aiohttp.ClientSession`; `start()` opens it, `aclose()` closes it."""
 
     def __init__(
@@ -299,17 +299,6 @@ class HttpClient:
         if session is not None:
             await session.close()
 
-    async def __aenter__(self) -> HttpClient:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @property
     def session(self) -> aiohttp.ClientSession:

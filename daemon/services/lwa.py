@@ -19,13 +19,13 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final
 
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, ConfigError, ProtocolError, ServiceError, TransportError
 from daemon.core.redact import Secret
+from daemon.core.resource import StartableResource
 from daemon.services.http import NO_RETRY, HttpClient, HttpResponse, safe_url
 from daemon.state.secrets import SecretStore
 
@@ -128,7 +128,7 @@ class _Tokens:
 OnCode = Callable[[CodePair], Awaitable[None] | None]
 
 
-class LwaClient:
+class LwaClient(StartableResource):
     """Owns the Amazon sign-in; implements `services.http.Authenticator` for the music client."""
 
     def __init__(
@@ -182,17 +182,6 @@ class LwaClient:
         self._refresher = None
         self._inflight = None
 
-    async def __aenter__(self) -> LwaClient:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @property
     def state(self) -> LinkState:

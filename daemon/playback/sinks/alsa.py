@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any, Literal
 
 from daemon.core.errors import SinkError
+from daemon.core.resource import AsyncResource
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, check_write
 
 log = logging.getLogger("daemon.playback")
@@ -33,7 +34,7 @@ def pyalsaaudio_available() -> bool:
     return True
 
 
-class AlsaSink:
+class AlsaSink(AsyncResource):
     """One ALSA PCM device; re-openable with another format after `close()`."""
 
     def __init__(self, device: str, caps: OutputCaps, *, backend: Backend = "auto",
@@ -131,12 +132,6 @@ class AlsaSink:
 
     async def aclose(self) -> None:
         await self.close()
-
-    async def __aenter__(self) -> AlsaSink:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 # --- aplay subprocess -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from daemon.core.errors import SinkError
+from daemon.core.resource import AsyncResource
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, check_write
 
 #: Formats a plain PCM WAV can hold.
@@ -23,7 +24,7 @@ WAV_CAPS = OutputCaps(
 )
 
 
-class WavFileSink:
+class WavFileSink(AsyncResource):
     """Writes one WAV per open(); `path` is replaced atomically-ish (written in place)."""
 
     def __init__(self, path: str | os.PathLike[str], *, caps: OutputCaps = WAV_CAPS,
@@ -118,12 +119,6 @@ class WavFileSink:
 
     async def aclose(self) -> None:
         await self.close()
-
-    async def __aenter__(self) -> WavFileSink:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 def _close_both(wav: wave.Wave_write, f: BinaryIO) -> None:

@@ -11,12 +11,13 @@ import logging
 
 from daemon.core.clock import Clock
 from daemon.core.errors import SinkError
+from daemon.core.resource import AsyncResource
 from daemon.playback.sinks.base import ANY_CAPS, OutputCaps, PcmFormat, check_write
 
 log = logging.getLogger("daemon.playback")
 
 
-class NullSink:
+class NullSink(AsyncResource):
     """Real-time paced sink without a device. `played_frames` is what was "heard"."""
 
     def __init__(self, clock: Clock, *, caps: OutputCaps = ANY_CAPS, buffer_s: float = 0.5,
@@ -129,9 +130,3 @@ class NullSink:
     async def aclose(self) -> None:
         await self.close()
         self._closed_for_good = True
-
-    async def __aenter__(self) -> NullSink:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

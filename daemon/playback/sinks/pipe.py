@@ -19,10 +19,11 @@ import termios
 
 from daemon.core.clock import Clock
 from daemon.core.errors import SinkError
+from daemon.core.resource import AsyncResource
 from daemon.playback.sinks.base import ANY_CAPS, OutputCaps, PcmFormat, check_write
 
 
-class PipeSink:
+class PipeSink(AsyncResource):
     """Raw PCM to a pipe; the reader must know the format (it is logged at open)."""
 
     def __init__(self, target: str, clock: Clock, *, caps: OutputCaps = ANY_CAPS,
@@ -137,12 +138,6 @@ class PipeSink:
 
     async def aclose(self) -> None:
         await self.close()
-
-    async def __aenter__(self) -> PipeSink:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 def _write_all(fd: int, data: bytes) -> None:

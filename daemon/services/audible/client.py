@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +21,7 @@ from daemon.contracts import audible as c
 from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, LicenseError, ProtocolError, StateError
 from daemon.core.redact import Secret
+from daemon.core.resource import AsyncResource
 from daemon.services.http import HttpClient, HttpResponse
 
 from . import transport
@@ -91,7 +91,7 @@ async def register_device(
     return session
 
 
-class AudibleClient:
+class AudibleClient(AsyncResource):
     """Signed Audible API calls for one registered device.
 
     Owns nothing but an optional store reference; the `HttpClient` is the caller's.
@@ -165,17 +165,6 @@ class AudibleClient:
 
     async def aclose(self) -> None:
         self._closed = True
-
-    async def __aenter__(self) -> AudibleClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"AudibleClient(locale={self._session.locale_code!r})"
