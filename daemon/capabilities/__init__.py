@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from daemon.contracts.amazon_music import CAPABILITY_ORDER, Capability, capability_header
+from daemon.contracts.amazon_music import capability_header
 from daemon.core.errors import ConfigError
+from daemon.core.tiers import CAPABILITY_ORDER, Capability
 from daemon.playback.sinks.base import OutputCaps, SampleFormat
 
 #: Rates (Hz) tried when a driver reports a continuous range.

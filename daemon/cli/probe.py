@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from daemon.core.errors import ManifestError, MediaError
+from daemon.core.tiers import Capability
 from daemon.dash import parse_mpd, plan_segments, resolve_index
 from daemon.dash.model import Manifest
 from daemon.dash.segments import SegmentPlan
-from daemon.dash.select import DECODERS, Capability, OutputFormats, Selection, select
+from daemon.dash.select import DECODERS, OutputFormats, Selection, select
 from daemon.dash.xmlsafe import DEFAULT_MAX_BYTES
 
 EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 65, 66, 69

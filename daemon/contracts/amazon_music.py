@@ -16,6 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from daemon.core.tiers import (
+    CAPABILITY_ORDER,
+    CAPABILITY_QUALITY,
+    Capability,
+    Quality,
+)
+
 # ---------------------------------------------------------------------------------------
 # Login With Amazon (spec §2)
 # ---------------------------------------------------------------------------------------
@@ -265,47 +272,6 @@ def device_id_from_mac(mac: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-class Capability(enum.StrEnum):
-    """X-Amzn-Audio-Device-Capability tokens (first four DOCUMENTED example; 360 is AM-C07)."""
-
-    STD_RES = "STD_RES"
-    HI_FI = "HI_FI"
-    HI_RES = "HI_RES"
-    THREE_DIMENSIONAL = "THREE_DIMENSIONAL"
-    REAL_AUDIO_360 = "REAL_AUDIO_360"
-
-
-#: AM-C07: canonical order in which the client lists its tokens.
-CAPABILITY_ORDER: Final[tuple[Capability, ...]] = tuple(Capability)
-
-
-class Quality(enum.StrEnum):
-    """DOCUMENTED display qualities (audio-formats page)."""
-
-    SD = "SD"
-    HD = "HD"
-    UHD = "UHD"
-    ATMOS = "ATMOS"
-    RA360 = "360RA"
-
-
-#: AM-C07: token -> quality it unlocks.
-CAPABILITY_QUALITY: Final[Mapping[Capability, Quality]] = {
-    Capability.STD_RES: Quality.SD,
-    Capability.HI_FI: Quality.HD,
-    Capability.HI_RES: Quality.UHD,
-    Capability.THREE_DIMENSIONAL: Quality.ATMOS,
-    Capability.REAL_AUDIO_360: Quality.RA360,
-}
-
-#: DOCUMENTED: badge text per quality (SD has none).
-QUALITY_BADGE: Final[Mapping[Quality, str | None]] = {
-    Quality.SD: None,
-    Quality.HD: "HD",
-    Quality.UHD: "Ultra HD",
-    Quality.ATMOS: "Atmos",
-    Quality.RA360: "360",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,21 +10,12 @@ verdict is kept as a structured reason for logs and `speakerd probe`.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from daemon.core.tiers import Capability
 from daemon.dash.model import AdaptationSet, Period, Representation
-
-
-class Capability(enum.StrEnum):
-    STD_RES = "STD_RES"
-    HI_FI = "HI_FI"
-    HI_RES = "HI_RES"
-    THREE_DIMENSIONAL = "THREE_DIMENSIONAL"
-    REAL_AUDIO_360 = "REAL_AUDIO_360"
-
 
 DEFAULT_PREFERENCE: tuple[Capability, ...] = (
     Capability.REAL_AUDIO_360,

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeAlias
 
 # One definition of the display qualities (AM-C07), shared with the clients and sandbox.
-from daemon.contracts.amazon_music import QUALITY_BADGE, Quality
 from daemon.core.resource import AsyncResource
+from daemon.core.tiers import QUALITY_BADGE, Quality
 
 
 class PlayerState(enum.StrEnum):

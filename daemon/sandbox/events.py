@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from daemon.contracts import amazon_music as am
+from daemon.core.tiers import Quality
 
 #: Collectors kept; the oldest are forgotten first (a client walking a station forever
 #: must not grow the sandbox without bound).
@@ -68,9 +69,9 @@ def validate_event(body: object) -> dict[str, Any]:
     if am.parse_timestamp(body["wallClockTime"]) is None or not isinstance(
             body["wallClockTime"], str):
         raise EventRejected(400, "field 'wallClockTime' must be ISO-8601 UTC with ms")
-    if body["audioQuality"] not in set(am.Quality):
+    if body["audioQuality"] not in set(Quality):
         raise EventRejected(400, "field 'audioQuality' must be one of "
-                            + ", ".join(am.Quality))
+                            + ", ".join(Quality))
     if not isinstance(body["drmType"], str) or body["drmType"].upper() != am.DRM_WIDEVINE:
         raise EventRejected(400, "field 'drmType' must be WIDEVINE")
     reason = body.get("reason")

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
+from daemon.core.tiers import Capability
 from daemon.sandbox import images
 from daemon.sandbox import music_docs as docs
 from daemon.sandbox.config import SandboxConfig
@@ -182,7 +183,7 @@ class MusicService:
                               headers={"Retry-After": str(retry_after)})
         return account
 
-    def playback_headers(self, request: web.Request) -> tuple[str, frozenset[am.Capability]]:
+    def playback_headers(self, request: web.Request) -> tuple[str, frozenset[Capability]]:
         """AM-C11/AM-C12 (+ the issue's no-spaces rule): device id and capabilities."""
         device_id = request.headers.get(am.H_DEVICE_ID, "").strip()
         if not device_id:
@@ -200,7 +201,7 @@ class MusicService:
                                   "must be a comma-separated list without spaces")
         caps = am.parse_capabilities(capability)
         if self.lenient_drm and not am.header_list_contains(drm, am.DRM_WIDEVINE):
-            caps = frozenset({am.Capability.STD_RES})
+            caps = frozenset({Capability.STD_RES})
         return device_id, caps
 
     def doc_context(self, request: web.Request) -> docs.DocContext:
@@ -343,8 +344,8 @@ class MusicService:
         return web.Response(text=text, content_type="application/dash+xml")
 
     def _unavailable_report(self, request: web.Request,
-                            caps: frozenset[am.Capability]) -> dict[str, Any]:
-        if caps == {am.Capability.REAL_AUDIO_360}:
+                            caps: frozenset[Capability]) -> dict[str, Any]:
+        if caps == {Capability.REAL_AUDIO_360}:
             explanation = "360 Reality Audio is not available for this track on this device."
         elif self.tier is not am.Tier.UNLIMITED:
             explanation = ("Your plan includes standard quality only.<br>"

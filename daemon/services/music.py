@@ -26,6 +26,7 @@ from urllib.parse import urldefrag, urlencode, urljoin, urlsplit
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.errors import ConfigError, LicenseError, ProtocolError, ServiceError
+from daemon.core.tiers import Capability
 from daemon.services.http import NO_RETRY, Authenticator, HttpClient, HttpResponse, safe_url
 
 log = logging.getLogger("daemon.services.music")
@@ -109,20 +110,20 @@ def normalize_language(value: str) -> str:
     return code
 
 
-def capability_header(capabilities: Iterable[str | am.Capability]) -> str:
+def capability_header(capabilities: Iterable[str | Capability]) -> str:
     """AM-C07: known tokens only, canonical order, comma-separated without spaces.
 
     Unknown tokens are dropped (never advertised); an empty set means STD_RES.
     """
-    known = {c.value: c for c in am.Capability}
-    chosen: set[am.Capability] = set()
+    known = {c.value: c for c in Capability}
+    chosen: set[Capability] = set()
     for token in capabilities:
         cap = known.get(str(token).strip().upper())
         if cap is None:
             log.warning("music.capability_ignored token=%s", str(token)[:32])
         else:
             chosen.add(cap)
-    return am.capability_header(chosen or {am.Capability.STD_RES})
+    return am.capability_header(chosen or {Capability.STD_RES})
 
 
 def fill_image_size(url: str, size: int) -> str:
@@ -366,7 +367,7 @@ class MusicSettings:
         _header_value(self.site, "X-Amz-Music-Site")
 
 
-Capabilities = Iterable[str | am.Capability] | Callable[[], Iterable[str | am.Capability]]
+Capabilities = Iterable[str | Capability] | Callable[[], Iterable[str | Capability]]
 
 
 class MusicClient:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from daemon.contracts.amazon_music import FORMATS as CONTRACT_FORMATS
-from daemon.contracts.amazon_music import FormatInfo, Quality
+from daemon.contracts.amazon_music import FormatInfo
+from daemon.core.tiers import Quality
 
 
 @dataclass(frozen=True, slots=True)

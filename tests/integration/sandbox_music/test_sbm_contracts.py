@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from daemon.contracts import amazon_music as am
+from daemon.core.tiers import Capability
 
 
 def test_poll_interval_doubles_on_slow_down_within_bounds() -> None:
@@ -39,15 +40,15 @@ def test_device_id_is_sha256_of_canonical_mac() -> None:
 
 
 def test_capabilities_and_intersection() -> None:
-    assert am.parse_capabilities(None) == {am.Capability.STD_RES}
-    assert am.parse_capabilities("hi_fi, ,UNKNOWN") == {am.Capability.HI_FI}
-    assert am.parse_capabilities("BOGUS") == {am.Capability.STD_RES}
-    caps = [am.Capability.HI_RES, am.Capability.STD_RES, am.Capability.HI_FI]
+    assert am.parse_capabilities(None) == {Capability.STD_RES}
+    assert am.parse_capabilities("hi_fi, ,UNKNOWN") == {Capability.HI_FI}
+    assert am.parse_capabilities("BOGUS") == {Capability.STD_RES}
+    caps = [Capability.HI_RES, Capability.STD_RES, Capability.HI_FI]
     assert am.capability_header(caps) == "STD_RES,HI_FI,HI_RES"
     track = ["OPUS_48", "FLAC_16_44", "FLAC_24_96", "EC3"]
     assert am.offered_formats(caps, am.Tier.UNLIMITED, track) == track[:3]
     assert am.offered_formats(caps, am.Tier.PRIME, track) == ["OPUS_48"]
-    assert am.offered_formats([am.Capability.REAL_AUDIO_360], am.Tier.UNLIMITED, track) == []
+    assert am.offered_formats([Capability.REAL_AUDIO_360], am.Tier.UNLIMITED, track) == []
 
 
 def test_image_rules() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from daemon.contracts import amazon_music as am
 from daemon.core.errors import TransportError
+from daemon.core.tiers import Quality
 from daemon.services.http import RetryPolicy
 from daemon.services.lwa import STORE_NAME, SignInRequired
 from daemon.services.music import (
@@ -246,7 +247,7 @@ def event(kind: am.EventType, position: int, wall: float) -> dict[str, object]:
         track_position_ms=position,
         wall_clock_s=wall,
         played_duration_ms=position,
-        audio_quality=am.Quality.SD,
+        audio_quality=Quality.SD,
     )
 
 

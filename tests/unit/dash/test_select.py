@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from daemon.core.tiers import Capability
 from daemon.dash import parse_mpd
 from daemon.dash.model import Period
-from daemon.dash.select import Capability, OutputFormats, codec_family, select
+from daemon.dash.select import OutputFormats, codec_family, select
 
 ALL_CAPS = [c.value for c in Capability]
 ALL_DECODERS = ["opus", "flac", "eac3", "aac"]

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from daemon import capabilities as cap
-from daemon.contracts.amazon_music import Capability
 from daemon.core.errors import ConfigError
+from daemon.core.tiers import Capability
 from daemon.playback.sinks.base import SampleFormat
 
 ALL = [c.value for c in Capability]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from daemon.contracts import amazon_music as am
 from daemon.core.errors import ConfigError, ProtocolError
 from daemon.core.redact import Secret
+from daemon.core.tiers import CAPABILITY_ORDER, Capability
 from daemon.services.http import HttpClient
 from daemon.services.music import (
     Document,
@@ -58,19 +59,19 @@ def client(caps: Any = ("STD_RES",), **settings: Any) -> MusicClient:
         (["MP3", "DOLBY_VISION", "HI_FI"], "HI_FI"),
         ([], "STD_RES"),
         (["bogus"], "STD_RES"),
-        ([am.Capability.HI_RES, am.Capability.STD_RES], "STD_RES,HI_RES"),
+        ([Capability.HI_RES, Capability.STD_RES], "STD_RES,HI_RES"),
     ],
 )
 def test_capability_header(caps: list[Any], expected: str) -> None:
     assert capability_header(caps) == expected
 
 
-@given(st.lists(st.sampled_from([c.value for c in am.Capability] + ["X", "hi_fi", "aac"])))
+@given(st.lists(st.sampled_from([c.value for c in Capability] + ["X", "hi_fi", "aac"])))
 def test_capability_header_properties(tokens: list[str]) -> None:
     value = capability_header(tokens)
     assert " " not in value
     items = value.split(",")
-    order = [c.value for c in am.CAPABILITY_ORDER]
+    order = [c.value for c in CAPABILITY_ORDER]
     assert all(i in order for i in items)
     assert [order.index(i) for i in items] == sorted(order.index(i) for i in items)
     assert len(set(items)) == len(items)
