@@ -130,7 +130,7 @@ def run(rate: float = 500.0, seconds: float = 30.0, content_dir: Path | None = N
             proc = multiprocessing.get_context("spawn").Process(
                 target=_load_process, args=(port, token, rate, seconds, queue))
             proc.start()
-            result = queue.get(timeout=seconds + 120)
+            result: dict[str, Any] = queue.get(timeout=seconds + 120)
             proc.join(30)
             after_status = asyncio.run(_status(port, token))
         finally:

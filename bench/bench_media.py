@@ -47,7 +47,7 @@ def _ceiling() -> list[dict[str, object]]:
     rows = []
     for name, mode in (("AES-128-CTR (cryptography)", modes.CTR(b"\0" * 16)),
                        ("AES-128-CBC decrypt (cryptography)", modes.CBC(b"\0" * 16))):
-        def run(m: modes.Mode = mode) -> None:
+        def run(m: modes.CTR | modes.CBC = mode) -> None:
             ctx = Cipher(algorithms.AES(KEY), m).decryptor()
             for i in range(0, len(data), chunk):
                 ctx.update(view[i : i + chunk])

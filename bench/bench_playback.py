@@ -118,7 +118,7 @@ async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any
                               fetch=FetchSettings())
     sink = TimingSink()
     player = Player(queue_source=playback, media_source=playback, reporter=playback,
-                    sink=sink, clock=clock)  # type: ignore[arg-type]
+                    sink=sink, clock=clock)
     await player.start()
     from daemon.playback.commands import PlayKind
 
@@ -219,7 +219,7 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
         whole = store.resource(tid, f"{fmt}.mp4")
         key = next(iter(store.keys(tid).values()))
         cpu0 = time.process_time()
-        with av.open(io.BytesIO(whole), options={"decryption_key": key.hex()}) as container:
+        with av.open(io.BytesIO(whole), "r", options={"decryption_key": key.hex()}) as container:
             for _ in container.decode(audio=0):
                 pass
         reference = time.process_time() - cpu0

@@ -105,7 +105,7 @@ def _reference(content_dir: Path, track_id: str, fmt_id: str, sampwidth: int,
     target = {2: "s16", 3: "s32", 4: "s32"}[sampwidth]
     resampler = av.AudioResampler(format=target, layout="stereo", rate=rate)
     out = bytearray()
-    with av.open(io.BytesIO(clear)) as container:
+    with av.open(io.BytesIO(clear), "r") as container:
         for frame in container.decode(audio=0):
             for converted in resampler.resample(frame):
                 out += bytes(converted.planes[0])[:converted.samples * 2 * (2 if target ==

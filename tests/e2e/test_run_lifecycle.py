@@ -8,6 +8,7 @@ import signal
 import statistics
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def listener(tmp_path: Path) -> NotifyListener:
+def listener(tmp_path: Path) -> Iterator[NotifyListener]:
     sock = NotifyListener(tmp_path / "notify.sock")
     yield sock
     sock.close()
@@ -99,7 +100,7 @@ def test_sigint_stops_cleanly_and_abstract_socket_works(tmp_path: Path, state_di
     proc = spawn(["run", "--config", str(_minimal_config(tmp_path))],
                  env={"NOTIFY_SOCKET": "@" + name, "STATE_DIRECTORY": str(state_dir)})
     try:
-        messages = []
+        messages: list[bytes] = []
         while not any(b"READY=1" in m for m in messages):
             messages.append(sock.recv(4096))
     finally:

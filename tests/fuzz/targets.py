@@ -5,6 +5,7 @@ a hang caught by the fuzzer's timeout) is a finding."""
 from __future__ import annotations
 
 from functools import cache
+from typing import Any, cast
 
 from daemon.core.errors import DecryptError, ManifestError, MediaError
 from daemon.dash import parse_mpd, plan_segments
@@ -26,7 +27,8 @@ def content() -> tuple[bytes, list[bytes], bytes, list[bytes]]:
     out: list[object] = []
     for scheme, kw in (("cenc", {}), ("cbcs", {"pattern": (1, 9)})):
         init = cenc.encrypt_init(src.init, scheme=scheme, kid=KID, clear_lead=True,
-                                 pssh_boxes=[build_pssh(WIDEVINE, [KID], b"x")], **kw)
+                                 pssh_boxes=[build_pssh(WIDEVINE, [KID], b"x")],
+                                 **cast(dict[str, Any], kw))
         segs = [cenc.encrypt_segment(init, s, KEY, iv=bytes([n]) * 16 if scheme == "cbcs"
                                      else bytes([n]) * 8, clear=n == 0,
                                      subsamples=(lambda i, n: [(3, n - 3)]))

@@ -55,7 +55,7 @@ def reference_pcm(content_dir: Path, track_id: str, fmt: str) -> bytes:
     store = ContentStore(content_dir, catalog="small", seed=1)
     store.ensure()
     out = []
-    with av.open(io.BytesIO(store.clear_reference(track_id, fmt))) as container:
+    with av.open(io.BytesIO(store.clear_reference(track_id, fmt)), "r") as container:
         for frame in container.decode(audio=0):
             arr = frame.to_ndarray()
             out.append(np.ascontiguousarray(arr.T if frame.format.is_planar else arr).tobytes())

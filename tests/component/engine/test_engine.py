@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -120,7 +120,7 @@ async def test_pause_resume_and_position() -> None:
         assert rig.sink.underruns == 0
         assert rig.player.state == PlayerState.PAUSED
         await rig.player.submit(c.Resume())
-        await rig.until(lambda: rig.player.state == PlayerState.STOPPED)
+        await rig.until(lambda: cast(PlayerState, rig.player.state) == PlayerState.STOPPED)
         kinds = rig.collector.kinds()
         assert kinds[:3] == ["STARTED", "PAUSED", "RESUMED"]
         assert kinds[-1] == "FINISHED"

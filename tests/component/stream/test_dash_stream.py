@@ -61,7 +61,7 @@ def reference_pcm(store: ContentStore, track_id: str, fmt_id: str) -> bytes:
     import numpy as np
 
     out = []
-    with av.open(io.BytesIO(store.clear_reference(track_id, fmt_id))) as container:
+    with av.open(io.BytesIO(store.clear_reference(track_id, fmt_id)), "r") as container:
         for frame in container.decode(audio=0):
             arr = frame.to_ndarray()
             if frame.format.is_planar:

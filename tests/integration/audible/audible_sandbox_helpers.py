@@ -6,12 +6,12 @@ import base64
 import hashlib
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from daemon.core.clock import SystemClock
 
@@ -126,8 +126,9 @@ def sign(
     mac = reg["tokens"]["mac_dms"]
     stamp = stamp or (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = f"{method}\n{target}\n{stamp}\n{body.decode()}\n{mac['adp_token']}"
-    key = serialization.load_pem_private_key(mac["device_private_key"].encode(), None)
-    sig = key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+    key = cast(rsa.RSAPrivateKey,
+               serialization.load_pem_private_key(mac["device_private_key"].encode(), None))
+    sig = key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())
     return {
         "x-adp-token": mac["adp_token"],
         "x-adp-alg": "SHA256withRSA:1.0",

@@ -77,7 +77,7 @@ async def test_no_secret_in_logs_errors_or_files(
             aiohttp.ClientSession() as s,
             s.post(f"{base}/_sandbox/audible/login/approve", json={"signin_url": lines[-1]}) as r,
         ):
-            url = base + (await r.json())["maplanding_url"]
+            url: str = base + (await r.json())["maplanding_url"]
         pasted.append(url.split("authorization_code=", 1)[1].split("&", 1)[0])
         return url
 

@@ -187,7 +187,7 @@ async def test_licence_voucher_decrypts_to_the_served_key(
     assert licence.offline_url is not None
     async with aiohttp.ClientSession() as s, s.get(licence.offline_url) as r:
         aaxc = await r.read()
-    with av.open(io.BytesIO(aaxc), options=key.ffmpeg_options()) as container:
+    with av.open(io.BytesIO(aaxc), "r", options=key.ffmpeg_options()) as container:
         frames = sum(f.samples for f in container.decode(audio=0))
     assert frames > 0
     # Another device (other serial) cannot decrypt this voucher.
@@ -336,7 +336,7 @@ async def test_login_cli_runs_external_login(
     async def phone(_prompt: str) -> str:
         urls = [line.strip() for line in out.getvalue().splitlines() if "/ap/signin?" in line]
         url = urls[-1]  # the address printed by this run
-        landed = await hook(sandbox, "login/approve", {"signin_url": url})
+        landed: dict[str, str] = await hook(sandbox, "login/approve", {"signin_url": url})
         return base(sandbox) + landed["maplanding_url"]
 
     code = await login_cli.run(

@@ -242,7 +242,7 @@ async def test_licence_voucher_decrypts_to_content_key(sandbox: TestServer) -> N
             assert r.status == 403
     # FFmpeg's own AAXC decryption with the voucher's key/IV decodes the audio.
     with av.open(
-        io.BytesIO(aaxc), options={"audible_key": voucher["key"], "audible_iv": voucher["iv"]}
+        io.BytesIO(aaxc), "r", options={"audible_key": voucher["key"], "audible_iv": voucher["iv"]}
     ) as container:
         samples = sum(f.samples for f in container.decode(audio=0))
     assert samples >= 3 * 22050 * 0.9

@@ -79,6 +79,7 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
         settings = replace(ControlSettings(bind=("127.0.0.1",), https_port=0,
                                            request_rate_per_second=1000, request_burst=1000,
                                            pair_rate_per_minute=600), **overrides)
+        shown: list[Secret]
         player, device, shown = FakePlayer(), FakeDevice(), []
         ensure_private_dir(state)
         # the real encrypted secret store (daemon/secrets.py), key file kept outside state

@@ -20,7 +20,7 @@ PUBLIC = {"/api/v1/info", "/api/v1/health", "/api/v1/pair/start", "/api/v1/pair/
 
 def operations() -> list[tuple[str, str]]:
     doc = build_document(ROUTES, "/api/v1", "test")
-    ops = []
+    ops: list[tuple[str, str]] = []
     for path, methods in doc["paths"].items():
         concrete = path.replace("{item_id}", "q1").replace("{phone_id}", "p1")
         ops.extend((method.upper(), concrete) for method in methods)

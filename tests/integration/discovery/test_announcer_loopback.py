@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
+from typing import cast
 
 from zeroconf import IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
@@ -62,7 +63,7 @@ async def test_register_resolve_update_and_goodbye(tmp_path: Path) -> None:
         await asyncio.wait_for(txt_updated(), 5)
         assert announcer.metrics()["speakerd_mdns_registered"] == 1.0
         await announcer.aclose()
-        assert not announcer.healthy
+        assert not cast(bool, announcer.healthy)
         await asyncio.wait_for(removed.wait(), 5)  # a goodbye, not a TTL expiry
     finally:
         await announcer.aclose()

@@ -64,7 +64,7 @@ def content_keys() -> dict[bytes, bytes]:
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[WidevineLicenceServer]:
+def fresh_server(tmp_path: Path) -> WidevineLicenceServer:
     """A server with its own root, for tests that change state (revocation)."""
     os.chmod(tmp_path, 0o700)
     return WidevineLicenceServer(tmp_path, key_bits=1024)

@@ -86,7 +86,7 @@ def decrypt_pcm(mp4: bytes, key: bytes) -> np.ndarray[Any, Any]:
     """PyAV's own CENC decryption (the independent reference) -> planar s16 PCM."""
     import av
 
-    with av.open(io.BytesIO(mp4), options={"decryption_key": key.hex()}) as container:
+    with av.open(io.BytesIO(mp4), "r", options={"decryption_key": key.hex()}) as container:
         frames = [f.to_ndarray() for f in container.decode(audio=0)]
     packed = np.concatenate(frames, axis=1)
     return packed.reshape(-1, 2).T

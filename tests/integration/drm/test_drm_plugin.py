@@ -55,7 +55,7 @@ async def test_plugin_is_picked_up_by_name_and_works(
     )
     assert type(cdm).__module__ == "speakerd_test_cdm_plugin"
     assert cdm.name == "test-plugin"
-    assert cdm.label == "maker-hw"
+    assert cdm.label == "maker-hw"  # type: ignore[attr-defined]  # the plug-in's own field
     pcm = tone(0.3)
     mp4 = encrypted_flac_fmp4(pcm, KID_A, KEY_A)
     srv = await aiohttp_server(licence_app(None, {KID_A: KEY_A}))

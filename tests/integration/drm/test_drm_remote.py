@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import numpy as np
@@ -80,7 +80,7 @@ async def test_tampered_licence_via_remote(
     async def tamper(body: bytes) -> bytes:
         signed = SignedMessage.FromString(await inner(body))
         signed.signature = bytes(32)
-        return signed.SerializeToString()
+        return cast(bytes, signed.SerializeToString())
 
     async with _remote(serve_url) as cdm:
         with pytest.raises(LicenseError, match="tampered"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import numpy as np
@@ -94,7 +94,7 @@ async def test_tampered_licence_is_refused(
     async def tamper(body: bytes) -> bytes:
         signed = SignedMessage.FromString(await inner(body))
         signed.msg = signed.msg[:-1] + bytes([signed.msg[-1] ^ 0x01])
-        return signed.SerializeToString()
+        return cast(bytes, signed.SerializeToString())
 
     cdm = WidevineCdm(android_wvd, privacy_mode=False)
     with pytest.raises(LicenseError, match="signature does not match"):

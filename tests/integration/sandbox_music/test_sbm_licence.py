@@ -40,7 +40,7 @@ def _decode(data: bytes, key_hex: str | None) -> bytes:
     import av
 
     options = {"decryption_key": key_hex} if key_hex else {}
-    with av.open(io.BytesIO(data), options=options) as container:
+    with av.open(io.BytesIO(data), "r", options=options) as container:
         frames = [f.to_ndarray().tobytes() for f in container.decode(audio=0)]
     return b"".join(frames)
 

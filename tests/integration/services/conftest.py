@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.server import Sandbox
@@ -71,6 +72,12 @@ class Env:
     def stored_bytes(self) -> bytes:
         return self.store.path_of("lwa-token").read_bytes()
 
+    def stored_token(self) -> dict[str, Any]:
+        """The LWA record in the secret store; fails when there is none."""
+        record = self.store.load("lwa-token")
+        assert record is not None
+        return record
+
 
 MakeEnv = Callable[..., Awaitable[Env]]
 
@@ -106,7 +113,7 @@ async def make_env(content_dir: Path, tmp_path: Path) -> AsyncIterator[MakeEnv]:
         requests: list[Recorded] = []
 
         @web.middleware
-        async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
             requests.append(Recorded(request.method, request.path, dict(request.headers)))
             return await handler(request)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import cast
 
 import pytest
 
@@ -55,13 +56,13 @@ async def test_cbl_pending_polls_at_interval_until_approved(make_env: MakeEnv) -
     await wait_for(lambda: len(env.clock.sleeps) == 1)
     for polls in (1, 2, 3):  # the user has not entered the code yet
         env.clock.advance(5)
-        await wait_for(lambda n=polls: len(env.clock.sleeps) == n + 1)
+        await wait_for(lambda n=polls: len(env.clock.sleeps) == n + 1)  # type: ignore[misc]
     await env.admin("lwa/approve", {"user_code": shown[0].user_code})
     env.clock.advance(5)
     await asyncio.wait_for(task, 10)
     assert env.clock.sleeps == [5.0] * 4
-    polls = [r for r in env.requests if r.path == am.LWA_TOKEN_PATH]
-    assert len(polls) == 4
+    token_polls = [r for r in env.requests if r.path == am.LWA_TOKEN_PATH]
+    assert len(token_polls) == 4
     assert env.lwa.state is LinkState.LINKED
 
 
@@ -153,7 +154,7 @@ async def test_background_refresh_ahead_of_expiry(make_env: MakeEnv) -> None:
         await asyncio.sleep(0)
     assert await env.lwa.token() == first  # valid token: no waiting, no refresh yet
     env.clock.advance(1.5)
-    await wait_for(lambda: env.store.load(STORE_NAME)["access_token"] != first.reveal())
+    await wait_for(lambda: env.stored_token()["access_token"] != first.reveal())
     second = await env.lwa.token()
     assert second != first
     refreshed_at = env.clock.monotonic()
@@ -177,13 +178,13 @@ async def test_refresh_failure_backs_off_while_old_token_serves(make_env: MakeEn
     env.clock.advance(60)
     stored_before = env.stored_bytes()
     for _ in range(200):
-        if env.store.load(STORE_NAME)["access_token"] != first.reveal():
+        if env.stored_token()["access_token"] != first.reveal():
             break
         assert await env.lwa.token() == first  # the old token still serves
         assert env.stored_bytes() == stored_before  # failures never touch the store
         env.clock.advance(0.25)
         await asyncio.sleep(0.01)
-    assert env.store.load(STORE_NAME)["access_token"] != first.reveal()
+    assert env.stored_token()["access_token"] != first.reveal()
     assert env.clock.sleeps[mark : mark + 3] == pytest.approx(expected)
     assert env.lwa.state is LinkState.LINKED
 
@@ -202,7 +203,7 @@ async def test_revoked_refresh_token_means_sign_in_again(make_env: MakeEnv) -> N
         await env.lwa.token()
     # login again replaces the dead credentials
     await env.login()
-    assert env.lwa.state is LinkState.LINKED
+    assert cast(LinkState, env.lwa.state) is LinkState.LINKED
     assert env.stored_bytes() != before
 
 

@@ -131,6 +131,7 @@ async def test_image_style_changes_image_size(make_env: MakeEnv) -> None:
         assert max(int(match["width"]), int(match["height"])) == size
         resp = await env.http.request("GET", uri)
         assert resp.status == 200
+    assert uri is not None
     assert fill_image_size(uri.replace("_SX500_SY500_", "_SL*_"), 75).endswith("_SL75_.jpg")
 
 

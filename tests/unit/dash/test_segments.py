@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from fractions import Fraction
 from urllib.parse import urljoin
 
 import pytest
@@ -221,7 +222,8 @@ def test_multi_period_timing() -> None:
             '<SegmentTemplate media="b$Number$" duration="2"/></Representation></AdaptationSet>'
             "</Period>")
     m = parse_mpd(mpd(body, duration="PT7S"), URL)
-    assert [(p.start, p.duration) for p in m.periods] == [(0, 3), (3, 4)]
+    assert [(p.start, p.duration) for p in m.periods] == [(Fraction(0), Fraction(3)),
+                                                         (Fraction(3), Fraction(4))]
     second = plan_segments(m, m.periods[1], m.periods[1].representations[0])
     assert spans(second) == [(3.0, 2.0), (5.0, 2.0)]
 

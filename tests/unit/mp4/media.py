@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -53,7 +54,8 @@ def make_fmp4(
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4", options=opts) as out:
         fmt = sample_fmt or ("s32" if codec == "flac" else "s16")
-        sts = [out.add_stream(codec, rate=rate, layout="stereo") for _ in range(streams)]
+        sts = [cast("av.AudioStream", out.add_stream(codec, rate=rate, layout="stereo"))
+               for _ in range(streams)]
         for st in sts:
             if codec == "flac":
                 st.codec_context.options = {"strict": "-2"}
@@ -106,13 +108,13 @@ def packets(
     options = {"decryption_key": key.hex()} if key is not None else {}
     if keys:
         options = {"decryption_keys": ":".join(f"{k.hex()}={v.hex()}" for k, v in keys.items())}
-    with av.open(io.BytesIO(data), options=options) as c:
+    with av.open(io.BytesIO(data), "r", options=options) as c:
         return [bytes(p) for p in c.demux() if p.size]
 
 
 def pcm(data: bytes) -> np.ndarray:
     import av
 
-    with av.open(io.BytesIO(data)) as c:
+    with av.open(io.BytesIO(data), "r") as c:
         frames = [f.to_ndarray() for f in c.decode(c.streams.audio[0])]
     return np.concatenate(frames, axis=1) if frames else np.zeros((1, 0))

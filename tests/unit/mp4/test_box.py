@@ -142,9 +142,10 @@ def test_tfhd_round_trip(t: Tfhd) -> None:
        st.data())
 def test_trun_round_trip(flags: int, version: int, data: st.DataObject) -> None:
     n = data.draw(st.integers(0, 30))
-    samples = [(data.draw(u32), data.draw(u32), data.draw(u32),
-                data.draw(st.integers(-(2**31), 2**31 - 1) if version else u32))
-               for _ in range(n)]
+    samples: list[tuple[int | None, int | None, int | None, int | None]] = [
+        (data.draw(u32), data.draw(u32), data.draw(u32),
+         data.draw(st.integers(-(2**31), 2**31 - 1) if version else u32))
+        for _ in range(n)]
     t = Trun(version, flags, data.draw(st.integers(-(2**31), 2**31 - 1)), data.draw(u32),
              samples)
     payload = build_trun(t)

@@ -261,6 +261,7 @@ async def test_clock_in_the_past_refreshes_instead_of_purging(
     async with e.http:
         assert (await e.lwa.token()).reveal() == NEW_ACCESS
         stored = e.store.load(STORE_NAME)
+    assert stored is not None
     assert stored["refresh_token"] == NEW_REFRESH
     assert stored["expires_at"] is None  # an implausible clock writes no expiry
 

@@ -163,7 +163,7 @@ def instance(base: str) -> TrackInstance:
     )
 
 
-TRACK = {
+TRACK: dict[str, Any] = {
     "trackTag": "T1",
     "title": "Song",
     "duration": 200,
