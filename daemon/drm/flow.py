@@ -22,7 +22,6 @@ from daemon.drm.pssh import (
     WIDEVINE,
     Pssh,
     choose_pssh,
-    parse_pssh,
     pssh_from_init_segment,
     pssh_from_mpd,
 )
@@ -59,7 +58,7 @@ def select_pssh(
             from_init = pssh_from_init_segment(init_segment)
         except DrmError as exc:
             log.warning("drm.pssh_skipped source=init error=%s", exc.detail)
-    return parse_pssh(choose_pssh([*from_init, *from_mpd], system_id, default_kids))
+    return choose_pssh([*from_init, *from_mpd], system_id, default_kids)
 
 
 class LicenceFlow:

@@ -85,9 +85,13 @@ def test_init_segment_boxes_are_found_inside_moov() -> None:
 def test_choose_prefers_own_system_then_kids_then_defaults() -> None:
     wv = parse_pssh(build_pssh(WIDEVINE, [K1]))
     pr = parse_pssh(build_pssh(PLAYREADY, [], b"<pr/>"))
-    assert choose_pssh([pr, wv], WIDEVINE) == wv.raw
-    assert parse_pssh(choose_pssh([pr, wv], COMMON)).key_ids == (K1,)
-    assert parse_pssh(choose_pssh([pr], WIDEVINE, [K2])).key_ids == (K2,)
+    assert choose_pssh([pr, wv], WIDEVINE).raw == wv.raw
+    common = choose_pssh([pr, wv], COMMON)
+    assert parse_pssh(common.raw) == common
+    assert common.key_ids == (K1,)
+    built = choose_pssh([pr], WIDEVINE, [K2])
+    assert parse_pssh(built.raw) == built
+    assert built.key_ids == (K2,)
     with pytest.raises(DrmError, match="no PSSH for Widevine") as info:
         choose_pssh([pr], WIDEVINE)
     assert "PlayReady" in str(info.value)

@@ -150,7 +150,7 @@ def test_encrypted_init_carries_scheme_tenc_and_pssh(clear_flac: bytes) -> None:
     found = moov.find("pssh")
     assert found is not None
     parsed = parse_pssh(found.to_bytes())
-    assert (parsed.system_id, parsed.kids, parsed.data) == (WIDEVINE, [KID], b"payload")
+    assert (parsed.system_id, parsed.key_ids, parsed.data) == (WIDEVINE, (KID,), b"payload")
 
 
 def test_clear_lead_fragment_points_at_the_clear_entry(clear_flac: bytes) -> None:
