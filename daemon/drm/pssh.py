@@ -124,16 +124,20 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def pssh_from_mpd(values: Iterable[str]) -> list[Pssh]:
-    """Parse the base64 `cenc:pssh` texts of an MPD's ContentProtection elements."""
+def pssh_from_mpd(values: Iterable[str | bytes]) -> list[Pssh]:
+    """Parse an MPD's `cenc:pssh` values: base64 texts, or boxes already decoded (bytes,
+    as daemon.dash's ContentProtection.pssh holds them)."""
     boxes = []
-    for text in values:
-        try:
-            raw = base64.b64decode("".join(text.split()), validate=True)
-        except (binascii.Error, ValueError):
-            raise DrmError("cenc:pssh in the MPD is not base64") from None
-        boxes.append(parse_pssh(raw))
+    for value in values:
+        boxes.append(parse_pssh(_decoded(value) if isinstance(value, str) else value))
     return boxes
+
+
+def _decoded(text: str) -> bytes:
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise DrmError("cenc:pssh in the MPD is not base64") from None
 
 
 def pssh_from_init_segment(segment: bytes) -> list[Pssh]:

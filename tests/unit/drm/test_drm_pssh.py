@@ -20,6 +20,7 @@ from daemon.drm.pssh import (
     pssh_from_init_segment,
     pssh_from_mpd,
     widevine_key_ids,
+    widevine_pssh,
 )
 
 K1, K2 = bytes(range(16)), bytes(range(100, 116))
@@ -53,6 +54,16 @@ def test_widevine_data_with_other_fields_is_read() -> None:
     # algorithm=1 (varint), key_id, provider "x" (field 3), content_id (field 4), key_id
     data = b"\x08\x01" + b"\x12\x10" + K1 + b"\x1a\x01x" + b"\x22\x02ab" + b"\x12\x10" + K2
     assert widevine_key_ids(data) == [K1, K2]
+
+
+def test_widevine_box_names_kids_and_scheme_in_its_data() -> None:
+    pywidevine = pytest.importorskip("pywidevine")
+    box = widevine_pssh([K1], "cbcs")
+    assert box.version == 0
+    assert parse_pssh(box.raw) == box
+    theirs = pywidevine.PSSH(box.raw)
+    assert [k.bytes for k in theirs.key_ids] == [K1]
+    assert theirs.init_data == box.data
 
 
 @pytest.mark.parametrize("data", [b"\x12\x20" + K1, b"\x12", b"\x0f", b"\x80\x80"])
@@ -100,6 +111,7 @@ def test_choose_prefers_own_system_then_kids_then_defaults() -> None:
 def test_mpd_base64_and_keyids_json() -> None:
     text = base64.b64encode(build_pssh(WIDEVINE, [K2])).decode()
     assert pssh_from_mpd([f"\n  {text}\n"])[0].key_ids == (K2,)
+    assert pssh_from_mpd([build_pssh(WIDEVINE, [K2])]) == pssh_from_mpd([text])
     with pytest.raises(DrmError, match="base64"):
         pssh_from_mpd(["@@@"])
     kid = base64.urlsafe_b64encode(K1).rstrip(b"=").decode()

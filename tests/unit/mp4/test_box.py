@@ -43,7 +43,7 @@ from daemon.mp4.fields import (
     parse_trun,
 )
 from daemon.mp4.pssh import COMMON, PLAYREADY, WIDEVINE, build_pssh, parse_pssh
-from daemon.mp4.sidx import parse_sidx
+from daemon.mp4.sidx import build_sidx, parse_sidx, parse_sidx_payload
 from tests.unit.mp4.media import make_fmp4, split
 
 KEY = b"k" * 16
@@ -286,6 +286,13 @@ def test_sidx_references_become_inclusive_byte_ranges(version: int) -> None:
     assert [s.start for s in subs] == [900, 2900, 4400]
     assert [s.is_index for s in subs] == [False, False, True]
     assert (info.timescale, info.reference_id) == (1000, 7)
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_sidx_builds_back_byte_exactly(version: int) -> None:
+    box = _sidx(version, 100, [(0, 500, 2000), (0, 300, 1500), (1, 50, 10)])
+    parsed = parse_box(box)
+    assert build_sidx(parse_sidx_payload(parsed.payload)) == parsed.payload
 
 
 def test_sidx_reference_count_must_fit() -> None:
