@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from daemon.core.errors import MediaError
 from daemon.mp4.box import Box, Header, iter_headers, parse_box
-from daemon.mp4.fields import parse_mdhd_timescale, parse_tfdt, parse_tfhd, parse_trex, parse_trun
+from daemon.mp4.fields import parse_mdhd_timescale, parse_trex
+from daemon.mp4.fragment_fields import parse_tfdt, parse_tfhd, parse_trun
 from daemon.mp4.sidx import Sidx, SidxReference, build_sidx
 from daemon.sandbox.media.errors import ContentError
 

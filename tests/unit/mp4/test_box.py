@@ -12,34 +12,29 @@ from hypothesis import strategies as st
 from daemon.core.errors import DecryptError, MediaError
 from daemon.mp4 import cenc
 from daemon.mp4.box import MAX_DEPTH, Box, parse_box, parse_boxes, read_header, serialise
-from daemon.mp4.fields import (
+from daemon.mp4.fields import Tenc, Trex, build_tenc, build_trex, parse_tenc, parse_trex
+from daemon.mp4.fragment_fields import (
     Saio,
     Saiz,
     SampleAux,
     Sbgp,
     Senc,
     Sgpd,
-    Tenc,
     Tfhd,
-    Trex,
     Trun,
     build_saio,
     build_saiz,
     build_sbgp,
     build_senc,
     build_sgpd,
-    build_tenc,
     build_tfhd,
-    build_trex,
     build_trun,
     parse_saio,
     parse_saiz,
     parse_sbgp,
     parse_senc,
     parse_sgpd,
-    parse_tenc,
     parse_tfhd,
-    parse_trex,
     parse_trun,
 )
 from daemon.mp4.pssh import COMMON, PLAYREADY, WIDEVINE, build_pssh, parse_pssh
