@@ -53,9 +53,7 @@ def parse_pssh(raw: bytes) -> Pssh:
 
 def new_pssh(system_id: uuid.UUID, key_ids: Sequence[bytes], data: bytes = b"") -> Pssh:
     """A box naming `key_ids`: v1 (v0 without KIDs); Widevine data is made from the KIDs."""
-    for kid in key_ids:
-        if len(kid) != 16:
-            raise DrmError("a key id is 16 bytes", length=len(kid))
+    _check_key_ids(key_ids)
     if system_id == WIDEVINE and not data:
         return widevine_pssh(key_ids)
     return Pssh.new(system_id, key_ids, data)
@@ -68,10 +66,17 @@ def build_pssh(system_id: uuid.UUID, key_ids: Sequence[bytes], data: bytes = b""
 
 def widevine_pssh(key_ids: Sequence[bytes], protection_scheme: str | None = None) -> Pssh:
     """A v0 Widevine box whose WidevinePsshData names the KIDs (and the scheme FourCC)."""
+    _check_key_ids(key_ids)
     data = b"".join(b"\x12" + bytes([len(kid)]) + kid for kid in key_ids)  # key_id, field 2
     if protection_scheme is not None:  # protection_scheme, field 9: the FourCC as a uint32
         data += b"\x48" + _varint_bytes(int.from_bytes(protection_scheme.encode("ascii"), "big"))
     return Pssh(WIDEVINE, tuple(key_ids), data, 0)
+
+
+def _check_key_ids(key_ids: Sequence[bytes]) -> None:
+    for kid in key_ids:
+        if len(kid) != 16:
+            raise DrmError("a key id is 16 bytes", length=len(kid))
 
 
 def widevine_key_ids(data: bytes) -> list[bytes]:

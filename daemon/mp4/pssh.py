@@ -35,7 +35,8 @@ class Pssh:
 
     Version 1 boxes carry `key_ids` in the header; a version-0 box may still name key ids
     inside `data` (a DRM system's reader fills them in), and building it writes only `data`.
-    `raw` is the whole box: the bytes it was parsed from, else built from the fields.
+    `raw` is the whole box: the bytes it was parsed from (`source`), else built from the
+    fields; a changed box is made with `Pssh.new`, not `dataclasses.replace`.
     """
 
     system_id: uuid.UUID
