@@ -22,7 +22,6 @@ from daemon.drm.pssh import (
     WIDEVINE,
     Pssh,
     choose_pssh,
-    parse_pssh,
     pssh_from_init_segment,
     pssh_from_mpd,
 )
@@ -37,7 +36,7 @@ SERVICE_CERTIFICATE_REQUEST: Final = b"\x08\x04"
 def select_pssh(
     system_id: uuid.UUID,
     *,
-    mpd_pssh: Sequence[str] = (),
+    mpd_pssh: Sequence[str | bytes] = (),
     init_segment: bytes | None = None,
     default_kids: Sequence[bytes] = (),
 ) -> Pssh:
@@ -59,7 +58,7 @@ def select_pssh(
             from_init = pssh_from_init_segment(init_segment)
         except DrmError as exc:
             log.warning("drm.pssh_skipped source=init error=%s", exc.detail)
-    return parse_pssh(choose_pssh([*from_init, *from_mpd], system_id, default_kids))
+    return choose_pssh([*from_init, *from_mpd], system_id, default_kids)
 
 
 class LicenceFlow:
@@ -84,12 +83,13 @@ class LicenceFlow:
         self,
         post: LicencePost,
         *,
-        mpd_pssh: Sequence[str] = (),
+        mpd_pssh: Sequence[str | bytes] = (),
         init_segment: bytes | None = None,
         default_kids: Sequence[bytes] = (),
     ) -> ContentKeys:
-        """Content keys for a track. Every KID in `default_kids` (else in the PSSH) must be
-        in the licence. Raises DrmError / LicenseError (LicenseDenied for a denial)."""
+        """Content keys for a track. `mpd_pssh` are the MPD's cenc:pssh values (base64 text
+        or decoded boxes). Every KID in `default_kids` (else in the PSSH) must be in the
+        licence. Raises DrmError / LicenseError (LicenseDenied for a denial)."""
         started = self._clock.monotonic()
         box = select_pssh(
             self._cdm.system_id,

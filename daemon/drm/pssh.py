@@ -1,7 +1,8 @@
-"""PSSH boxes: parse, find (MPD or init segment), choose per DRM system, build. Sans-IO.
+"""PSSH boxes for DRM: parse with limits, read Widevine key ids, find (MPD or init
+segment), choose per DRM system, build. Sans-IO.
 
-Only what the licence flow needs: system id, key ids and init data of each box, with hard
-limits on every length field.
+The box value is daemon.mp4.pssh's `Pssh`; this adds the DRM semantics a CDM needs (the
+KIDs a Widevine box names in its data) and hard limits on every length field.
 """
 
 from __future__ import annotations
@@ -12,42 +13,18 @@ import json
 import struct
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Final
 
 from daemon.core.errors import DrmError, MediaError
-
-WIDEVINE: Final = uuid.UUID("edef8ba9-79d6-4ace-a3c8-27dcd51d21ed")
-PLAYREADY: Final = uuid.UUID("9a04f079-9840-4286-ab92-e65be0885f95")
-#: W3C "common" system id (ClearKey, key ids in a v1 box).
-COMMON: Final = uuid.UUID("1077efec-c0b2-4d02-ace3-3c1e52e2fb4b")
+from daemon.mp4 import pssh as box_format
+from daemon.mp4.box import read_header
+from daemon.mp4.pssh import COMMON, PLAYREADY, WIDEVINE, Pssh, system_name
 
 _MAX_KIDS: Final = 256
 _MAX_BOX: Final = 1 << 20
 _MAX_BOXES: Final = 4096
-_CONTAINERS: Final = frozenset({b"moov", b"moof"})
-
-
-@dataclass(frozen=True)
-class Pssh:
-    """One `pssh` box: its system, the KIDs it names (header or Widevine data), its data."""
-
-    system_id: uuid.UUID
-    version: int
-    key_ids: tuple[bytes, ...]
-    data: bytes
-    raw: bytes
-
-    @property
-    def system_name(self) -> str:
-        return _NAMES.get(self.system_id, str(self.system_id))
-
-
-_NAMES: Final = {WIDEVINE: "Widevine", PLAYREADY: "PlayReady", COMMON: "ClearKey/common"}
-
-
-def system_name(system_id: uuid.UUID) -> str:
-    return _NAMES.get(system_id, str(system_id))
+_CONTAINERS: Final = frozenset({"moov", "moof"})
 
 
 def parse_pssh(raw: bytes) -> Pssh:
@@ -56,8 +33,6 @@ def parse_pssh(raw: bytes) -> Pssh:
     The box format is daemon.mp4's; this adds what a CDM needs: the KIDs a Widevine box
     names in its data, and a refusal of anything but exactly one whole box.
     """
-    from daemon.mp4 import pssh as box_format
-
     if len(raw) < 32 or len(raw) > _MAX_BOX:
         raise DrmError("PSSH box has an impossible size", size=len(raw))
     size, kind = struct.unpack_from(">I4s", raw, 0)
@@ -69,25 +44,39 @@ def parse_pssh(raw: bytes) -> Pssh:
         box = box_format.parse_pssh(raw)
     except MediaError as exc:
         raise DrmError(f"malformed pssh box: {exc.detail}") from None
-    if len(box.kids) > _MAX_KIDS:
-        raise DrmError("pssh KID count exceeds the limit", count=len(box.kids))
-    kids = list(box.kids)
-    if not kids and box.system_id == WIDEVINE:
-        kids = widevine_key_ids(box.data)
-    return Pssh(box.system_id, box.version, tuple(kids), box.data, raw)
+    if len(box.key_ids) > _MAX_KIDS:
+        raise DrmError("pssh KID count exceeds the limit", count=len(box.key_ids))
+    if not box.key_ids and box.system_id == WIDEVINE:
+        return replace(box, key_ids=tuple(widevine_key_ids(box.data)))
+    return box
+
+
+def new_pssh(system_id: uuid.UUID, key_ids: Sequence[bytes], data: bytes = b"") -> Pssh:
+    """A box naming `key_ids`: v1 (v0 without KIDs); Widevine data is made from the KIDs."""
+    _check_key_ids(key_ids)
+    if system_id == WIDEVINE and not data:
+        return widevine_pssh(key_ids)
+    return Pssh.new(system_id, key_ids, data)
 
 
 def build_pssh(system_id: uuid.UUID, key_ids: Sequence[bytes], data: bytes = b"") -> bytes:
-    """A v1 pssh box (v0 when there are no KIDs); Widevine data is generated from the KIDs."""
-    from daemon.mp4 import pssh as box_format
+    """The bytes of `new_pssh(...)`."""
+    return new_pssh(system_id, key_ids, data).raw
 
+
+def widevine_pssh(key_ids: Sequence[bytes], protection_scheme: str | None = None) -> Pssh:
+    """A v0 Widevine box whose WidevinePsshData names the KIDs (and the scheme FourCC)."""
+    _check_key_ids(key_ids)
+    data = b"".join(b"\x12" + bytes([len(kid)]) + kid for kid in key_ids)  # key_id, field 2
+    if protection_scheme is not None:  # protection_scheme, field 9: the FourCC as a uint32
+        data += b"\x48" + _varint_bytes(int.from_bytes(protection_scheme.encode("ascii"), "big"))
+    return Pssh(WIDEVINE, tuple(key_ids), data, 0)
+
+
+def _check_key_ids(key_ids: Sequence[bytes]) -> None:
     for kid in key_ids:
         if len(kid) != 16:
             raise DrmError("a key id is 16 bytes", length=len(kid))
-    if system_id == WIDEVINE and not data:
-        data = b"".join(b"\x12\x10" + kid for kid in key_ids)  # WidevinePsshData.key_ids
-        return box_format.build_pssh(system_id, data=data, version=0)
-    return box_format.build_pssh(system_id, key_ids, data)
 
 
 def widevine_key_ids(data: bytes) -> list[bytes]:
@@ -118,6 +107,15 @@ def widevine_key_ids(data: bytes) -> list[bytes]:
     return kids
 
 
+def _varint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
@@ -131,16 +129,20 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def pssh_from_mpd(values: Iterable[str]) -> list[Pssh]:
-    """Parse the base64 `cenc:pssh` texts of an MPD's ContentProtection elements."""
+def pssh_from_mpd(values: Iterable[str | bytes]) -> list[Pssh]:
+    """Parse an MPD's `cenc:pssh` values: base64 texts, or boxes already decoded (bytes,
+    as daemon.dash's ContentProtection.pssh holds them)."""
     boxes = []
-    for text in values:
-        try:
-            raw = base64.b64decode("".join(text.split()), validate=True)
-        except (binascii.Error, ValueError):
-            raise DrmError("cenc:pssh in the MPD is not base64") from None
-        boxes.append(parse_pssh(raw))
+    for value in values:
+        boxes.append(parse_pssh(_decoded(value) if isinstance(value, str) else value))
     return boxes
+
+
+def _decoded(text: str) -> bytes:
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise DrmError("cenc:pssh in the MPD is not base64") from None
 
 
 def pssh_from_init_segment(segment: bytes) -> list[Pssh]:
@@ -155,22 +157,15 @@ def _walk(buf: bytes, start: int, end: int, depth: int) -> Iterator[bytes]:
         seen += 1
         if seen > _MAX_BOXES:
             raise DrmError("too many boxes in init segment", offset=pos)
-        size, kind = struct.unpack_from(">I4s", buf, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                raise DrmError("truncated box header", offset=pos)
-            (size,) = struct.unpack_from(">Q", buf, pos + 8)
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise DrmError("box size runs past its parent", box=kind.decode("latin-1"), offset=pos)
-        if kind == b"pssh":
-            yield buf[pos : pos + size]
-        elif kind in _CONTAINERS and depth == 0:
-            yield from _walk(buf, pos + header, pos + size, depth + 1)
-        pos += size
+        try:
+            header = read_header(buf, pos, end, "")
+        except MediaError:
+            raise DrmError("box size runs past its parent", offset=pos) from None
+        if header.type == "pssh":
+            yield buf[pos : header.end]
+        elif header.type in _CONTAINERS and depth == 0:
+            yield from _walk(buf, header.body_start, header.end, depth + 1)
+        pos = header.end
 
 
 def keyids_init_data(data: bytes) -> list[bytes]:
@@ -187,20 +182,38 @@ def keyids_init_data(data: bytes) -> list[bytes]:
 
 def choose_pssh(
     candidates: Sequence[Pssh], system_id: uuid.UUID, default_kids: Sequence[bytes] = ()
-) -> bytes:
+) -> Pssh:
     """The pssh box to give a CDM of `system_id`: its own system's box first; for the
     common system also any box naming KIDs; else one built from the default KIDs."""
     for box in candidates:
         if box.system_id == system_id:
-            return box.raw
+            return box
     if system_id == COMMON:
         for box in candidates:
             if box.key_ids:
-                return build_pssh(COMMON, box.key_ids)
+                return new_pssh(COMMON, box.key_ids)
     if default_kids:
-        return build_pssh(system_id, default_kids)
+        return new_pssh(system_id, default_kids)
     found = ", ".join(sorted({b.system_name for b in candidates})) or "none"
     raise DrmError(
         f"no PSSH for {system_name(system_id)} and no default KID to build one",
         found=found,
     )
+
+
+__all__ = [
+    "COMMON",
+    "PLAYREADY",
+    "WIDEVINE",
+    "Pssh",
+    "build_pssh",
+    "choose_pssh",
+    "keyids_init_data",
+    "new_pssh",
+    "parse_pssh",
+    "pssh_from_init_segment",
+    "pssh_from_mpd",
+    "system_name",
+    "widevine_key_ids",
+    "widevine_pssh",
+]

@@ -54,8 +54,8 @@ from daemon.core.errors import DecryptError
 from daemon.mp4.box import Box, iter_headers, parse_box, parse_boxes, serialise
 from daemon.mp4.crypto import SUPPORTED_SCHEMES, aes, cbcs_sample, cenc_sample
 from daemon.mp4.encrypt import encrypt_init, encrypt_segment
-from daemon.mp4.fields import (
-    Cursor,
+from daemon.mp4.fields import Cursor
+from daemon.mp4.fragment_fields import (
     SampleAux,
     parse_aux,
     parse_saio,

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from daemon.core.errors import DecryptError, MediaError
 from daemon.mp4.box import AUDIO_SAMPLE_ENTRIES, Box, iter_headers, parse_box
 from daemon.mp4.crypto import SUPPORTED_SCHEMES, aes, cbcs_sample, cenc_sample
-from daemon.mp4.fields import (
+from daemon.mp4.fields import Tenc, build_schm, build_tenc, parse_tkhd_track_id
+from daemon.mp4.fragment_fields import (
     SENC_SUBSAMPLES,
     TFHD_DEFAULT_BASE_IS_MOOF,
     TRUN_DATA_OFFSET,
@@ -22,16 +23,12 @@ from daemon.mp4.fields import (
     Saiz,
     SampleAux,
     Senc,
-    Tenc,
     build_aux,
     build_saio,
     build_saiz,
-    build_schm,
     build_senc,
-    build_tenc,
     build_tfhd,
     build_trun,
-    parse_tkhd_track_id,
 )
 from daemon.mp4.sidx import parse_sidx_payload
 from daemon.mp4.tracks import TrafLayout, fragment_layout, read_init

@@ -1,7 +1,9 @@
-"""The `sidx` segment index (ISO/IEC 14496-12 §8.16.3), parsed into byte ranges and times."""
+"""The `sidx` segment index (ISO/IEC 14496-12 §8.16.3): parsed into byte ranges and times,
+and built from references."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from daemon.core.errors import MediaError
@@ -60,6 +62,23 @@ def parse_sidx_payload(payload: bytes, path: str = "sidx", base: int = 0) -> Sid
     if timescale == 0:
         raise MediaError("sidx timescale is 0", box=path, offset=base)
     return Sidx(v, ref_id, timescale, ept, first, tuple(refs))
+
+
+def build_sidx(s: Sidx) -> bytes:
+    """The payload of `s` (after the box header); parse_sidx_payload reads it back."""
+    wide = s.version == 1
+    head = struct.pack(">BBHII", s.version, 0, 0, s.reference_id, s.timescale)
+    times = struct.pack(">QQ" if wide else ">II", s.earliest_presentation_time, s.first_offset)
+    refs = b"".join(
+        struct.pack(
+            ">III",
+            (r.reference_type << 31) | (r.size & 0x7FFFFFFF),
+            r.duration,
+            (int(r.starts_with_sap) << 31) | (r.sap_type << 28) | (r.sap_delta_time & 0x0FFFFFFF),
+        )
+        for r in s.references
+    )
+    return head + times + struct.pack(">HH", 0, len(s.references)) + refs
 
 
 def parse_sidx(data: bytes, sidx_offset: int = 0) -> tuple[Sidx, list[SubSegment]]:

@@ -13,19 +13,15 @@ from dataclasses import dataclass
 from daemon.core.errors import MediaError
 from daemon.mp4.box import Box, parse_boxes
 from daemon.mp4.fields import (
-    TFHD_DEFAULT_BASE_IS_MOOF,
     Tenc,
-    Tfhd,
     Trex,
-    Trun,
     parse_mdhd_timescale,
     parse_schm,
     parse_tenc,
-    parse_tfhd,
     parse_tkhd_track_id,
     parse_trex,
-    parse_trun,
 )
+from daemon.mp4.fragment_fields import TFHD_DEFAULT_BASE_IS_MOOF, Tfhd, Trun, parse_tfhd, parse_trun
 
 
 @dataclass

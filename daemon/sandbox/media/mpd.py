@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from daemon.contracts.amazon_music import BIT_DEPTH_SCHEME, MPD_PROFILE
-from daemon.sandbox.media.boxes import widevine_pssh
+from daemon.drm.pssh import widevine_pssh
 from daemon.sandbox.media.catalog import Track
 from daemon.sandbox.media.formats import FORMATS
 from daemon.sandbox.media.package import Layout
@@ -115,7 +115,7 @@ def build_mpd(
 ) -> str:
     """MPD text with exactly `layouts` as Representations (callers check non-emptiness)."""
     kid = str(uuid.UUID(bytes=track.kid))
-    pssh = base64.b64encode(widevine_pssh(track.kid, track.scheme)).decode("ascii")
+    pssh = base64.b64encode(widevine_pssh([track.kid], track.scheme).raw).decode("ascii")
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f"<MPD {_NAMESPACES} "

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.sandbox.media.boxes import sidx, split, widevine_pssh
+from daemon.drm.pssh import widevine_pssh
 from daemon.sandbox.media.catalog import Track, derive
 from daemon.sandbox.media.encode import SourceAudio, encode_clear
 from daemon.sandbox.media.formats import AudioFormat
+from daemon.sandbox.media.fragments import segment_index, split
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def package(
         scheme=track.scheme,
         kid=track.kid,
         clear_lead=True,
-        pssh_boxes=[widevine_pssh(track.kid, track.scheme)],
+        pssh_boxes=[widevine_pssh([track.kid], track.scheme).raw],
         **extra,
     )
     fragments: list[bytes] = []
@@ -114,7 +115,7 @@ def package(
             encrypt_segment(init, parts.fragment_bytes(i), track.key, iv=iv, clear=is_clear)
         )
         clear_flags.append(is_clear)
-    index = sidx(parts.timescale, parts.fragments, [len(f) for f in fragments])
+    index = segment_index(parts.timescale, parts.fragments, [len(f) for f in fragments])
     offset = len(init) + len(index)
     segments: list[Segment] = []
     for frag, data, is_clear in zip(parts.fragments, fragments, clear_flags, strict=True):

@@ -393,8 +393,8 @@ class ContentStore:
         Not cached (it would double the disk use): encoding is deterministic, so it is made
         again, and checked to have the same fragments as the stored Representation.
         """
-        from daemon.sandbox.media.boxes import split
         from daemon.sandbox.media.encode import SourceAudio, encode_clear
+        from daemon.sandbox.media.fragments import split
 
         content = self.track(track_id)
         layout = content.layouts.get(format_id)

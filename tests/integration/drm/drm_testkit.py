@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import struct
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from aiohttp import ClientSession, web
 
 from daemon.core.errors import TransportError
 from daemon.drm import WIDEVINE, build_pssh, denial_from_response
+from daemon.mp4.box import find_first, parse_box, parse_boxes, serialise
 from daemon.sandbox.licence import LicenceServerError, WidevineLicenceServer, issue_clearkey
 
 KID_A = bytes.fromhex("0123456789abcdef0123456789abcdef")
@@ -71,15 +71,13 @@ def encrypted_flac_fmp4(pcm: np.ndarray[Any, Any], kid: bytes, key: bytes) -> by
 
 
 def add_pssh_to_moov(mp4: bytes, pssh: bytes) -> bytes:
-    pos = 0
-    while pos + 8 <= len(mp4):
-        size, kind = struct.unpack_from(">I4s", mp4, pos)
-        if kind == b"moov":
-            end = pos + size
-            head = struct.pack(">I", size + len(pssh)) + mp4[pos + 4 : end]
-            return mp4[:pos] + head + pssh + mp4[end:]
-        pos += size
-    raise ValueError("no moov")
+    """`mp4` with the whole box `pssh` appended to its moov."""
+    boxes = parse_boxes(mp4)
+    moov = find_first(boxes, "moov")
+    if moov is None or moov.children is None:
+        raise ValueError("no moov")
+    moov.children.append(parse_box(pssh))
+    return serialise(boxes)
 
 
 def decrypt_pcm(mp4: bytes, key: bytes) -> np.ndarray[Any, Any]:

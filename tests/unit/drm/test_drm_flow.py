@@ -166,8 +166,11 @@ async def test_pssh_choice_prefers_mpd_widevine_then_init_then_default() -> None
     )
     await flow.acquire(server.post, mpd_pssh=_mpd(build_pssh(PLAYREADY, [K1])), init_segment=init)
     await flow.acquire(server.post, mpd_pssh=_mpd(build_pssh(PLAYREADY, [K1])), default_kids=[K2])
+    # The MPD's boxes as dash.model holds them (decoded) are taken as they are.
+    await flow.acquire(server.post, mpd_pssh=[build_pssh(PLAYREADY, [K1]), wv_mpd])
     assert cdm.pssh[:2] == [wv_mpd, wv_init]
     assert cdm.pssh[2] == build_pssh(WIDEVINE, [K2])
+    assert cdm.pssh[3] == wv_mpd
     with pytest.raises(DrmError, match="no PSSH for Widevine"):
         await flow.acquire(server.post, mpd_pssh=_mpd(build_pssh(PLAYREADY, [K1])))
     assert cdm.sessions == set()

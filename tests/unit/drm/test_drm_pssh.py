@@ -20,6 +20,7 @@ from daemon.drm.pssh import (
     pssh_from_init_segment,
     pssh_from_mpd,
     widevine_key_ids,
+    widevine_pssh,
 )
 
 K1, K2 = bytes(range(16)), bytes(range(100, 116))
@@ -55,6 +56,16 @@ def test_widevine_data_with_other_fields_is_read() -> None:
     assert widevine_key_ids(data) == [K1, K2]
 
 
+def test_widevine_box_names_kids_and_scheme_in_its_data() -> None:
+    pywidevine = pytest.importorskip("pywidevine")
+    box = widevine_pssh([K1], "cbcs")
+    assert box.version == 0
+    assert parse_pssh(box.raw) == box
+    theirs = pywidevine.PSSH(box.raw)
+    assert [k.bytes for k in theirs.key_ids] == [K1]
+    assert theirs.init_data == box.data
+
+
 @pytest.mark.parametrize("data", [b"\x12\x20" + K1, b"\x12", b"\x0f", b"\x80\x80"])
 def test_broken_widevine_data_is_refused(data: bytes) -> None:
     with pytest.raises(DrmError, match="protobuf"):
@@ -85,9 +96,13 @@ def test_init_segment_boxes_are_found_inside_moov() -> None:
 def test_choose_prefers_own_system_then_kids_then_defaults() -> None:
     wv = parse_pssh(build_pssh(WIDEVINE, [K1]))
     pr = parse_pssh(build_pssh(PLAYREADY, [], b"<pr/>"))
-    assert choose_pssh([pr, wv], WIDEVINE) == wv.raw
-    assert parse_pssh(choose_pssh([pr, wv], COMMON)).key_ids == (K1,)
-    assert parse_pssh(choose_pssh([pr], WIDEVINE, [K2])).key_ids == (K2,)
+    assert choose_pssh([pr, wv], WIDEVINE).raw == wv.raw
+    common = choose_pssh([pr, wv], COMMON)
+    assert parse_pssh(common.raw) == common
+    assert common.key_ids == (K1,)
+    built = choose_pssh([pr], WIDEVINE, [K2])
+    assert parse_pssh(built.raw) == built
+    assert built.key_ids == (K2,)
     with pytest.raises(DrmError, match="no PSSH for Widevine") as info:
         choose_pssh([pr], WIDEVINE)
     assert "PlayReady" in str(info.value)
@@ -96,6 +111,7 @@ def test_choose_prefers_own_system_then_kids_then_defaults() -> None:
 def test_mpd_base64_and_keyids_json() -> None:
     text = base64.b64encode(build_pssh(WIDEVINE, [K2])).decode()
     assert pssh_from_mpd([f"\n  {text}\n"])[0].key_ids == (K2,)
+    assert pssh_from_mpd([build_pssh(WIDEVINE, [K2])]) == pssh_from_mpd([text])
     with pytest.raises(DrmError, match="base64"):
         pssh_from_mpd(["@@@"])
     kid = base64.urlsafe_b64encode(K1).rstrip(b"=").decode()

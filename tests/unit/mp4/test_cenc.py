@@ -11,7 +11,8 @@ import pytest
 from daemon.core.errors import DecryptError, MediaError
 from daemon.mp4 import cenc
 from daemon.mp4.box import Box, iter_headers, parse_box, parse_boxes, serialise, walk
-from daemon.mp4.fields import parse_saio, parse_senc, parse_tenc, parse_tfhd
+from daemon.mp4.fields import parse_tenc
+from daemon.mp4.fragment_fields import parse_saio, parse_senc, parse_tfhd
 from daemon.mp4.pssh import WIDEVINE, build_pssh, parse_pssh
 from daemon.mp4.sidx import parse_sidx
 from daemon.mp4.tracks import read_init
@@ -150,7 +151,7 @@ def test_encrypted_init_carries_scheme_tenc_and_pssh(clear_flac: bytes) -> None:
     found = moov.find("pssh")
     assert found is not None
     parsed = parse_pssh(found.to_bytes())
-    assert (parsed.system_id, parsed.kids, parsed.data) == (WIDEVINE, [KID], b"payload")
+    assert (parsed.system_id, parsed.key_ids, parsed.data) == (WIDEVINE, (KID,), b"payload")
 
 
 def test_clear_lead_fragment_points_at_the_clear_entry(clear_flac: bytes) -> None:
@@ -344,7 +345,7 @@ def test_default_kids_lists_every_track_kid(clear_flac: bytes) -> None:
 
 def _as_piff(seg: bytes, override: bytes | None) -> bytes:
     """Move sample encryption into a PIFF uuid box (old Smooth/PlayReady layout)."""
-    from daemon.mp4.fields import build_trun, parse_trun
+    from daemon.mp4.fragment_fields import build_trun, parse_trun
 
     moof_h = next(iter_headers(seg))
     moof = parse_box(seg[: moof_h.end])
@@ -381,7 +382,7 @@ def test_piff_sample_encryption_box(clear_flac: bytes, override: bytes | None) -
 
 def _two_truns(seg: bytes) -> bytes:
     """Split the first traf's trun into two runs, each with its own data offset."""
-    from daemon.mp4.fields import Trun, build_trun, parse_trun
+    from daemon.mp4.fragment_fields import Trun, build_trun, parse_trun
 
     moof_h = next(iter_headers(seg))
     moof = parse_box(seg[: moof_h.end])
@@ -403,7 +404,14 @@ def _two_truns(seg: bytes) -> bytes:
 
 
 def test_several_truns_and_per_trun_saio(clear_flac: bytes) -> None:
-    from daemon.mp4.fields import Saio, build_saio, build_trun, parse_saio, parse_saiz, parse_trun
+    from daemon.mp4.fragment_fields import (
+        Saio,
+        build_saio,
+        build_trun,
+        parse_saio,
+        parse_saiz,
+        parse_trun,
+    )
 
     src = split(clear_flac)
     two = [_two_truns(s) for s in src.segments]
