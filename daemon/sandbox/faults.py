@@ -21,7 +21,7 @@ from daemon.sandbox.config import FaultRule
 from daemon.sandbox.web import HttpProblem, json_response, read_json
 
 if TYPE_CHECKING:
-    from daemon.sandbox.lwa import LwaService
+    from daemon.sandbox.amazon.lwa import LwaService
 
 log = logging.getLogger("daemon.sandbox")
 

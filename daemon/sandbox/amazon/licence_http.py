@@ -22,7 +22,7 @@ from daemon.sandbox.faults import FLAG_DENIAL
 from daemon.sandbox.web import JSON_TYPE, HttpProblem, json_response, read_body
 
 if TYPE_CHECKING:
-    from daemon.sandbox.music import MusicService
+    from daemon.sandbox.amazon.music_state import MusicState
 
 log = logging.getLogger("daemon.sandbox")
 
@@ -38,7 +38,7 @@ def _denial(reason: str, message: str) -> HttpProblem:
 class LicenceEndpoint:
     """Handlers for /drm/widevine/<track> and the plain ClearKey endpoint."""
 
-    def __init__(self, music: MusicService) -> None:
+    def __init__(self, music: MusicState) -> None:
         self._music = music
         self._widevine: Any = None
 

@@ -1,7 +1,7 @@
 """Search, availability, ratings and the /_sandbox/music hooks of the Music emulation.
 
-A mixin of `MusicService` (spec §4.7-4.9, AM-C18, AM-C20, AM-C34); split out to keep
-`music.py` about browse and playback.
+Handlers over the shared `MusicState` (spec §4.7-4.9, AM-C18, AM-C20, AM-C34), kept apart
+from `music.py`, which is about browse and playback.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from daemon.contracts import amazon_music as am
-from daemon.sandbox import music_docs as docs
+from daemon.sandbox.amazon import docs
 from daemon.sandbox.media.catalog import Track
 from daemon.sandbox.web import HttpProblem, json_response, read_json, read_json_object
 
 if TYPE_CHECKING:
-    from daemon.sandbox.music import MusicService
+    from daemon.sandbox.amazon.music_state import MusicState
 
 log = logging.getLogger("daemon.sandbox")
 
@@ -30,7 +30,7 @@ MOVED = "/moved"
 class MusicExtras:
     """Handlers that only read the catalog or change sandbox settings."""
 
-    def __init__(self, music: MusicService) -> None:
+    def __init__(self, music: MusicState) -> None:
         self.m = music
 
     # -- ratings, search, availability ------------------------------------------------------
