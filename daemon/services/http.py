@@ -27,6 +27,7 @@ from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, ProtocolError, RateLimited, ServiceError, TransportError
 from daemon.core.redact import Secret
 from daemon.core.resource import StartableResource
+from daemon.core.retry import RetryPolicy
 
 log = logging.getLogger("daemon.services.http")
 
@@ -60,51 +61,6 @@ class Timeouts:
     read: float = 30.0
     #: the whole attempt, connect to last body byte
     request: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded exponential backoff for transient failures (AM-C29 defaults).
-
-    Retry `n` (0-based) waits `min(max_delay, base_delay * factor**n)`, drawn with full
-    jitter (uniform in [0, d]) or, with `full_jitter=False`, within ±`jitter` of d.
-    `max_attempts` counts every send; `total` bounds the time from the first send.
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    factor: float = 2.0
-    max_delay: float = 60.0
-    total: float = 120.0
-    full_jitter: bool = True
-    jitter: float = 0.5
-
-    @classmethod
-    def from_contract(
-        cls, policy: Any, *, total: float = 120.0, full_jitter: bool = False
-    ) -> RetryPolicy:
-        """Build from a contract policy (e.g. `daemon.contracts.amazon_music.API_RETRY`,
-        AM-C29: ±50 % jitter) so a corrected contract changes one place."""
-        return cls(
-            max_attempts=policy.max_attempts,
-            base_delay=policy.base_s,
-            factor=policy.factor,
-            max_delay=policy.cap_s,
-            total=total,
-            full_jitter=full_jitter,
-            jitter=policy.jitter,
-        )
-
-    def backoff(self, retry_index: int, unit_random: float) -> float:
-        nominal = min(self.max_delay, self.base_delay * self.factor ** max(0, retry_index))
-        if self.full_jitter:
-            return nominal * unit_random
-        jittered = nominal * (1.0 + self.jitter * (2.0 * unit_random - 1.0))
-        return min(self.max_delay, max(0.0, jittered))
-
-
-#: One attempt, no retries: event POSTs and anything the caller retries itself.
-NO_RETRY: Final = RetryPolicy(max_attempts=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +160,13 @@ def _translate(exc: BaseException, where: str) -> _AttemptFailed | ProtocolError
             TransportError("malformed HTTP response", url=where, status=exc.status), sent=True
         )
     return _AttemptFailed(TransportError(f"HTTP failure ({type(exc).__name__})", url=where), True)
+
+
+def _with_attempts(error: ServiceError, sends: int) -> ServiceError:
+    """`error` naming how many sends were made, when there was more than one."""
+    if sends == 1 or "attempts" in error.fields:
+        return error
+    return type(error)(error.detail, **{**error.fields, "attempts": sends})
 
 
 class StreamingResponse:
@@ -388,12 +351,12 @@ class HttpClient(StartableResource):
                         raise error
                 else:
                     return response
-                may_resend = True
+                may_resend = policy.should_retry(status)
                 reason = f"status_{status}"
 
             failures += 1
             if not may_resend or sends >= policy.max_attempts:
-                raise error
+                raise _with_attempts(error, sends)
             if retry_after is not None:
                 if retry_after > policy.max_delay:
                     raise error

@@ -26,7 +26,9 @@ from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, ConfigError, ProtocolError, ServiceError, TransportError
 from daemon.core.redact import Secret
 from daemon.core.resource import StartableResource
-from daemon.services.http import NO_RETRY, HttpClient, HttpResponse, safe_url
+from daemon.core.retry import NO_RETRY
+from daemon.services import amazon_policy
+from daemon.services.http import HttpClient, HttpResponse, safe_url
 from daemon.state.secrets import SecretStore
 
 log = logging.getLogger("daemon.services.lwa")
@@ -78,7 +80,7 @@ class LwaSettings:
     """Configuration of the LWA client; the lead's config maps onto these fields."""
 
     client_id: str
-    base_url: str = am.LWA_DEFAULT_BASE_URL
+    base_url: str = amazon_policy.LWA_DEFAULT_BASE_URL
     #: Accept-Language on the code-pair request (AM-C01), one of am.SUPPORTED_LANGUAGES
     language: str = am.DEFAULT_LANGUAGE
     #: refresh this long before expiry (AM-C03 says >= 30 s; the issue asks >= 60 s)
@@ -95,9 +97,9 @@ class LwaSettings:
                 path="amazon.language",
             )
         object.__setattr__(self, "language", language)
-        if self.refresh_head_start_s < am.REFRESH_HEAD_START_S:
+        if self.refresh_head_start_s < amazon_policy.REFRESH_HEAD_START_S:
             raise ConfigError(
-                f"the token refresh head start must be >= {am.REFRESH_HEAD_START_S} s",
+                f"the token refresh head start must be >= {amazon_policy.REFRESH_HEAD_START_S} s",
                 path="amazon.refresh_head_start_s",
             )
 
@@ -258,7 +260,7 @@ class LwaClient(StartableResource):
         device_code = body.get("device_code")
         uri = body.get("verification_uri")
         expires_in = body.get("expires_in")
-        interval = body.get("interval", am.POLL_INTERVAL_MIN_S)
+        interval = body.get("interval", amazon_policy.POLL_INTERVAL_MIN_S)
         if not (
             isinstance(user_code, str)
             and user_code
@@ -286,7 +288,7 @@ class LwaClient(StartableResource):
 
     async def poll(self, pair: CodePair) -> None:
         """Poll until linked; raises CodePairExpired, LinkDenied or LwaConfigError."""
-        interval = am.clamp_poll_interval(pair.interval)
+        interval = amazon_policy.clamp_poll_interval(pair.interval)
         deadline = pair.issued_at + pair.expires_in
         failures = 0
         while True:
@@ -315,22 +317,22 @@ class LwaClient(StartableResource):
                 await self._accept(resp, previous=None)
                 return
             code = _error_code(resp)
-            action = am.lwa_action(code) if code else am.LwaAction.FATAL
-            if action is am.LwaAction.KEEP_POLLING:
+            action = amazon_policy.lwa_action(code) if code else amazon_policy.LwaAction.FATAL
+            if action is amazon_policy.LwaAction.KEEP_POLLING:
                 continue
-            if action is am.LwaAction.SLOW_DOWN:
-                interval = am.next_poll_interval(interval, code)
+            if action is amazon_policy.LwaAction.SLOW_DOWN:
+                interval = amazon_policy.next_poll_interval(interval, code)
                 log.info("lwa.slow_down interval=%.1f", interval)
                 continue
-            if action is am.LwaAction.NEW_CODE_PAIR:
+            if action is amazon_policy.LwaAction.NEW_CODE_PAIR:
                 raise CodePairExpired(
                     f"the sign-in code expired before it was entered; {RELOGIN} for a new code"
                 )
-            if action is am.LwaAction.RETRY:
+            if action is amazon_policy.LwaAction.RETRY:
                 failures += 1
                 await self._backoff(failures, "poll", None)
                 continue
-            if action is am.LwaAction.UNLINK:
+            if action is amazon_policy.LwaAction.UNLINK:
                 raise LinkDenied(f"Amazon sign-in was denied or cancelled; {RELOGIN} to try again")
             raise self._error_from(resp)
 
@@ -411,13 +413,13 @@ class LwaClient(StartableResource):
         )
         if not resp.ok:
             code = _error_code(resp)
-            action = am.lwa_action(code) if code else am.LwaAction.FATAL
-            if action is am.LwaAction.UNLINK:
+            action = amazon_policy.lwa_action(code) if code else amazon_policy.LwaAction.FATAL
+            if action is amazon_policy.LwaAction.UNLINK:
                 # Stored credentials stay as they are: only a new login replaces them.
                 log.warning("lwa.refresh_refused error=%s action=sign_in_required", code)
                 self._set_state(LinkState.SIGN_IN_REQUIRED)
                 raise SignInRequired(f"Amazon sign-in expired: {RELOGIN}")
-            if action is am.LwaAction.RETRY:
+            if action is amazon_policy.LwaAction.RETRY:
                 raise TransportError("Amazon sign-in service error", url=safe_url(resp.url))
             raise self._error_from(resp)
         new = await self._accept(resp, previous=tokens)
@@ -428,7 +430,7 @@ class LwaClient(StartableResource):
         body = resp.json_object()
         if previous is not None and "refresh_token" not in body:
             body = {**body, "refresh_token": previous.refresh.reveal()}  # no rotation this time
-        parsed = am.parse_token_response(body)
+        parsed = amazon_policy.parse_token_response(body)
         if parsed is None:
             raise ProtocolError(
                 "Amazon's token answer is incomplete or malformed", url=safe_url(resp.url)
@@ -492,7 +494,7 @@ class LwaClient(StartableResource):
                 fut.cancel()
 
     async def _backoff(self, failures: int, what: str, exc: ServiceError | None) -> None:
-        delay = am.jittered(am.lwa_backoff_step(failures - 1), self._rng.random())
+        delay = amazon_policy.LWA_RETRY.backoff(failures - 1, self._rng.random())
         log.warning(
             "lwa.%s_failed attempt=%d retry_in=%.2f error=%s",
             what,
@@ -505,7 +507,7 @@ class LwaClient(StartableResource):
     def _error_from(self, resp: HttpResponse) -> ServiceError:
         code = _error_code(resp)
         where = safe_url(resp.url)
-        if code and am.lwa_action(code) is am.LwaAction.FATAL:
+        if code and amazon_policy.lwa_action(code) is amazon_policy.LwaAction.FATAL:
             return LwaConfigError(
                 f"Amazon sign-in refused the request ({code}): check the LWA client id and"
                 " that the security profile is enabled for Amazon Music",

@@ -26,8 +26,10 @@ from urllib.parse import urldefrag, urlencode, urljoin, urlsplit
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.errors import ConfigError, LicenseError, ProtocolError, ServiceError
+from daemon.core.retry import NO_RETRY
 from daemon.core.tiers import Capability
-from daemon.services.http import NO_RETRY, Authenticator, HttpClient, HttpResponse, safe_url
+from daemon.services import amazon_policy
+from daemon.services.http import Authenticator, HttpClient, HttpResponse, safe_url
 
 log = logging.getLogger("daemon.services.music")
 
@@ -86,7 +88,7 @@ class LicenceDenied(LicenseError):
     def __init__(self, message: str, reason: str, **fields: Any) -> None:
         super().__init__(message, reason=reason, **fields)
         self.reason = reason
-        self.action = am.denial_action(reason)
+        self.action = amazon_policy.denial_action(reason)
 
 
 class ManifestExpired(ServiceError):
@@ -346,10 +348,10 @@ class MusicSettings:
 
     api_root: str = DEFAULT_API_ROOT
     language: str = am.DEFAULT_LANGUAGE
-    site: str = am.DEFAULT_MUSIC_SITE
+    site: str = amazon_policy.DEFAULT_MUSIC_SITE
     #: `amzn-image-style` (SL500 … SL30, or "*" for URLs with a size placeholder); None: omit
     image_style: str | None = "SL500"
-    #: `X-Amz-Music-Images-Shrink` (e.g. am.DEFAULT_IMAGES_SHRINK); None: omit
+    #: `X-Amz-Music-Images-Shrink` (e.g. amazon_policy.DEFAULT_IMAGES_SHRINK); None: omit
     images_shrink: str | None = None
     #: `X-Amz-Music-Images-Accept` (`png` or `jpeg`); None: omit
     images_accept: str | None = None
@@ -401,7 +403,7 @@ class MusicClient:
         """Headers of every Device API request except Authorization (added per attempt)."""
         s = self.settings
         headers = {
-            "Accept": am.DEFAULT_ACCEPT,
+            "Accept": amazon_policy.DEFAULT_ACCEPT,
             am.H_ACCEPT_LANGUAGE: s.language,
             am.H_MUSIC_SITE: s.site,
         }
@@ -682,7 +684,7 @@ class MusicClient:
         resp = await self._http.request(
             "GET", definition.manifest_uri, headers=headers, auth=self._auth
         )
-        if resp.status in am.MEDIA_REFETCH_STATUSES:
+        if resp.status in amazon_policy.MEDIA_REFETCH_STATUSES:
             raise ManifestExpired(
                 "manifest URL expired", url=safe_url(resp.url), status=resp.status
             )

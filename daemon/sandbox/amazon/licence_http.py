@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from daemon.contracts import amazon_music as am
+from daemon.sandbox.amazon import choices
 from daemon.sandbox.faults import FLAG_DENIAL
 from daemon.sandbox.web import JSON_TYPE, HttpProblem, json_response, read_body
 
@@ -32,7 +33,7 @@ _WIDEVINE_HINT = ("the widevine-test licence backend needs pywidevine: "
 
 
 def _denial(reason: str, message: str) -> HttpProblem:
-    return HttpProblem(403, message, body=am.licence_denial_body(reason, message))
+    return HttpProblem(403, message, body=choices.licence_denial_body(reason, message))
 
 
 class LicenceEndpoint:

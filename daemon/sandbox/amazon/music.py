@@ -22,7 +22,7 @@ from aiohttp import web
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.tiers import Capability
-from daemon.sandbox.amazon import docs, images
+from daemon.sandbox.amazon import choices, docs, images
 from daemon.sandbox.amazon.events import EventRejected, validate_event
 from daemon.sandbox.amazon.extras import MOVED, MusicExtras
 from daemon.sandbox.amazon.licence_http import LicenceEndpoint
@@ -236,7 +236,7 @@ class MusicService(MusicState):
         if request.get(FLAG_URL_EXPIRED) or claims is None or claims.track_id != track.id:
             raise HttpProblem(403, "the manifest URL is invalid or expired; "
                               "fetch the TrackDefinition again")
-        formats = am.offered_formats(caps, self.tier, self.content.formats(track))
+        formats = choices.offered_formats(caps, self.tier, self.content.formats(track))
         if not formats:
             raise HttpProblem(am.GENERAL_ERROR_STATUS, "no playable representation",
                               body=self._unavailable_report(request, caps))
@@ -254,12 +254,12 @@ class MusicService(MusicState):
                             caps: frozenset[Capability]) -> dict[str, Any]:
         if caps == {Capability.REAL_AUDIO_360}:
             explanation = "360 Reality Audio is not available for this track on this device."
-        elif self.tier is not am.Tier.UNLIMITED:
+        elif self.tier is not choices.Tier.UNLIMITED:
             explanation = ("Your plan includes standard quality only.<br>"
                            "Ask for STD_RES or upgrade to Amazon Music Unlimited.")
         else:
             explanation = "This track is not available in a quality this device can play."
-        return am.general_error_document("Not available", "Quality not available", explanation,
+        return choices.general_error_document("Not available", "Quality not available", explanation,
                                          [{"label": "OK", "resume": False}])
 
     async def get_media(self, request: web.Request) -> web.StreamResponse:
@@ -277,7 +277,7 @@ class MusicService(MusicState):
     # -- images -------------------------------------------------------------------------------
 
     async def get_image(self, request: web.Request) -> web.Response:
-        match = am.IMAGE_PATH_RE.match("/images/" + request.match_info["name"])
+        match = choices.IMAGE_PATH_RE.match("/images/" + request.match_info["name"])
         if match is None or match.group("image_id") not in self._image_ids:
             raise HttpProblem(404, "no such image")
         image_id = match.group("image_id")
@@ -319,20 +319,20 @@ class MusicService(MusicState):
             self.collectors.record(inst, body, 409, device_id, "playing elsewhere")
             raise HttpProblem(409, "playing elsewhere",
                               body=self.concurrency_report(request))
-        if (event["eventType"] == am.EventType.PLAYBACK_SKIPPED and self.tier is am.Tier.PRIME
+        if (event["eventType"] == am.EventType.PLAYBACK_SKIPPED and self.tier is choices.Tier.PRIME
                 and inst.container.startswith("station:") and inst.state != "ended"
                 and not self._skip_allowed(account)):
             self.collectors.record(inst, body, 409, device_id, "no more skips")
-            raise HttpProblem(409, "no more skips", body=am.general_error_document(
+            raise HttpProblem(409, "no more skips", body=choices.general_error_document(
                 "No more skips", "You have used your skips for now",
-                f"Prime stations allow {am.PRIME_SKIPS_PER_WINDOW} skips per hour.",
+                f"Prime stations allow {choices.PRIME_SKIPS_PER_WINDOW} skips per hour.",
                 [{"label": "OK", "resume": True}]))
         try:
             self.collectors.apply(inst, event)
         except EventRejected as exc:
             self.collectors.record(inst, body, exc.status, device_id, exc.message)
             if exc.status == 409:
-                raise HttpProblem(409, exc.message, body=am.general_error_document(
+                raise HttpProblem(409, exc.message, body=choices.general_error_document(
                     "Track ended", "This track already ended", exc.message, [])) from None
             raise HttpProblem(exc.status, exc.message) from None
         self.collectors.record(inst, body, am.EVENT_ACCEPTED_STATUS, device_id)
@@ -342,8 +342,8 @@ class MusicService(MusicState):
         """AM-C22: Prime station skips, at most 6 per 60 minutes per account."""
         now = self.clock.monotonic()
         recent = [t for t in self._skips.get(account, [])
-                  if now - t < am.PRIME_SKIP_WINDOW_S]
-        if len(recent) >= am.PRIME_SKIPS_PER_WINDOW:
+                  if now - t < choices.PRIME_SKIP_WINDOW_S]
+        if len(recent) >= choices.PRIME_SKIPS_PER_WINDOW:
             self._skips[account] = recent
             return False
         self._skips[account] = [*recent, now]

@@ -17,7 +17,7 @@ from aiohttp import web
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.tiers import Capability
-from daemon.sandbox.amazon import docs
+from daemon.sandbox.amazon import choices, docs
 from daemon.sandbox.amazon.content import Content
 from daemon.sandbox.amazon.events import Collectors, Streams
 from daemon.sandbox.amazon.signing import UrlSigner
@@ -106,7 +106,7 @@ class MusicState:
             if not am.header_list_contains(drm, am.DRM_WIDEVINE):
                 raise _header_problem(am.H_DRM_TYPE, "must be WIDEVINE")
         capability = request.headers.get(am.H_DEVICE_CAPABILITY)
-        if (am.CAPABILITY_HEADER_REJECTS_WHITESPACE and capability is not None
+        if (choices.CAPABILITY_HEADER_REJECTS_WHITESPACE and capability is not None
                 and _WHITESPACE.search(capability)):
             raise _header_problem(am.H_DEVICE_CAPABILITY,
                                   "must be a comma-separated list without spaces")
@@ -119,21 +119,21 @@ class MusicState:
         return docs.DocContext(
             base_url=self.base_url or f"{request.scheme}://{request.host}",
             prefix=self.prefix,
-            shrink=am.parse_shrink_spec(request.headers.get(am.H_IMAGES_SHRINK)),
-            style=am.parse_image_style(request.headers.get(am.H_IMAGE_STYLE)),
-            image_ext=am.image_extension(request.headers.get(am.H_IMAGES_ACCEPT)),
+            shrink=choices.parse_shrink_spec(request.headers.get(am.H_IMAGES_SHRINK)),
+            style=choices.parse_image_style(request.headers.get(am.H_IMAGE_STYLE)),
+            image_ext=choices.image_extension(request.headers.get(am.H_IMAGES_ACCEPT)),
         )
 
     def absolute(self, request: web.Request, path: str) -> str:
         return (self.base_url or f"{request.scheme}://{request.host}") + path
 
     def concurrency_report(self, request: web.Request) -> dict[str, Any]:
-        language = am.negotiate_language(request.headers.get(am.H_ACCEPT_LANGUAGE))
-        terse, brief, explanation = am.CONCURRENCY_TEXTS.get(
-            language, am.CONCURRENCY_TEXTS[am.DEFAULT_LANGUAGE])
-        here, ok = am.CONCURRENCY_OPTION_LABELS.get(
-            language, am.CONCURRENCY_OPTION_LABELS[am.DEFAULT_LANGUAGE])
-        return am.general_error_document(terse, brief, explanation, [
+        language = choices.negotiate_language(request.headers.get(am.H_ACCEPT_LANGUAGE))
+        terse, brief, explanation = choices.CONCURRENCY_TEXTS.get(
+            language, choices.CONCURRENCY_TEXTS[am.DEFAULT_LANGUAGE])
+        here, ok = choices.CONCURRENCY_OPTION_LABELS.get(
+            language, choices.CONCURRENCY_OPTION_LABELS[am.DEFAULT_LANGUAGE])
+        return choices.general_error_document(terse, brief, explanation, [
             {"label": here, "resume": True, "uri": self.absolute(request, "/playback/resume")},
             {"label": ok, "resume": False},
         ])
@@ -160,8 +160,8 @@ class MusicState:
 
 
 def _unauthorized(message: str) -> HttpProblem:
-    return HttpProblem(401, message, body=am.unauthorized_body(message),
-                       headers={"WWW-Authenticate": am.WWW_AUTHENTICATE_INVALID_TOKEN})
+    return HttpProblem(401, message, body=choices.unauthorized_body(message),
+                       headers={"WWW-Authenticate": choices.WWW_AUTHENTICATE_INVALID_TOKEN})
 
 
 def _header_problem(header: str, what: str) -> HttpProblem:

@@ -17,7 +17,8 @@ from yarl import URL
 from daemon.contracts import audible as c
 from daemon.core.errors import AuthError, LicenseError, ProtocolError, ServiceError, TransportError
 from daemon.core.redact import redact
-from daemon.services.http import HttpClient, HttpResponse, RetryPolicy, safe_url
+from daemon.core.retry import RetryPolicy
+from daemon.services.http import HttpClient, HttpResponse, safe_url
 
 
 class AudibleBadRequest(ProtocolError):

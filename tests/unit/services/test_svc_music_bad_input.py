@@ -10,7 +10,8 @@ import pytest
 
 from daemon.core.errors import ProtocolError, TransportError
 from daemon.core.redact import Secret
-from daemon.services.http import HttpClient, RetryPolicy
+from daemon.core.retry import RetryPolicy
+from daemon.services.http import HttpClient
 from daemon.services.music import (
     EventRejected,
     LicenceDenied,
