@@ -22,6 +22,7 @@ from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, LicenseError, ProtocolError, StateError
 from daemon.core.redact import Secret
 from daemon.core.resource import AsyncResource
+from daemon.services.audible import policy
 from daemon.services.http import HttpClient, HttpResponse
 
 from . import transport
@@ -39,21 +40,21 @@ def _registration_body(login: LoginResult) -> dict[str, Any]:
     """The §4.1 iOS-profile body (AU-C06)."""
     tld = login.locale.tld
     return {
-        "requested_token_type": list(c.REQUESTED_TOKEN_TYPES),
+        "requested_token_type": list(policy.REQUESTED_TOKEN_TYPES),
         "cookies": {"website_cookies": [], "domain": f".amazon.{tld}"},
         "registration_data": {
             "domain": "Device",
-            "app_version": c.APP_VERSION,
+            "app_version": policy.APP_VERSION,
             "device_serial": login.serial,
-            "device_type": c.DEVICE_TYPE,
-            "device_name": c.DEVICE_NAME_TEMPLATE,
-            "os_version": c.OS_VERSION,
-            "software_version": c.SOFTWARE_VERSION,
-            "device_model": c.DEVICE_MODEL,
-            "app_name": c.APP_NAME,
+            "device_type": policy.DEVICE_TYPE,
+            "device_name": policy.DEVICE_NAME_TEMPLATE,
+            "os_version": policy.OS_VERSION,
+            "software_version": policy.SOFTWARE_VERSION,
+            "device_model": policy.DEVICE_MODEL,
+            "app_name": policy.APP_NAME,
         },
         "auth_data": {
-            "client_id": f"{login.serial}#{c.DEVICE_TYPE}".encode().hex(),
+            "client_id": f"{login.serial}#{policy.DEVICE_TYPE}".encode().hex(),
             "authorization_code": login.authorization_code.reveal(),
             "code_verifier": login.code_verifier.reveal(),
             "code_algorithm": "SHA-256",
@@ -105,7 +106,7 @@ class AudibleClient(AsyncResource):
         clock: Clock,
         endpoints: Endpoints,
         store: SessionStore | None = None,
-        store_name: str = c.SESSION_SECRET_NAME,
+        store_name: str = policy.SESSION_SECRET_NAME,
     ) -> None:
         self._session = session
         self._http = http
@@ -144,7 +145,7 @@ class AudibleClient(AsyncResource):
         http: HttpClient,
         clock: Clock,
         endpoints: Endpoints,
-        store_name: str = c.SESSION_SECRET_NAME,
+        store_name: str = policy.SESSION_SECRET_NAME,
     ) -> AudibleClient:
         """The client for the saved session; AuthError with the login hint if there is none."""
         data = await asyncio.to_thread(store.load, store_name)
@@ -181,11 +182,11 @@ class AudibleClient(AsyncResource):
 
     async def access_token(self) -> Secret:
         """A token with at least REFRESH_MARGIN_SECONDS left, refreshing once if needed."""
-        if self._session.expires - c.REFRESH_MARGIN_SECONDS > self._clock.time():
+        if self._session.expires - policy.REFRESH_MARGIN_SECONDS > self._clock.time():
             return self._session.access_token
         async with self._refresh_lock:
             # Double-checked: a concurrent caller may have refreshed while we waited.
-            if self._session.expires - c.REFRESH_MARGIN_SECONDS > self._clock.time():
+            if self._session.expires - policy.REFRESH_MARGIN_SECONDS > self._clock.time():
                 return self._session.access_token
             await self._refresh()
         return self._session.access_token
@@ -198,8 +199,8 @@ class AudibleClient(AsyncResource):
     async def _refresh(self) -> None:
         base, host = self._endpoints.identity_base(self.locale)
         form = {
-            "app_name": c.APP_NAME,
-            "app_version": c.APP_VERSION,
+            "app_name": policy.APP_NAME,
+            "app_version": policy.APP_VERSION,
             "source_token": self._session.refresh_token.reveal(),
             "requested_token_type": "access_token",
             "source_token_type": "refresh_token",
@@ -213,7 +214,7 @@ class AudibleClient(AsyncResource):
         )
         if response.status in (400, 401, 403):
             # Refused refresh token (invalid_grant): registration gone; keep stored data.
-            raise AuthError(c.RELOGIN_HINT, status=response.status)
+            raise AuthError(policy.RELOGIN_HINT, status=response.status)
         transport.raise_for_status(response)
         body = transport.json_object(response)
         token = body.get("actor_access_token") or body.get("access_token")  # AU-C11 order
@@ -286,7 +287,7 @@ class AudibleClient(AsyncResource):
             )
         signed = await asyncio.to_thread(self._signer.headers, method, target, raw, now)
         headers = {
-            **c.DEFAULT_API_HEADERS,
+            **policy.DEFAULT_API_HEADERS,
             **host,
             **signed,
             "Accept-Language": self.locale.accept_language,
@@ -320,9 +321,9 @@ class AudibleClient(AsyncResource):
         self,
         *,
         page: int = 1,
-        num_results: int = c.LIBRARY_PAGE_SIZE,
-        response_groups: Iterable[str] = c.LIBRARY_RESPONSE_GROUPS,
-        sort_by: str = c.LIBRARY_SORT_BY,
+        num_results: int = policy.LIBRARY_PAGE_SIZE,
+        response_groups: Iterable[str] = policy.LIBRARY_RESPONSE_GROUPS,
+        sort_by: str = policy.LIBRARY_SORT_BY,
         state_token: str | None = None,
         parent_asin: str | None = None,
     ) -> LibraryPage:
@@ -342,8 +343,8 @@ class AudibleClient(AsyncResource):
     async def library(
         self,
         *,
-        num_results: int = c.LIBRARY_PAGE_SIZE,
-        response_groups: Iterable[str] = c.LIBRARY_RESPONSE_GROUPS,
+        num_results: int = policy.LIBRARY_PAGE_SIZE,
+        response_groups: Iterable[str] = policy.LIBRARY_RESPONSE_GROUPS,
         parent_asin: str | None = None,
         max_pages: int = 100,
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -362,7 +363,7 @@ class AudibleClient(AsyncResource):
         return items, token
 
     async def library_item(
-        self, asin: str, response_groups: Iterable[str] = c.LIBRARY_RESPONSE_GROUPS
+        self, asin: str, response_groups: Iterable[str] = policy.LIBRARY_RESPONSE_GROUPS
     ) -> dict[str, Any]:
         body, _ = await self._get_json(
             f"/library/{_asin(asin)}", {"response_groups": ",".join(response_groups)}
@@ -418,7 +419,7 @@ class AudibleClient(AsyncResource):
                 f"titles still play, new ones in about {hours:.0f} h",
                 asin=asin,
             )
-        payload = dict(c.LICENSE_REQUEST_BODY if body is None else body)
+        payload = dict(policy.LICENSE_REQUEST_BODY if body is None else body)
         response = await self._signed(
             "POST", f"/content/{_asin(asin)}/licenserequest", body=payload
         )
@@ -431,7 +432,7 @@ class AudibleClient(AsyncResource):
             reasons = lic.get("license_denial_reasons") or []
             codes = [r.get("rejectionReason") for r in reasons if isinstance(r, dict)]
             if "CustomerThrottled" in codes:
-                self._throttled_until = now + c.THROTTLE_BACKOFF_SECONDS  # AU-C21
+                self._throttled_until = now + policy.THROTTLE_BACKOFF_SECONDS  # AU-C21
             why = ", ".join(map(str, codes)) or str(status)
             raise LicenseError(f"Audible denied the licence ({why})", asin=asin)
         return Licence.parse(lic)
@@ -468,7 +469,7 @@ class AudibleClient(AsyncResource):
         if (
             self._session.customer_id not in licence.allowed_users
             or until is None
-            or until - c.LICENCE_REUSE_MARGIN_SECONDS <= self._clock.time()
+            or until - policy.LICENCE_REUSE_MARGIN_SECONDS <= self._clock.time()
         ):
             return None
         return licence
