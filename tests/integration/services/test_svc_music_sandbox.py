@@ -16,13 +16,8 @@ from daemon.core.tiers import Quality
 from daemon.sandbox.amazon import choices
 from daemon.services import amazon_policy
 from daemon.services.lwa import STORE_NAME, SignInRequired
-from daemon.services.music import (
-    EventRejected,
-    LicenceDenied,
-    MusicClient,
-    TrackInstance,
-    fill_image_size,
-)
+from daemon.services.music import MusicClient, TrackInstance
+from daemon.services.music_model import EventRejected, LicenceDenied, fill_image_size
 
 from .conftest import DEVICE_ID, SEED, Env, MakeEnv
 

@@ -15,10 +15,9 @@ from daemon.core.redact import Secret
 from daemon.core.tiers import CAPABILITY_ORDER, Capability
 from daemon.services import amazon_policy
 from daemon.services.http import HttpClient
-from daemon.services.music import (
+from daemon.services.music import MusicClient, MusicSettings
+from daemon.services.music_model import (
     Document,
-    MusicClient,
-    MusicSettings,
     capability_header,
     fill_image_size,
     normalize_language,
