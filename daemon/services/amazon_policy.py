@@ -12,7 +12,7 @@ import enum
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from daemon.contracts import amazon_music as am
@@ -20,6 +20,7 @@ from daemon.core.retry import RetryPolicy
 
 #: AM-C03: default LWA host (regional hosts are configuration).
 LWA_DEFAULT_BASE_URL: Final = "https://api.amazon.com"
+
 
 class LwaAction(enum.Enum):
     """What the client does with each LWA error (AM-C02)."""
@@ -30,6 +31,7 @@ class LwaAction(enum.Enum):
     UNLINK = "unlink"
     FATAL = "fatal"
     RETRY = "retry"
+
 
 #: AM-C02: client action per error code; unknown codes are FATAL.
 LWA_ERROR_ACTIONS: Final[Mapping[str, LwaAction]] = {
@@ -57,19 +59,23 @@ SLOW_DOWN_FACTOR: Final = 2.0
 #: AM-C03: start refreshing this many seconds before the access token expires.
 REFRESH_HEAD_START_S: Final = 30.0
 
+
 def lwa_action(error_code: str) -> LwaAction:
     """AM-C02: the client's action for an LWA error code (unknown codes are fatal)."""
     return LWA_ERROR_ACTIONS.get(error_code, LwaAction.FATAL)
 
+
 def clamp_poll_interval(seconds: float) -> float:
     """AM-C02: bound any poll interval to [5 s, 60 s]."""
     return min(POLL_INTERVAL_MAX_S, max(POLL_INTERVAL_MIN_S, float(seconds)))
+
 
 def next_poll_interval(current_s: float, error_code: str | None) -> float:
     """AM-C02: interval after a poll answered with `error_code` (None = keep it)."""
     if error_code == am.LwaError.SLOW_DOWN:
         return clamp_poll_interval(current_s * SLOW_DOWN_FACTOR)
     return clamp_poll_interval(current_s)
+
 
 @dataclass(frozen=True, slots=True)
 class TokenResponse:
@@ -79,6 +85,7 @@ class TokenResponse:
     refresh_token: str
     token_type: str
     expires_in: int
+
 
 def parse_token_response(body: object) -> TokenResponse | None:
     """§2.4: accept only bodies with both tokens, token_type bearer and expires_in > 0."""
@@ -98,6 +105,7 @@ def parse_token_response(body: object) -> TokenResponse | None:
         return None
     return TokenResponse(access, refresh, token_type, int(expires))
 
+
 #: AM-C09: default shrink-spec and Accept header the client sends.
 DEFAULT_IMAGES_SHRINK: Final = "*=400x400"
 
@@ -109,6 +117,7 @@ DEFAULT_MUSIC_SITE: Final = "music.amazon.com"
 DEVICE_ID_HEX_CHARS: Final = 32
 
 _MAC_RE: Final = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
 
 def device_id_from_mac(mac: str) -> str:
     """AM-C08: first 32 lower-case hex chars of SHA-256 over the MAC in lower-case colon form.
@@ -122,6 +131,7 @@ def device_id_from_mac(mac: str) -> str:
     assert _MAC_RE.match(canonical)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:DEVICE_ID_HEX_CHARS]
 
+
 class DenialAction(enum.Enum):
     """AM-C26: what the client does with a licence denial."""
 
@@ -129,15 +139,18 @@ class DenialAction(enum.Enum):
     TRACK_ERROR = "track_error"
     PLAYBACK_ERROR = "playback_error"
 
+
 #: AM-C26: denial reason -> client action (others: PLAYBACK_ERROR).
 DENIAL_ACTIONS: Final[Mapping[str, DenialAction]] = {
     am.DenialReason.CONCURRENCY_LIMIT: DenialAction.STOP_AND_REPORT,
     am.DenialReason.NOT_ENTITLED: DenialAction.TRACK_ERROR,
 }
 
+
 def denial_action(reason: str) -> DenialAction:
     """AM-C26: the client's action for a licence denial reason."""
     return DENIAL_ACTIONS.get(reason, DenialAction.PLAYBACK_ERROR)
+
 
 #: AM-C29: 403/410 on media means "re-fetch the TrackDefinition/manifest", not retry.
 MEDIA_REFETCH_STATUSES: Final = frozenset({403, 410})
@@ -165,12 +178,4 @@ API_RETRY: Final = RetryPolicy(
     retry_statuses=_RETRYABLE_API,
 )
 #: AM-C29 + lan-security-and-operations.md §6: segments and manifests.
-MEDIA_RETRY: Final = RetryPolicy(
-    max_attempts=3,
-    base_delay=1.0,
-    factor=2.0,
-    max_delay=8.0,
-    full_jitter=False,
-    jitter=0.5,
-    retry_statuses=_RETRYABLE_API,
-)
+MEDIA_RETRY: Final = replace(API_RETRY, max_attempts=3, max_delay=8.0)

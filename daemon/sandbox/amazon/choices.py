@@ -25,13 +25,16 @@ LWA_ERROR_STATUS: Final[Mapping[str, int]] = {
     am.LwaError.SERVER_ERROR.value: 500,
 }
 
+
 def lwa_error_body(code: str, description: str) -> dict[str, str]:
     """AM-C05: the error body `{"error", "error_description"}`."""
     return {"error": code, "error_description": description}
 
+
 #: Issue 3 tightens AM-C10 for the capability header: a value containing whitespace is a
 #: 400 naming the header (the client never sends spaces: see `capability_header()`).
 CAPABILITY_HEADER_REJECTS_WHITESPACE: Final = True
+
 
 @dataclass(frozen=True, slots=True)
 class FormatInfo:
@@ -43,6 +46,7 @@ class FormatInfo:
     sample_rate: int
     bit_depth: int | None
     lossless: bool
+
 
 #: AM-C07: the sandbox fixture formats (media engineer's ids) and what they are.
 FORMATS: Final[Mapping[str, FormatInfo]] = {
@@ -57,6 +61,7 @@ FORMATS: Final[Mapping[str, FormatInfo]] = {
         FormatInfo("EC3", Quality.ATMOS, "ec-3", 48000, None, False),
     )
 }
+
 
 def format_quality(format_id: str) -> Quality | None:
     """AM-C07: quality of a format id; ids with a known prefix are classified by codec."""
@@ -76,12 +81,14 @@ def format_quality(format_id: str) -> Quality | None:
         return Quality.RA360
     return None
 
+
 class Tier(enum.StrEnum):
     """AM-C22: account tier fixtures."""
 
     FREE = "FREE"
     PRIME = "PRIME"
     UNLIMITED = "UNLIMITED"
+
 
 #: DOCUMENTED: Free and Prime get SD only. AM-C22: Unlimited gets everything.
 TIER_QUALITIES: Final[Mapping[Tier, frozenset[Quality]]] = {
@@ -93,6 +100,7 @@ TIER_QUALITIES: Final[Mapping[Tier, frozenset[Quality]]] = {
 #: AM-C07: qualities the sandbox can never produce (no offline encoder).
 UNPRODUCIBLE_QUALITIES: Final = frozenset({Quality.RA360})
 
+
 def offered_formats(
     capabilities: Iterable[Capability], tier: Tier, track_formats: Iterable[str]
 ) -> list[str]:
@@ -100,6 +108,7 @@ def offered_formats(
     wanted = {CAPABILITY_QUALITY[c] for c in capabilities} & TIER_QUALITIES[tier]
     wanted -= UNPRODUCIBLE_QUALITIES
     return [f for f in track_formats if format_quality(f) in wanted]
+
 
 #: AM-C22: Prime station skip limit.
 PRIME_SKIPS_PER_WINDOW: Final = 6
@@ -126,6 +135,7 @@ IMAGE_PATH_RE: Final = re.compile(
     r"\.(?P<ext>png|jpg)$"
 )
 
+
 def parse_shrink_spec(value: str | None) -> dict[str, tuple[int, int]]:
     """AM-C13: `role=WxH` entries; malformed entries and unknown roles are ignored."""
     sizes: dict[str, tuple[int, int]] = {}
@@ -135,6 +145,7 @@ def parse_shrink_spec(value: str | None) -> dict[str, tuple[int, int]]:
             sizes[match.group(1)] = (int(match.group(2)), int(match.group(3)))
     return sizes
 
+
 def parse_image_style(value: str | None) -> int | None:
     """AM-C13: `SL<n>` with n in {500,160,110,75,30}; anything else is ignored."""
     if not value:
@@ -143,6 +154,7 @@ def parse_image_style(value: str | None) -> int | None:
     if match and int(match.group(1)) in IMAGE_STYLE_SIZES:
         return int(match.group(1))
     return None
+
 
 def image_bound(
     role: str, shrink: Mapping[str, tuple[int, int]], style: int | None
@@ -156,6 +168,7 @@ def image_bound(
         return (style, style)
     return None
 
+
 def fit_within(original: tuple[int, int], bound: tuple[int, int] | None) -> tuple[int, int]:
     """AM-C13: shrink to fit `bound` keeping the aspect ratio; never enlarge."""
     width, height = original
@@ -164,12 +177,14 @@ def fit_within(original: tuple[int, int], bound: tuple[int, int] | None) -> tupl
     scale = min(1.0, bound[0] / width, bound[1] / height)
     return (max(1, round(width * scale)), max(1, round(height * scale)))
 
+
 def image_extension(images_accept: str | None) -> str:
     """AM-C13: file extension from X-Amz-Music-Images-Accept (`png`/`jpeg`; default jpg)."""
     if not images_accept:
         return DEFAULT_IMAGE_EXTENSION
     key = images_accept.strip().lower().removeprefix("image/")
     return IMAGE_EXTENSIONS.get(key, DEFAULT_IMAGE_EXTENSION)
+
 
 #: AM-C23: manifest URL lifetime.
 MANIFEST_URL_LIFETIME_S: Final = 15 * 60
@@ -191,6 +206,7 @@ SKIP_ON_RATING: Final = frozenset({"thumbs_down"})
 
 LICENCE_DENIED_TYPE: Final = "com.amazon.digitalmusiclocator#DrmLicenseDeniedException"
 
+
 def licence_denial_body(reason: str, message: str) -> dict[str, str]:
     """AM-C24: the 403 denial body."""
     return {
@@ -199,6 +215,7 @@ def licence_denial_body(reason: str, message: str) -> dict[str, str]:
         "denialReason": reason,
         "message": message,
     }
+
 
 TERMINAL_EVENTS: Final = frozenset(
     {
@@ -222,9 +239,11 @@ DEFAULT_MAX_STREAMS: Final = 1
 #: Object key of the report in a 409 document (observed `_obj0`).
 ERROR_REPORT_KEY: Final = "_obj0"
 
+
 def unauthorized_body(message: str) -> dict[str, str]:
     """AM-C28: body of a Device API 401."""
     return {"error": INVALID_TOKEN_ERROR, "message": message}
+
 
 def general_error_document(
     terse: str, brief: str, explanation: str, options: Sequence[Mapping[str, object]] = ()
@@ -241,6 +260,7 @@ def general_error_document(
             }
         },
     }
+
 
 #: AM-C32/AM-C33: texts of the concurrency report (en-us and de-de fixtures).
 CONCURRENCY_TEXTS: Final[Mapping[str, tuple[str, str, str]]] = {
@@ -261,11 +281,14 @@ CONCURRENCY_OPTION_LABELS: Final[Mapping[str, tuple[str, str]]] = {
     "de-de": ("Hier abspielen", "OK"),
 }
 
+
 def message_body(message: str) -> dict[str, str]:
     """Fallback error body where the spec documents none: `{"message": ...}`."""
     return {"message": message}
 
+
 RATE_LIMIT_BURST: Final = 20
+
 
 def negotiate_language(accept_language: str | None) -> str:
     """AM-C33: highest-q supported code (es_mx == es-mx), else `en-us`."""

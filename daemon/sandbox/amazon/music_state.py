@@ -36,9 +36,9 @@ _WHITESPACE = re.compile(r"\s")
 class MusicState:
     """Catalog, streams, collectors and settings of the emulation; the shared checks."""
 
-
-    def __init__(self, config: SandboxConfig, clock: Clock, lwa: LwaService,
-                 faults: FaultInjector) -> None:
+    def __init__(
+        self, config: SandboxConfig, clock: Clock, lwa: LwaService, faults: FaultInjector
+    ) -> None:
         self.config = config
         self.clock = clock
         self.lwa = lwa
@@ -64,9 +64,11 @@ class MusicState:
         self.prefix = f"/m{salt}" if config.shuffle_uris else ""
         self._instance_salt = salt[:4]
         self._images: OrderedDict[tuple[str, int, int, str], bytes] = OrderedDict()
-        self._image_ids = {a.image_id for a in self.catalog.albums} | {
-            p.image_id for p in self.catalog.playlists} | {
-            s.image_id for s in self.catalog.stations}
+        self._image_ids = (
+            {a.image_id for a in self.catalog.albums}
+            | {p.image_id for p in self.catalog.playlists}
+            | {s.image_id for s in self.catalog.stations}
+        )
 
     # -- request checks -------------------------------------------------------------------
 
@@ -90,8 +92,11 @@ class MusicState:
         wait = self.rate_limit.take(token)
         if wait is not None:
             retry_after = max(1, math.ceil(wait))
-            raise HttpProblem(429, f"rate limit exceeded; retry after {retry_after} s",
-                              headers={"Retry-After": str(retry_after)})
+            raise HttpProblem(
+                429,
+                f"rate limit exceeded; retry after {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
         return account
 
     def playback_headers(self, request: web.Request) -> tuple[str, frozenset[Capability]]:
@@ -106,10 +111,14 @@ class MusicState:
             if not am.header_list_contains(drm, am.DRM_WIDEVINE):
                 raise _header_problem(am.H_DRM_TYPE, "must be WIDEVINE")
         capability = request.headers.get(am.H_DEVICE_CAPABILITY)
-        if (choices.CAPABILITY_HEADER_REJECTS_WHITESPACE and capability is not None
-                and _WHITESPACE.search(capability)):
-            raise _header_problem(am.H_DEVICE_CAPABILITY,
-                                  "must be a comma-separated list without spaces")
+        if (
+            choices.CAPABILITY_HEADER_REJECTS_WHITESPACE
+            and capability is not None
+            and _WHITESPACE.search(capability)
+        ):
+            raise _header_problem(
+                am.H_DEVICE_CAPABILITY, "must be a comma-separated list without spaces"
+            )
         caps = am.parse_capabilities(capability)
         if self.lenient_drm and not am.header_list_contains(drm, am.DRM_WIDEVINE):
             caps = frozenset({Capability.STD_RES})
@@ -130,13 +139,20 @@ class MusicState:
     def concurrency_report(self, request: web.Request) -> dict[str, Any]:
         language = choices.negotiate_language(request.headers.get(am.H_ACCEPT_LANGUAGE))
         terse, brief, explanation = choices.CONCURRENCY_TEXTS.get(
-            language, choices.CONCURRENCY_TEXTS[am.DEFAULT_LANGUAGE])
+            language, choices.CONCURRENCY_TEXTS[am.DEFAULT_LANGUAGE]
+        )
         here, ok = choices.CONCURRENCY_OPTION_LABELS.get(
-            language, choices.CONCURRENCY_OPTION_LABELS[am.DEFAULT_LANGUAGE])
-        return choices.general_error_document(terse, brief, explanation, [
-            {"label": here, "resume": True, "uri": self.absolute(request, "/playback/resume")},
-            {"label": ok, "resume": False},
-        ])
+            language, choices.CONCURRENCY_OPTION_LABELS[am.DEFAULT_LANGUAGE]
+        )
+        return choices.general_error_document(
+            terse,
+            brief,
+            explanation,
+            [
+                {"label": here, "resume": True, "uri": self.absolute(request, "/playback/resume")},
+                {"label": ok, "resume": False},
+            ],
+        )
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -160,8 +176,12 @@ class MusicState:
 
 
 def _unauthorized(message: str) -> HttpProblem:
-    return HttpProblem(401, message, body=choices.unauthorized_body(message),
-                       headers={"WWW-Authenticate": choices.WWW_AUTHENTICATE_INVALID_TOKEN})
+    return HttpProblem(
+        401,
+        message,
+        body=choices.unauthorized_body(message),
+        headers={"WWW-Authenticate": choices.WWW_AUTHENTICATE_INVALID_TOKEN},
+    )
 
 
 def _header_problem(header: str, what: str) -> HttpProblem:

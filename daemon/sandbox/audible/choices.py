@@ -113,16 +113,22 @@ MSG_SERVER_ERROR: Final = "Whoops! Looks like something went wrong."
 MSG_NO_RESPONSE_GROUPS: Final = "No response groups populated."
 MAX_REQUEST_BODY_BYTES: Final = 1024 * 1024
 SANDBOX_ADMIN_PREFIX: Final = "/_sandbox/audible"
+
+
 def validation_message(errors: list[str]) -> str:
     """The §9.1 validation body text for one or more constraint failures."""
     noun = "validation error detected" if len(errors) == 1 else "validation errors detected"
     return f"{len(errors)} {noun}: " + "; ".join(errors)
+
+
 def pattern_violation(value: str, field: str, pattern: str) -> str:
     """One §9.1 constraint failure: `Value 'x' at 'numResults' failed to satisfy ...`."""
     return (
         f"Value '{value}' at '{field}' failed to satisfy constraint: "
         f"Member must satisfy regular expression pattern: {pattern}"
     )
+
+
 def null_violation(field: str) -> str:
     """One §9.1 constraint failure for a missing value."""
     return f"Value null at '{field}' failed to satisfy constraint: Member must not be null"

@@ -262,6 +262,16 @@ class AudibleClient(AsyncResource):
         response = await self._signed("GET", path, params)
         return transport.json_object(response), response
 
+    async def _get_member(
+        self, path: str, params: Mapping[str, Any], key: str, *, what: str, asin: str
+    ) -> dict[str, Any]:
+        """The object under `key` of a signed GET's answer; its absence is a ProtocolError."""
+        body, _ = await self._get_json(path, params)
+        member = body.get(key)
+        if not isinstance(member, dict):
+            raise ProtocolError(f"Audible {what} answer has no {key}", asin=asin)
+        return member
+
     async def library_page(
         self,
         *,
@@ -310,13 +320,9 @@ class AudibleClient(AsyncResource):
     async def library_item(
         self, asin: str, response_groups: Iterable[str] = policy.LIBRARY_RESPONSE_GROUPS
     ) -> dict[str, Any]:
-        body, _ = await self._get_json(
-            f"/library/{_asin(asin)}", {"response_groups": ",".join(response_groups)}
-        )
-        item = body.get("item")
-        if not isinstance(item, dict):
-            raise ProtocolError("Audible library item answer has no item", asin=asin)
-        return item
+        params = {"response_groups": ",".join(response_groups)}
+        path = f"/library/{_asin(asin)}"
+        return await self._get_member(path, params, "item", what="library item", asin=asin)
 
     async def catalog_product(
         self,
@@ -329,18 +335,15 @@ class AudibleClient(AsyncResource):
             "relationships",
         ),
     ) -> dict[str, Any]:
-        body, _ = await self._get_json(
-            f"/catalog/products/{_asin(asin)}", {"response_groups": ",".join(response_groups)}
+        params = {"response_groups": ",".join(response_groups)}
+        return await self._get_member(
+            f"/catalog/products/{_asin(asin)}", params, "product", what="catalog", asin=asin
         )
-        product = body.get("product")
-        if not isinstance(product, dict):
-            raise ProtocolError("Audible catalog answer has no product", asin=asin)
-        return product
 
     async def content_metadata(
         self, asin: str, *, drm_type: str = "Adrm", acr: str | None = None
     ) -> dict[str, Any]:
-        body, _ = await self._get_json(
+        return await self._get_member(
             f"/content/{_asin(asin)}/metadata",
             {
                 "response_groups": "chapter_info,content_reference",
@@ -348,11 +351,10 @@ class AudibleClient(AsyncResource):
                 "chapter_titles_type": "Tree",
                 "acr": acr,
             },
+            "content_metadata",
+            what="metadata",
+            asin=asin,
         )
-        meta = body.get("content_metadata")
-        if not isinstance(meta, dict):
-            raise ProtocolError("Audible metadata answer has no content_metadata", asin=asin)
-        return meta
 
     async def licence_request(self, asin: str, body: Mapping[str, Any] | None = None) -> Licence:
         """POST licenserequest (AU-C15 body by default); Denied → LicenseError."""
