@@ -31,7 +31,7 @@ def lwa_error_body(code: str, description: str) -> dict[str, str]:
     return {"error": code, "error_description": description}
 
 
-#: Issue 3 tightens AM-C10 for the capability header: a value containing whitespace is a
+#: AM-C10, strict form: a capability header value containing whitespace is a
 #: 400 naming the header (the client never sends spaces: see `capability_header()`).
 CAPABILITY_HEADER_REJECTS_WHITESPACE: Final = True
 

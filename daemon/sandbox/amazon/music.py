@@ -1,7 +1,7 @@
 """Sandbox Amazon Music Device API: browse, track definitions, manifests, segments,
 images, events, ratings, availability, search (spec/amazon-music.md §3-9).
 
-DOCUMENTED rules are enforced strictly; SANDBOX CHOICES come from `daemon.contracts`.
+DOCUMENTED rules are enforced strictly; the sandbox's own choices come from `choices`.
 Authentication is checked first (401, AM-C28), then the playback headers (400 naming the
 header, AM-C11/AM-C12). The licence endpoint lives in `licence_http.py`.
 """

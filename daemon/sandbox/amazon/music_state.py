@@ -100,7 +100,7 @@ class MusicState:
         return account
 
     def playback_headers(self, request: web.Request) -> tuple[str, frozenset[Capability]]:
-        """AM-C11/AM-C12 (+ the issue's no-spaces rule): device id and capabilities."""
+        """AM-C11/AM-C12 (and no whitespace in the capability list): device id and capabilities."""
         device_id = request.headers.get(am.H_DEVICE_ID, "").strip()
         if not device_id:
             raise _header_problem(am.H_DEVICE_ID, "is required on playback requests")
