@@ -394,6 +394,7 @@ def product_components(ctx: AppContext) -> list[Component]:
     )
     from daemon.cli.commands import open_secret_store
     from daemon.contracts import amazon_music as am
+    from daemon.core.retry import RetryPolicy
     from daemon.drm.flow import LicenceFlow
     from daemon.drm.registry import create_cdm
     from daemon.drm.settings import DrmSettings
@@ -402,7 +403,7 @@ def product_components(ctx: AppContext) -> list[Component]:
     from daemon.playback.engine import Player, PlayerSettings
     from daemon.playback.fetcher import FetchSettings
     from daemon.playback.persist import PlayerStore
-    from daemon.services.http import HttpClient, RetryPolicy, Timeouts
+    from daemon.services.http import HttpClient, Timeouts
 
     cfg = ctx.config
     parts: list[Component] = []

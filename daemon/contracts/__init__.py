@@ -1,5 +1,7 @@
-"""Every SANDBOX CHOICE of the service specs (AM-Cnn, AU-Cnn), shared by clients and sandbox.
+"""The wire facts of the outside services that both the clients and the sandbox rely on.
 
-A value the public documentation does not fix lives here, tagged with its id, so that a
-corrected fact changes one module (spec/amazon-music.md §0, "swap rule").
+Paths, headers, field names, enums and documented limits, tagged with their contract ids
+(AM-Cnn, AU-Cnn), so a corrected fact changes one module (spec/amazon-music.md §0, "swap
+rule"). What a client chooses lives beside the client in `daemon/services/`; what the
+sandbox chooses lives in the sandbox.
 """

@@ -1,8 +1,9 @@
-"""Remote Widevine CDM: the `pywidevine serve` HTTP API, reimplemented on aiohttp.
+"""Remote Widevine CDM: the `pywidevine serve` HTTP API, spoken through the shared HttpClient.
 
 The device and its key stay on another host; this side only moves base64 and hex. No
-pywidevine import here. HTTP failures become DrmError/LicenseError in `_raise_for`, the one
-boundary; transport failures are retried only where a retry can help.
+pywidevine import here. The HTTP layer retries transport failures where a retry can help
+and translates them; `_request` turns its errors, and `_raise_for` the server's refusals,
+into DrmError/LicenseError.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ import base64
 import json
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any, Final
 
-import aiohttp
-
 from daemon.core.clock import Clock, SystemClock
-from daemon.core.errors import DrmError, LicenseError
+from daemon.core.errors import DrmError, LicenseError, ProtocolError, ServiceError
 from daemon.core.redact import Secret
 from daemon.core.resource import StartableResource
+from daemon.core.retry import RetryPolicy
 from daemon.drm.pssh import WIDEVINE, parse_pssh
+from daemon.services.http import HttpClient, Timeouts
 
 log = logging.getLogger("daemon.drm")
 
@@ -44,15 +46,6 @@ _DRM_MESSAGES: Final = (
 )
 
 
-class _Retryable(Exception):
-    """A transport failure worth another attempt."""
-
-    def __init__(self, cause: str, *, sent: bool) -> None:
-        super().__init__(cause)
-        self.cause = cause
-        self.sent = sent
-
-
 class RemoteCdm(StartableResource):
     """A `pywidevine serve` device reached over HTTP (`host`, `X-Secret-Key`, device name)."""
 
@@ -71,6 +64,7 @@ class RemoteCdm(StartableResource):
         retries: int = 2,
         retry_backoff: float = 0.25,
         clock: Clock | None = None,
+        http: HttpClient | None = None,
     ) -> None:
         if not host.startswith(("http://", "https://")):
             raise DrmError("drm.remote.host must be an http(s) URL", host=host)
@@ -80,11 +74,24 @@ class RemoteCdm(StartableResource):
         self._secret = secret
         self._device = device
         self._privacy_mode = privacy_mode
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout, connect=connect_timeout)
-        self._retries = retries
-        self._backoff = retry_backoff
-        self._clock = clock or SystemClock()
-        self._http: aiohttp.ClientSession | None = None
+        self._timeouts = Timeouts(
+            connect=connect_timeout, read=request_timeout, request=request_timeout
+        )
+        # A request that reached the server is repeated only when repeating is harmless
+        # (`_once` passes `idempotent`); one that never left may always be.
+        self._retry = RetryPolicy(
+            max_attempts=retries + 1,
+            base_delay=retry_backoff,
+            factor=2.0,
+            max_delay=float("inf"),
+            total=float("inf"),
+            full_jitter=False,
+            jitter=0.0,
+        )
+        #: the same policy without status retries, for requests that must not repeat
+        self._retry_unsent_only = replace(self._retry, retry_statuses=frozenset())
+        self._owns_http = http is None
+        self._http = http if http is not None else HttpClient(clock=clock or SystemClock())
         self._sessions: dict[str, tuple[bytes, ...]] = {}
         self.device_info: dict[str, int] = {}
 
@@ -96,62 +103,49 @@ class RemoteCdm(StartableResource):
         return len(self._sessions)
 
     async def start(self) -> None:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
+        if self._owns_http:
+            await self._http.start()
         await self._request("GET", "/", idempotent=True)
 
     async def aclose(self) -> None:
         for session in list(self._sessions):
             await self.close(bytes.fromhex(session))
-        http, self._http = self._http, None
-        if http is not None:
-            await http.close()
-
+        if self._owns_http:
+            await self._http.aclose()
 
     # --- HTTP ------------------------------------------------------------------------------
 
     async def _request(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, idempotent: bool
     ) -> dict[str, Any]:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
-        attempt = 0
-        while True:
+        if self._owns_http:
             try:
-                return await self._once(method, path, body)
-            except _Retryable as failure:
-                # A request that reached the server is repeated only when repeating is
-                # harmless; one that never left (connect refused) always may be.
-                if attempt >= self._retries or (failure.sent and not idempotent):
-                    raise DrmError(
-                        f"remote CDM is down or unreachable: {failure.cause}",
-                        host=self._host,
-                        attempts=attempt + 1,
-                    ) from None
-            attempt += 1
-            log.warning("drm.remote_retry host=%s attempt=%d", self._host, attempt)
-            await self._clock.sleep(self._backoff * 2 ** (attempt - 1))
-
-    async def _once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        assert self._http is not None
-        headers = {"X-Secret-Key": self._secret.reveal()}
+                await self._http.start()
+            except RuntimeError:
+                raise DrmError("remote CDM client is closed", host=self._host) from None
         try:
-            async with self._http.request(
-                method, self._host + path, json=body, headers=headers
-            ) as resp:
-                raw = await resp.content.read(_MAX_RESPONSE + 1)
-                status = resp.status
-        except aiohttp.ClientConnectorError:
-            raise _Retryable("connection refused or host unreachable", sent=False) from None
-        except TimeoutError:
-            raise _Retryable("timed out", sent=True) from None
-        except aiohttp.ClientError as exc:
-            raise _Retryable(type(exc).__name__, sent=True) from None
-        if status >= 500:
-            raise _Retryable(f"HTTP {status}", sent=True)
-        doc = _json(raw)
-        if status >= 400:
-            _raise_for(status, doc, self._host)
+            resp = await self._http.request(
+                method,
+                self._host + path,
+                headers={"X-Secret-Key": self._secret.reveal()},
+                json_body=body,
+                retry=self._retry if idempotent else self._retry_unsent_only,
+                idempotent=idempotent,
+                timeouts=self._timeouts,
+                max_body=_MAX_RESPONSE,
+            )
+        except ProtocolError as exc:
+            detail = exc.detail
+            raise DrmError(f"remote CDM answer is unusable: {detail}", host=self._host) from None
+        except ServiceError as exc:
+            raise DrmError(
+                f"remote CDM is down or unreachable: {exc.detail}",
+                host=self._host,
+                attempts=exc.fields.get("attempts", 1),
+            ) from None
+        doc = _json(resp.body)
+        if resp.status >= 400:
+            _raise_for(resp.status, doc, self._host)
         if path == "/":
             return doc
         data = doc.get("data", {})

@@ -2,5 +2,6 @@
 
 Public API: `SandboxConfig` (daemon.sandbox.config), `Sandbox` (daemon.sandbox.server),
 and the `sandbox` CLI subcommand (daemon.sandbox.cli). Subpackages: media/ (content),
-licence/ (Widevine and ClearKey minting), audible/ (Audible emulation).
+licence/ (Widevine and ClearKey minting), amazon/ (Login With Amazon and the Music
+Device API), audible/ (Audible emulation).
 """

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.contracts import amazon_music as am
+from daemon.sandbox.amazon import choices
 from daemon.sandbox.config import CATALOGS, SandboxConfig
 
 EX_OK = 0
@@ -44,8 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="enable the /_sandbox/ test hooks")
     parser.add_argument("--auto-approve", action="store_true",
                         help="approve code pairs at the first poll (no person needed)")
-    parser.add_argument("--tier", choices=[t.value for t in am.Tier],
-                        default=am.Tier.UNLIMITED.value, help="account tier")
+    parser.add_argument("--tier", choices=[t.value for t in choices.Tier],
+                        default=choices.Tier.UNLIMITED.value, help="account tier")
     parser.add_argument("--licence-backend", choices=[b.value for b in am.LicenceBackend],
                         default=am.LicenceBackend.WIDEVINE_TEST.value, help="licence backend")
     parser.add_argument("--seed", type=int, default=0, help="content and fault seed")
@@ -102,7 +103,7 @@ async def _serve(config: SandboxConfig, ready: asyncio.Event | None = None) -> i
         took = time.monotonic() - started
         print(f"sandbox: {sandbox.base_url}", flush=True)
         print(f"  lwa client_id: {sandbox.lwa_client_id}", flush=True)
-        print(f"  verification page: {sandbox.base_url}{am.SANDBOX_VERIFICATION_PATH}",
+        print(f"  verification page: {sandbox.base_url}{choices.SANDBOX_VERIFICATION_PATH}",
               flush=True)
         if sandbox.ca_path is not None:
             print(f"  test CA: {sandbox.ca_path}", flush=True)

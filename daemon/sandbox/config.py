@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from daemon.contracts import amazon_music as am
+from daemon.sandbox.amazon import choices
 
 #: The security profile client id the sandbox enables by default (AM-C06 allow-list).
 DEFAULT_CLIENT_ID: Final = "amzn1.application-oa2-client.speakerd-sandbox"
@@ -88,22 +89,22 @@ class SandboxConfig:
     auto_approve: bool = True
     client_ids: tuple[str, ...] = (DEFAULT_CLIENT_ID,)
     codepair_lifetime_s: float = am.CODEPAIR_LIFETIME_S
-    interval_s: float = am.SANDBOX_POLL_INTERVAL_S
+    interval_s: float = choices.SANDBOX_POLL_INTERVAL_S
     access_token_lifetime_s: float = am.ACCESS_TOKEN_LIFETIME_S
     rotate_refresh: bool = True
-    tier: am.Tier = am.Tier.UNLIMITED
+    tier: choices.Tier = choices.Tier.UNLIMITED
     country: str = "US"
     licence_backend: am.LicenceBackend = am.LicenceBackend.WIDEVINE_TEST
     #: AM-C24: accept/answer the JSON-wrapped licence variant.
     licence_json: bool = False
     #: AM-C11: serve clear SD without a DRM header instead of answering 400.
     lenient_drm: bool = False
-    manifest_lifetime_s: float = am.MANIFEST_URL_LIFETIME_S
-    max_streams: int = am.DEFAULT_MAX_STREAMS
-    segment_seconds: int = am.SEGMENT_SECONDS
+    manifest_lifetime_s: float = choices.MANIFEST_URL_LIFETIME_S
+    max_streams: int = choices.DEFAULT_MAX_STREAMS
+    segment_seconds: int = choices.SEGMENT_SECONDS
     #: AM-C31: per-token rate limit; 0 disables it.
     rate_limit_per_s: float = 0.0
-    rate_limit_burst: int = am.RATE_LIMIT_BURST
+    rate_limit_burst: int = choices.RATE_LIMIT_BURST
     #: AM-C14: vary URI shapes per run so clients that build URIs fail.
     shuffle_uris: bool = False
     seed: int = 0
@@ -114,7 +115,7 @@ class SandboxConfig:
 
     def __post_init__(self) -> None:
         # Accept plain strings for the enum fields (YAML, CLI, tests) and store the enums.
-        object.__setattr__(self, "tier", am.Tier(self.tier))
+        object.__setattr__(self, "tier", choices.Tier(self.tier))
         object.__setattr__(self, "licence_backend", am.LicenceBackend(self.licence_backend))
         object.__setattr__(self, "faults", tuple(self.faults))
         object.__setattr__(self, "client_ids", tuple(self.client_ids))

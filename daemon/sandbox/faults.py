@@ -18,10 +18,10 @@ from aiohttp import web
 
 from daemon.core.clock import Clock
 from daemon.sandbox.config import FaultRule
-from daemon.sandbox.web import HttpProblem, json_response, read_json
+from daemon.sandbox.web import HOOK_PREFIX, HttpProblem, json_response, read_json
 
 if TYPE_CHECKING:
-    from daemon.sandbox.lwa import LwaService
+    from daemon.sandbox.amazon.lwa import LwaService
 
 log = logging.getLogger("daemon.sandbox")
 
@@ -71,7 +71,7 @@ class FaultInjector:
         chosen: list[FaultRule] = []
         for active in self._rules:
             rule = active.rule
-            if not path.startswith(rule.path_prefix) or path.startswith("/_sandbox/"):
+            if not path.startswith(rule.path_prefix) or path.startswith(HOOK_PREFIX):
                 continue
             if active.remaining is not None and active.remaining <= 0:
                 continue

@@ -28,9 +28,9 @@ from aiohttp import web
 
 from daemon.core.clock import Clock, SystemClock
 from daemon.core.resource import StartableResource
+from daemon.sandbox.amazon.lwa import LwaService
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.faults import FaultInjector
-from daemon.sandbox.lwa import LwaService
 from daemon.sandbox.web import HttpProblem, json_response
 
 log = logging.getLogger("daemon.sandbox")
@@ -157,7 +157,7 @@ class Sandbox(StartableResource):
         )
         admin = self.config.admin_enabled
         self.lwa.add_routes(app, admin=admin)
-        from daemon.sandbox.music import MusicService
+        from daemon.sandbox.amazon.music import MusicService
 
         music = MusicService(self.config, self.clock, self.lwa, self.faults)
         music.add_routes(app, admin=admin)

@@ -12,10 +12,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from daemon.contracts import amazon_music as am
+from daemon.sandbox.amazon import choices
 
 JSON_TYPE: Final = "application/json"
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
+#: AM-C34: the prefix of the admin routes, which are part of no real contract.
+HOOK_PREFIX: Final = "/_sandbox/"
 
 
 class HttpProblem(Exception):
@@ -32,7 +34,7 @@ class HttpProblem(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.body = dict(body) if body is not None else am.message_body(message)
+        self.body = dict(body) if body is not None else choices.message_body(message)
         self.headers = dict(headers or {})
 
     def response(self) -> web.Response:

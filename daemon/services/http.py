@@ -15,161 +15,34 @@ import logging
 import random
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Final
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 
 from daemon import __version__
 from daemon.core.clock import Clock
-from daemon.core.errors import AuthError, ProtocolError, RateLimited, ServiceError, TransportError
+from daemon.core.errors import ProtocolError, RateLimited, ServiceError, TransportError
 from daemon.core.redact import Secret
 from daemon.core.resource import StartableResource
+from daemon.core.retry import RetryPolicy
+from daemon.services.http_values import Authenticator, HttpResponse, Timeouts, safe_url
 
 log = logging.getLogger("daemon.services.http")
+
+#: The HTTP layer's public face; the values are defined in `http_values`.
+__all__ = [
+    "Authenticator",
+    "HttpClient",
+    "HttpResponse",
+    "StreamingResponse",
+    "Timeouts",
+    "safe_url",
+]
 
 #: Methods that may be re-sent after the request reached the server (RFC 9110 §9.2.2).
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
-
-
-def safe_url(url: str) -> str:
-    """The URL without query, fragment or user info: fit for logs and error messages.
-
-    Query strings carry signatures (`?t=<signed>`) and fragments are local names, so
-    neither belongs in a log line.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Per-attempt limits in seconds (lan-security-and-operations.md §6.2 defaults)."""
-
-    connect: float = 10.0
-    #: no bytes from the server for this long ends the attempt
-    read: float = 30.0
-    #: the whole attempt, connect to last body byte
-    request: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded exponential backoff for transient failures (AM-C29 defaults).
-
-    Retry `n` (0-based) waits `min(max_delay, base_delay * factor**n)`, drawn with full
-    jitter (uniform in [0, d]) or, with `full_jitter=False`, within ±`jitter` of d.
-    `max_attempts` counts every send; `total` bounds the time from the first send.
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    factor: float = 2.0
-    max_delay: float = 60.0
-    total: float = 120.0
-    full_jitter: bool = True
-    jitter: float = 0.5
-
-    @classmethod
-    def from_contract(
-        cls, policy: Any, *, total: float = 120.0, full_jitter: bool = False
-    ) -> RetryPolicy:
-        """Build from a contract policy (e.g. `daemon.contracts.amazon_music.API_RETRY`,
-        AM-C29: ±50 % jitter) so a corrected contract changes one place."""
-        return cls(
-            max_attempts=policy.max_attempts,
-            base_delay=policy.base_s,
-            factor=policy.factor,
-            max_delay=policy.cap_s,
-            total=total,
-            full_jitter=full_jitter,
-            jitter=policy.jitter,
-        )
-
-    def backoff(self, retry_index: int, unit_random: float) -> float:
-        nominal = min(self.max_delay, self.base_delay * self.factor ** max(0, retry_index))
-        if self.full_jitter:
-            return nominal * unit_random
-        jittered = nominal * (1.0 + self.jitter * (2.0 * unit_random - 1.0))
-        return min(self.max_delay, max(0.0, jittered))
-
-
-#: One attempt, no retries: event POSTs and anything the caller retries itself.
-NO_RETRY: Final = RetryPolicy(max_attempts=1)
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    """A complete response: status, headers and the whole (size-limited) body."""
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    url: str
-    attempts: int = 1
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-
-    def json(self) -> Any:
-        """The body as JSON; an HTML error page or broken JSON is a `ProtocolError`."""
-        import json
-
-        if self.content_type in {"text/html", "application/xhtml+xml"}:
-            raise ProtocolError(
-                "service answered with an HTML page instead of JSON",
-                url=safe_url(self.url),
-                status=self.status,
-            )
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            raise ProtocolError(
-                "service answered with malformed JSON",
-                url=safe_url(self.url),
-                status=self.status,
-                length=len(self.body),
-            ) from None
-
-    def json_object(self) -> dict[str, Any]:
-        value = self.json()
-        if not isinstance(value, dict):
-            raise ProtocolError(
-                "service answered with JSON that is not an object",
-                url=safe_url(self.url),
-                status=self.status,
-            )
-        return value
-
-
-class Authenticator(Protocol):
-    """Supplies bearer tokens and refreshes after a 401 (implemented by `LwaClient`)."""
-
-    async def token(self) -> Secret:
-        """A currently valid access token (never blocks while the held one is valid)."""
-        ...
-
-    async def refresh_rejected(self, rejected: Secret) -> Secret:
-        """The server refused `rejected`: refresh (once, shared) and return the new token."""
-        ...
-
-    def rejected_error(self, url: str) -> AuthError:
-        """The error for a token refused twice in a row; says what the person must do."""
-        ...
 
 
 class _AttemptFailed(Exception):
@@ -204,6 +77,13 @@ def _translate(exc: BaseException, where: str) -> _AttemptFailed | ProtocolError
             TransportError("malformed HTTP response", url=where, status=exc.status), sent=True
         )
     return _AttemptFailed(TransportError(f"HTTP failure ({type(exc).__name__})", url=where), True)
+
+
+def _with_attempts(error: ServiceError, sends: int) -> ServiceError:
+    """`error` naming how many sends were made, when there was more than one."""
+    if sends == 1 or "attempts" in error.fields:
+        return error
+    return type(error)(error.detail, **{**error.fields, "attempts": sends})
 
 
 class StreamingResponse:
@@ -388,12 +268,12 @@ class HttpClient(StartableResource):
                         raise error
                 else:
                     return response
-                may_resend = True
+                may_resend = policy.should_retry(status)
                 reason = f"status_{status}"
 
             failures += 1
             if not may_resend or sends >= policy.max_attempts:
-                raise error
+                raise _with_attempts(error, sends)
             if retry_after is not None:
                 if retry_after > policy.max_delay:
                     raise error

@@ -13,23 +13,50 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Final
 
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
-from daemon.core.errors import AuthError, ConfigError, ProtocolError, ServiceError, TransportError
+from daemon.core.errors import AuthError, ProtocolError, ServiceError, TransportError
 from daemon.core.redact import Secret
 from daemon.core.resource import StartableResource
-from daemon.services.http import NO_RETRY, HttpClient, HttpResponse, safe_url
+from daemon.core.retry import NO_RETRY
+from daemon.services import amazon_policy
+from daemon.services.http import HttpClient, HttpResponse, safe_url
+from daemon.services.lwa_model import (
+    RELOGIN,
+    CodePair,
+    CodePairExpired,
+    LinkDenied,
+    LinkState,
+    LwaConfigError,
+    LwaSettings,
+    OnCode,
+    SignInRequired,
+    Tokens,
+    error_code,
+    positive_number,
+)
 from daemon.state.secrets import SecretStore
 
 log = logging.getLogger("daemon.services.lwa")
+
+#: What callers use: the client, its settings and states, and the errors it raises.
+__all__ = [
+    "STORE_NAME",
+    "CodePair",
+    "CodePairExpired",
+    "LinkDenied",
+    "LinkState",
+    "LwaClient",
+    "LwaConfigError",
+    "LwaSettings",
+    "SignInRequired",
+]
 
 #: Secret-store entry for the LWA tokens.
 STORE_NAME: Final = "lwa-token"
@@ -38,96 +65,6 @@ STORE_NAME: Final = "lwa-token"
 MIN_PLAUSIBLE_WALL: Final = 1_735_689_600.0
 #: A token with less than this left is treated as expired: it could lapse in transit.
 EXPIRY_MARGIN_S: Final = 5.0
-RELOGIN: Final = "run `speakerd login amazon`"
-
-
-class SignInRequired(AuthError):
-    """No usable Amazon sign-in: never linked, revoked (`invalid_grant`) or refused twice."""
-
-    code = "auth_sign_in_required"
-
-
-class CodePairExpired(AuthError):
-    """The code pair expired before the user entered it."""
-
-    code = "auth_code_expired"
-
-
-class LinkDenied(AuthError):
-    """The user (or Amazon) refused the link."""
-
-    code = "auth_link_denied"
-
-
-class LwaConfigError(AuthError):
-    """LWA rejected the request itself (client id, scope): an operator must fix config."""
-
-    code = "auth_lwa_config"
-    exit_code = 78
-
-
-class LinkState(enum.Enum):
-    UNLINKED = "unlinked"
-    LINKED = "linked"
-    #: tokens were revoked or refused; a new login is needed
-    SIGN_IN_REQUIRED = "sign_in_required"
-
-
-@dataclass(frozen=True, slots=True)
-class LwaSettings:
-    """Configuration of the LWA client; the lead's config maps onto these fields."""
-
-    client_id: str
-    base_url: str = am.LWA_DEFAULT_BASE_URL
-    #: Accept-Language on the code-pair request (AM-C01), one of am.SUPPORTED_LANGUAGES
-    language: str = am.DEFAULT_LANGUAGE
-    #: refresh this long before expiry (AM-C03 says >= 30 s; the issue asks >= 60 s)
-    refresh_head_start_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if not self.client_id:
-            raise ConfigError("LWA client_id must not be empty", path="amazon.client_id")
-        language = self.language.strip().lower().replace("_", "-")  # AM-C33 spelling
-        if language not in am.SUPPORTED_LANGUAGES:
-            raise ConfigError(
-                f"unsupported Amazon language {self.language!r}; use one of "
-                + ", ".join(am.SUPPORTED_LANGUAGES),
-                path="amazon.language",
-            )
-        object.__setattr__(self, "language", language)
-        if self.refresh_head_start_s < am.REFRESH_HEAD_START_S:
-            raise ConfigError(
-                f"the token refresh head start must be >= {am.REFRESH_HEAD_START_S} s",
-                path="amazon.refresh_head_start_s",
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class CodePair:
-    """What the user needs (user_code, verification_uri) plus the secret polling handle."""
-
-    user_code: str
-    verification_uri: str
-    device_code: Secret
-    expires_in: float
-    interval: float
-    #: monotonic time the pair was received
-    issued_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Tokens:
-    access: Secret
-    refresh: Secret
-    #: monotonic deadline (immune to wall-clock jumps)
-    expires_mono: float
-    #: wall-clock expiry for persistence; None while the wall clock is implausible
-    expires_wall: float | None
-
-
-OnCode = Callable[[CodePair], Awaitable[None] | None]
-
-
 class LwaClient(StartableResource):
     """Owns the Amazon sign-in; implements `services.http.Authenticator` for the music client."""
 
@@ -147,7 +84,7 @@ class LwaClient(StartableResource):
         self.settings = settings
         self._rng = rng if rng is not None else random.Random()
         self._on_state = on_state
-        self._tokens: _Tokens | None = None
+        self._tokens: Tokens | None = None
         self._state = LinkState.UNLINKED
         self._inflight: asyncio.Task[Secret] | None = None
         self._refresher: asyncio.Task[None] | None = None
@@ -228,7 +165,7 @@ class LwaClient(StartableResource):
         remaining = 0.0  # unknown expiry: refresh before first use
         if isinstance(expires_wall, int | float) and now_wall >= MIN_PLAUSIBLE_WALL:
             remaining = min(float(expires_wall) - now_wall, float(am.ACCESS_TOKEN_LIFETIME_S))
-        self._tokens = _Tokens(
+        self._tokens = Tokens(
             Secret(access),
             Secret(refresh),
             now_mono + max(0.0, remaining),
@@ -258,7 +195,7 @@ class LwaClient(StartableResource):
         device_code = body.get("device_code")
         uri = body.get("verification_uri")
         expires_in = body.get("expires_in")
-        interval = body.get("interval", am.POLL_INTERVAL_MIN_S)
+        interval = body.get("interval", amazon_policy.POLL_INTERVAL_MIN_S)
         if not (
             isinstance(user_code, str)
             and user_code
@@ -267,9 +204,9 @@ class LwaClient(StartableResource):
             and isinstance(uri, str)
             and uri
             and isinstance(expires_in, int | float)
-            and _positive_number(expires_in)
+            and positive_number(expires_in)
             and isinstance(interval, int | float)
-            and _positive_number(interval)
+            and positive_number(interval)
         ):
             raise ProtocolError(
                 "Amazon's code-pair answer lacks a required field", url=safe_url(resp.url)
@@ -286,7 +223,7 @@ class LwaClient(StartableResource):
 
     async def poll(self, pair: CodePair) -> None:
         """Poll until linked; raises CodePairExpired, LinkDenied or LwaConfigError."""
-        interval = am.clamp_poll_interval(pair.interval)
+        interval = amazon_policy.clamp_poll_interval(pair.interval)
         deadline = pair.issued_at + pair.expires_in
         failures = 0
         while True:
@@ -314,23 +251,23 @@ class LwaClient(StartableResource):
             if resp.ok:
                 await self._accept(resp, previous=None)
                 return
-            code = _error_code(resp)
-            action = am.lwa_action(code) if code else am.LwaAction.FATAL
-            if action is am.LwaAction.KEEP_POLLING:
+            code = error_code(resp)
+            action = amazon_policy.lwa_action(code) if code else amazon_policy.LwaAction.FATAL
+            if action is amazon_policy.LwaAction.KEEP_POLLING:
                 continue
-            if action is am.LwaAction.SLOW_DOWN:
-                interval = am.next_poll_interval(interval, code)
+            if action is amazon_policy.LwaAction.SLOW_DOWN:
+                interval = amazon_policy.next_poll_interval(interval, code)
                 log.info("lwa.slow_down interval=%.1f", interval)
                 continue
-            if action is am.LwaAction.NEW_CODE_PAIR:
+            if action is amazon_policy.LwaAction.NEW_CODE_PAIR:
                 raise CodePairExpired(
                     f"the sign-in code expired before it was entered; {RELOGIN} for a new code"
                 )
-            if action is am.LwaAction.RETRY:
+            if action is amazon_policy.LwaAction.RETRY:
                 failures += 1
                 await self._backoff(failures, "poll", None)
                 continue
-            if action is am.LwaAction.UNLINK:
+            if action is amazon_policy.LwaAction.UNLINK:
                 raise LinkDenied(f"Amazon sign-in was denied or cancelled; {RELOGIN} to try again")
             raise self._error_from(resp)
 
@@ -390,7 +327,7 @@ class LwaClient(StartableResource):
             self._inflight = task
         return await asyncio.shield(task)
 
-    def _require_tokens(self) -> _Tokens:
+    def _require_tokens(self) -> Tokens:
         if self._state is LinkState.SIGN_IN_REQUIRED:
             raise SignInRequired(f"Amazon sign-in expired: {RELOGIN}")
         if self._tokens is None:
@@ -410,32 +347,32 @@ class LwaClient(StartableResource):
             idempotent=True,
         )
         if not resp.ok:
-            code = _error_code(resp)
-            action = am.lwa_action(code) if code else am.LwaAction.FATAL
-            if action is am.LwaAction.UNLINK:
+            code = error_code(resp)
+            action = amazon_policy.lwa_action(code) if code else amazon_policy.LwaAction.FATAL
+            if action is amazon_policy.LwaAction.UNLINK:
                 # Stored credentials stay as they are: only a new login replaces them.
                 log.warning("lwa.refresh_refused error=%s action=sign_in_required", code)
                 self._set_state(LinkState.SIGN_IN_REQUIRED)
                 raise SignInRequired(f"Amazon sign-in expired: {RELOGIN}")
-            if action is am.LwaAction.RETRY:
+            if action is amazon_policy.LwaAction.RETRY:
                 raise TransportError("Amazon sign-in service error", url=safe_url(resp.url))
             raise self._error_from(resp)
         new = await self._accept(resp, previous=tokens)
         log.info("lwa.refreshed expires_in=%.0f", new.expires_mono - self._clock.monotonic())
         return new.access
 
-    async def _accept(self, resp: HttpResponse, previous: _Tokens | None) -> _Tokens:
+    async def _accept(self, resp: HttpResponse, previous: Tokens | None) -> Tokens:
         body = resp.json_object()
         if previous is not None and "refresh_token" not in body:
             body = {**body, "refresh_token": previous.refresh.reveal()}  # no rotation this time
-        parsed = am.parse_token_response(body)
+        parsed = amazon_policy.parse_token_response(body)
         if parsed is None:
             raise ProtocolError(
                 "Amazon's token answer is incomplete or malformed", url=safe_url(resp.url)
             )
         now_wall = self._clock.time()
         expires_wall = now_wall + parsed.expires_in if now_wall >= MIN_PLAUSIBLE_WALL else None
-        tokens = _Tokens(
+        tokens = Tokens(
             Secret(parsed.access_token),
             Secret(parsed.refresh_token),
             self._clock.monotonic() + parsed.expires_in,
@@ -492,7 +429,7 @@ class LwaClient(StartableResource):
                 fut.cancel()
 
     async def _backoff(self, failures: int, what: str, exc: ServiceError | None) -> None:
-        delay = am.jittered(am.lwa_backoff_step(failures - 1), self._rng.random())
+        delay = amazon_policy.LWA_RETRY.backoff(failures - 1, self._rng.random())
         log.warning(
             "lwa.%s_failed attempt=%d retry_in=%.2f error=%s",
             what,
@@ -503,9 +440,9 @@ class LwaClient(StartableResource):
         await self._clock.sleep(delay)
 
     def _error_from(self, resp: HttpResponse) -> ServiceError:
-        code = _error_code(resp)
+        code = error_code(resp)
         where = safe_url(resp.url)
-        if code and am.lwa_action(code) is am.LwaAction.FATAL:
+        if code and amazon_policy.lwa_action(code) is amazon_policy.LwaAction.FATAL:
             return LwaConfigError(
                 f"Amazon sign-in refused the request ({code}): check the LWA client id and"
                 " that the security profile is enabled for Amazon Music",
@@ -515,19 +452,3 @@ class LwaClient(StartableResource):
         return ProtocolError(
             "unexpected answer from Amazon sign-in", url=where, status=resp.status, error=code
         )
-
-
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-
-
-def _error_code(resp: HttpResponse) -> str | None:
-    """The `error` field of an LWA error body; None for anything unparseable."""
-    try:
-        body = resp.json_object()
-    except ProtocolError:
-        return None
-    code = body.get("error")
-    if not isinstance(code, str) or not code or len(code) > 64:
-        return None
-    return code if code.replace("_", "").isalnum() else None

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from daemon.contracts import audible as c
 from daemon.core.clock import Clock
+from daemon.sandbox.audible import choices
 
 from . import api, identity, licences
 from .admin import add_admin_routes
@@ -58,7 +59,7 @@ def _guard(handler: Handler) -> Handler:
             _log.exception(
                 "audible.handler_failed path=%s error=%s", request.path, type(exc).__name__
             )
-            return message(500, c.MSG_SERVER_ERROR)
+            return message(500, choices.MSG_SERVER_ERROR)
 
     return wrapped
 

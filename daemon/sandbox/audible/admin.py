@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.contracts import audible as c
+from daemon.sandbox.audible import choices
 
 from .common import message, parse_json_object, read_body, state_of
 from .identity import finish_login, signin_query, start_login
@@ -142,7 +142,7 @@ async def summary(request: web.Request) -> web.Response:
 
 
 def add_admin_routes(app: web.Application, wrap: Any) -> None:
-    p = c.SANDBOX_ADMIN_PREFIX
+    p = choices.SANDBOX_ADMIN_PREFIX
     app.router.add_post(f"{p}/login/approve", wrap(approve_login))
     app.router.add_post(f"{p}/toggles", wrap(set_toggles))
     app.router.add_post(f"{p}/registrations/revoke", wrap(revoke))

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon.contracts import audible as c
+from daemon.sandbox.audible import choices
 
 from . import content
 from .catalog import Title, item_json
@@ -45,7 +46,7 @@ def _groups(raw: str | None, valid: frozenset[str]) -> frozenset[str] | web.Resp
     groups = frozenset(g.strip() for g in raw.split(",") if g.strip())
     if not groups:
         return web.json_response(
-            {"error_code": "000307", "message": c.MSG_NO_RESPONSE_GROUPS}, status=400
+            {"error_code": "000307", "message": choices.MSG_NO_RESPONSE_GROUPS}, status=400
         )
     bad = sorted(groups - valid)
     if bad:
@@ -60,7 +61,7 @@ def _int_param(
     if raw is None:
         return default
     if not re.match(_DIGITS, raw):
-        errors.append(c.pattern_violation(raw, field, _DIGITS))
+        errors.append(choices.pattern_violation(raw, field, _DIGITS))
         return default
     value = int(raw)
     if value < lo:
@@ -108,7 +109,7 @@ async def library(request: web.Request) -> web.Response:
     )
     page = _int_param(q, "page", "page", default=1, lo=1, hi=10**6, errors=errors)
     sort_by = q.get("sort_by", "-PurchaseDate")
-    if sort_by not in c.LIBRARY_SORT_VALUES:
+    if sort_by not in choices.LIBRARY_SORT_VALUES:
         errors.append(
             f"Value '{sort_by}' at 'sortBy' failed to satisfy constraint: "
             "Member must satisfy enum value set"
@@ -122,13 +123,13 @@ async def library(request: web.Request) -> web.Response:
     after = q.get("purchased_after")
     after_ts = parse_timestamp(after) if after else None
     if after and after_ts is None:
-        errors.append(c.pattern_violation(after, "purchasedAfter", "RFC 3339 date-time"))
+        errors.append(choices.pattern_violation(after, "purchasedAfter", "RFC 3339 date-time"))
     token = q.get("state_token")
     if token is not None and not re.match(_DIGITS, token):
-        errors.append(c.pattern_violation(token, "stateToken", _DIGITS))
+        errors.append(choices.pattern_violation(token, "stateToken", _DIGITS))
     if errors:
         return validation_error(*errors)
-    groups = _groups(q.get("response_groups"), c.LIBRARY_VALID_RESPONSE_GROUPS)
+    groups = _groups(q.get("response_groups"), choices.LIBRARY_VALID_RESPONSE_GROUPS)
     if isinstance(groups, web.Response):
         return groups
     if size * page > 10_000 + size:
@@ -183,7 +184,7 @@ def _library_item(state: AudibleState, title: Title, groups: frozenset[str]) -> 
 
 def title_or_404(state: AudibleState, asin: str) -> Title | web.Response:
     if not _ASIN.match(asin):
-        return validation_error(c.pattern_violation(asin, "asin", "^[A-Z0-9]{10}$"))
+        return validation_error(choices.pattern_violation(asin, "asin", "^[A-Z0-9]{10}$"))
     title = state.titles.get(asin)
     if title is None:
         return message(404, f"Requested product {asin} was not found")
@@ -200,7 +201,7 @@ async def library_item(request: web.Request) -> web.Response:
         return title
     if not owned(state, request, title):
         return message(404, f"Requested product {title.asin} is not in the library")
-    groups = _groups(request.query.get("response_groups"), c.LIBRARY_VALID_RESPONSE_GROUPS)
+    groups = _groups(request.query.get("response_groups"), choices.LIBRARY_VALID_RESPONSE_GROUPS)
     if isinstance(groups, web.Response):
         return groups
     return web.json_response(
@@ -229,7 +230,7 @@ async def catalog_product(request: web.Request) -> web.Response:
     title = title_or_404(state, request.match_info["asin"])
     if isinstance(title, web.Response):
         return title
-    groups = _groups(request.query.get("response_groups"), c.CATALOG_VALID_RESPONSE_GROUPS)
+    groups = _groups(request.query.get("response_groups"), choices.CATALOG_VALID_RESPONSE_GROUPS)
     if isinstance(groups, web.Response):
         return groups
     product = item_json(title, groups, runtime_s(state, title), in_library=False, position_ms=None)
@@ -287,12 +288,12 @@ async def content_metadata(request: web.Request) -> web.Response:
     if isinstance(title, web.Response):
         return title
     groups = _groups(
-        request.query.get("response_groups", "chapter_info"), c.METADATA_RESPONSE_GROUPS
+        request.query.get("response_groups", "chapter_info"), choices.METADATA_RESPONSE_GROUPS
     )
     if isinstance(groups, web.Response):
         return groups
     drm_type = request.query.get("drm_type", "Adrm")
-    if drm_type not in c.DRM_TYPES:
+    if drm_type not in choices.DRM_TYPES:
         return validation_error(
             f"Value '{drm_type}' at 'drmType' failed to satisfy "
             "constraint: Member must satisfy enum value set"
@@ -328,12 +329,12 @@ async def last_positions(request: web.Request) -> web.Response:
         return reg
     raw = request.query.get("asins")
     if raw is None:
-        return validation_error(c.null_violation("asins"))
+        return validation_error(choices.null_violation("asins"))
     asins = [a.strip() for a in raw.split(",") if a.strip()]
     bad = [a for a in asins if not _ASIN.match(a)]
     if bad or not asins:
         return validation_error(
-            c.pattern_violation(bad[0] if bad else raw, "asins", "^[A-Z0-9]{10}$")
+            choices.pattern_violation(bad[0] if bad else raw, "asins", "^[A-Z0-9]{10}$")
         )
     if len(asins) > c.LASTPOSITIONS_MAX_ASINS:
         return validation_error(
@@ -357,7 +358,8 @@ async def put_last_position(request: web.Request) -> web.Response:
     body = parse_json_object(raw)
     if body is None:
         return message(400, "Request body is not a JSON object")
-    errors = [c.null_violation(k) for k in ("acr", "asin", "position_ms") if body.get(k) is None]
+    required = ("acr", "asin", "position_ms")
+    errors = [choices.null_violation(k) for k in required if body.get(k) is None]
     if errors:
         return validation_error(*errors)
     acr, asin, pos = body["acr"], body["asin"], body["position_ms"]
@@ -368,7 +370,8 @@ async def put_last_position(request: web.Request) -> web.Response:
         )
     if asin != title.asin:
         return message(400, "asin in the body does not match the path")
-    if not isinstance(acr, str) or acr not in {title.acr(d) for d in c.SANDBOX_GRANTED_DRM_TYPES}:
+    granted = {title.acr(d) for d in choices.SANDBOX_GRANTED_DRM_TYPES}
+    if not isinstance(acr, str) or acr not in granted:
         return message(400, f"acr does not match a licensed file of {title.asin}")
     state.positions[title.asin] = (pos, acr, state.now())
     return web.Response(status=204)

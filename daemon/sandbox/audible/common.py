@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from daemon.contracts import audible as c
+from daemon.sandbox.audible import choices
 
 from .state import AudibleState, Registration
 
@@ -38,11 +39,11 @@ def message(status: int, text: str, **extra: Any) -> web.Response:
 
 
 def not_authenticated() -> web.Response:
-    return message(403, c.MSG_NOT_AUTHENTICATED)
+    return message(403, choices.MSG_NOT_AUTHENTICATED)
 
 
 def validation_error(*errors: str) -> web.Response:
-    return message(400, c.validation_message(list(errors)))
+    return message(400, choices.validation_message(list(errors)))
 
 
 def request_id() -> str:
@@ -189,4 +190,4 @@ def take_fault(request: web.Request) -> web.Response | None:
         return web.json_response(
             {"message": "Rate exceeded"}, status=429, headers={"Retry-After": "1"}
         )
-    return message(status, c.MSG_SERVER_ERROR)
+    return message(status, choices.MSG_SERVER_ERROR)

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from daemon.contracts import audible as c
+from daemon.sandbox.audible import choices
 
 from .common import (
     access_token_registration,
@@ -49,7 +50,7 @@ def _signin_form(session_id: str, *, error: str | None = None, captcha: bool = F
     parts = []
     if error:
         parts.append(
-            f'<div id="{c.ERROR_BOX_ID}"><h4>There was a problem</h4>'
+            f'<div id="{choices.ERROR_BOX_ID}"><h4>There was a problem</h4>'
             f"<ul><li><span>{html.escape(error)}</span></li></ul></div>"
         )
     parts.append(f'<form name="{c.SIGNIN_FORM_NAME}" method="post" action="{c.SIGNIN_PATH}">')
@@ -69,7 +70,8 @@ def _signin_form(session_id: str, *, error: str | None = None, captcha: bool = F
 
 def _mfa_form(session_id: str, error: str | None = None) -> str:
     err = (
-        f'<div id="{c.ERROR_BOX_ID}"><ul><li><span>{html.escape(error)}</span></li></ul></div>'
+        f'<div id="{choices.ERROR_BOX_ID}">'
+        f"<ul><li><span>{html.escape(error)}</span></li></ul></div>"
         if error
         else ""
     )
@@ -173,7 +175,7 @@ async def signin_post(request: web.Request) -> web.Response:
             and not {"frc", "map-md", "amzn-app-id"} <= set(request.cookies)
         )
         if need_captcha and not session.captcha_solved:
-            if form.get("guess", "").strip().lower() != c.SANDBOX_CAPTCHA_ANSWER:
+            if form.get("guess", "").strip().lower() != choices.SANDBOX_CAPTCHA_ANSWER:
                 return _page("Amazon Sign-In", _signin_form(session_id, captcha=True))
             session.captcha_solved = True
         session.authenticated = True
@@ -181,7 +183,7 @@ async def signin_post(request: web.Request) -> web.Response:
         code = form.get("otpCode")
         if code is None:
             return _page("Two-Step Verification", _mfa_form(session_id))
-        if code.strip() != c.SANDBOX_OTP_CODE:
+        if code.strip() != choices.SANDBOX_OTP_CODE:
             return _page("Two-Step Verification", _mfa_form(session_id, "The code is invalid"))
         session.otp_passed = True
     del state.login_sessions[session_id]
@@ -209,7 +211,7 @@ def _identity_error(status: int, code: str, text: str) -> web.Response:
 def _credential_error(request: web.Request) -> web.Response:
     host = (request.headers.get("Host") or "api.amazon.com").split(":", 1)[0]
     return web.Response(
-        status=401, headers={"WWW-Authenticate": c.CREDENTIAL_ERROR_HEADER.format(host=host)}
+        status=401, headers={"WWW-Authenticate": choices.CREDENTIAL_ERROR_HEADER.format(host=host)}
     )
 
 
@@ -234,7 +236,7 @@ def _adp_token() -> str:
 
     return (
         f"{{enc:{b64(96)}}}{{key:{b64(256)}}}{{iv:{b64(16)}}}"
-        f"{{name:{c.ADP_TOKEN_NAME}}}{{serial:Mg==}}"
+        f"{{name:{choices.ADP_TOKEN_NAME}}}{{serial:Mg==}}"
     )
 
 
@@ -280,7 +282,7 @@ async def register(request: web.Request) -> web.Response:
         customer_id=state.settings.customer_id,
         adp_token=adp,
         public_key=public_key,
-        refresh_token="Atnr|" + secrets.token_urlsafe(48),
+        refresh_token=c.REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(48),
         locale=locale,
     )
     state.registrations[adp] = reg

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from daemon.contracts import audible as c
+from daemon.sandbox.audible import choices
 
 from . import content
 from .api import (
@@ -156,8 +156,8 @@ async def licence_request(request: web.Request) -> web.Response:
         return message(400, "Request body is not a JSON object")
     consumption = body.get("consumption_type")
     if consumption is None:
-        return validation_error(c.null_violation("consumptionType"))
-    if not isinstance(consumption, str) or consumption not in c.CONSUMPTION_TYPES:
+        return validation_error(choices.null_violation("consumptionType"))
+    if not isinstance(consumption, str) or consumption not in choices.CONSUMPTION_TYPES:
         return validation_error(
             f"Value '{consumption}' at 'consumptionType' failed to "
             "satisfy constraint: Member must satisfy enum value set"
@@ -172,7 +172,7 @@ async def licence_request(request: web.Request) -> web.Response:
     if not isinstance(groups_raw, str):
         return message(400, "response_groups must be a string")
     types = _drm_types(body)
-    if types is None or any(t not in c.DRM_TYPES for t in types):
+    if types is None or any(t not in choices.DRM_TYPES for t in types):
         return validation_error(
             "Value at 'drmTypes' failed to satisfy constraint: Member must satisfy enum value set"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from daemon.contracts import audible as c
+from daemon.sandbox.audible import choices
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,14 +20,14 @@ class AudibleSandboxSettings:
     account_password: str = "sandbox-password"  # noqa: S105 - fixture account
     account_name: str = "Alice Example"
     customer_id: str = "amzn1.account.SANDBOXLISTENER0000000000000"
-    rsa_key_bits: int = c.SANDBOX_RSA_KEY_BITS
+    rsa_key_bits: int = choices.SANDBOX_RSA_KEY_BITS
     access_token_ttl: float = float(c.ACCESS_TOKEN_TTL_SECONDS)
-    auth_code_ttl: float = c.AUTH_CODE_TTL_SECONDS
+    auth_code_ttl: float = choices.AUTH_CODE_TTL_SECONDS
     signature_skew: float = c.SIGNATURE_SKEW_SECONDS
-    max_body_bytes: int = c.MAX_REQUEST_BODY_BYTES
+    max_body_bytes: int = choices.MAX_REQUEST_BODY_BYTES
     default_locale: str = c.DEFAULT_LOCALE
     chapter_seconds: float = 1.5
-    cdn_url_ttl: int = c.SANDBOX_CDN_URL_TTL_SECONDS
+    cdn_url_ttl: int = choices.SANDBOX_CDN_URL_TTL_SECONDS
     cdn_base_url: str | None = None
     # Toggles that start on; all can be changed at run time through the admin hooks.
     captcha: bool = False

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from daemon.contracts import audible as c
 from daemon.core.clock import Clock
 
 from .catalog import FIXTURE_TITLES, Title
@@ -100,7 +101,7 @@ class AudibleState:
         return self.clock.time() + self.toggles.clock_offset
 
     def new_access_token(self, adp_token: str) -> str:
-        token = "Atna|" + secrets.token_urlsafe(48)
+        token = c.ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(48)
         self.access_tokens[token] = (adp_token, self.now() + self.settings.access_token_ttl)
         return token
 

@@ -1,16 +1,16 @@
 """How the generator makes each format id of the AM-C07 fixture table.
 
 The ids, qualities, codecs, rates and bit depths are the contract's
-(daemon.contracts.amazon_music.FORMATS); this module adds what an encoder needs.
+(daemon.sandbox.amazon.choices.FORMATS); this module adds what an encoder needs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daemon.contracts.amazon_music import FORMATS as CONTRACT_FORMATS
-from daemon.contracts.amazon_music import FormatInfo
 from daemon.core.tiers import Quality
+from daemon.sandbox.amazon.choices import FORMATS as CONTRACT_FORMATS
+from daemon.sandbox.amazon.choices import FormatInfo
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ licences, positions, deregister), `sign_request`, `start_external_login` /
 
 from __future__ import annotations
 
-from .client import AudibleClient, register_device
+from .client import AudibleClient
 from .form_login import form_login
 from .locales import LOCALES, Endpoints, Locale, get_locale
 from .login import (
@@ -18,6 +18,7 @@ from .login import (
     start_external_login,
 )
 from .models import LastPosition, LibraryPage, Licence
+from .register import register_device
 from .session import AudibleSession, SessionStore
 from .signing import RequestSigner, sign_request
 from .transport import AudibleBadRequest, AudibleNotFound

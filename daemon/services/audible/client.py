@@ -22,73 +22,19 @@ from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, LicenseError, ProtocolError, StateError
 from daemon.core.redact import Secret
 from daemon.core.resource import AsyncResource
+from daemon.services.audible import policy
 from daemon.services.http import HttpClient, HttpResponse
 
 from . import transport
 from .locales import Endpoints, Locale, get_locale
 from .login import LoginResult
 from .models import LastPosition, LibraryPage, Licence
-from .session import AudibleSession, SessionStore, parse_registration
+from .register import register_device
+from .session import AudibleSession, SessionStore
 from .signing import RequestSigner
 from .voucher import ContentKey, decrypt_voucher
 
 log = logging.getLogger("daemon.services.audible")
-
-
-def _registration_body(login: LoginResult) -> dict[str, Any]:
-    """The §4.1 iOS-profile body (AU-C06)."""
-    tld = login.locale.tld
-    return {
-        "requested_token_type": list(c.REQUESTED_TOKEN_TYPES),
-        "cookies": {"website_cookies": [], "domain": f".amazon.{tld}"},
-        "registration_data": {
-            "domain": "Device",
-            "app_version": c.APP_VERSION,
-            "device_serial": login.serial,
-            "device_type": c.DEVICE_TYPE,
-            "device_name": c.DEVICE_NAME_TEMPLATE,
-            "os_version": c.OS_VERSION,
-            "software_version": c.SOFTWARE_VERSION,
-            "device_model": c.DEVICE_MODEL,
-            "app_name": c.APP_NAME,
-        },
-        "auth_data": {
-            "client_id": f"{login.serial}#{c.DEVICE_TYPE}".encode().hex(),
-            "authorization_code": login.authorization_code.reveal(),
-            "code_verifier": login.code_verifier.reveal(),
-            "code_algorithm": "SHA-256",
-            "client_domain": "DeviceLegacy",
-        },
-        "requested_extensions": ["device_info", "customer_info"],
-    }
-
-
-async def register_device(
-    login: LoginResult, *, http: HttpClient, clock: Clock, endpoints: Endpoints
-) -> AudibleSession:
-    """Exchange the login's code at `/auth/register` for a device registration."""
-    base, host = endpoints.identity_base(login.locale)
-    body = json.dumps(_registration_body(login)).encode()
-    headers = {**host, "Content-Type": "application/json", "Accept": "application/json"}
-    response = await transport.send(
-        http, "POST", base + c.REGISTER_PATH, headers=headers, body=body
-    )
-    if response.status == 401:
-        raise AuthError(
-            "Audible did not accept the sign-in code (it expired, was used "
-            "already, or belongs to another marketplace); run `speakerd login "
-            "audible` again and paste the address within a few minutes"
-        )
-    transport.raise_for_status(response)
-    session = parse_registration(
-        transport.json_object(response),
-        login.serial,
-        login.locale.country_code,
-        clock.time(),
-        login.with_username,
-    )
-    log.info("audible.registered locale=%s", login.locale.country_code)
-    return session
 
 
 class AudibleClient(AsyncResource):
@@ -105,7 +51,7 @@ class AudibleClient(AsyncResource):
         clock: Clock,
         endpoints: Endpoints,
         store: SessionStore | None = None,
-        store_name: str = c.SESSION_SECRET_NAME,
+        store_name: str = policy.SESSION_SECRET_NAME,
     ) -> None:
         self._session = session
         self._http = http
@@ -144,7 +90,7 @@ class AudibleClient(AsyncResource):
         http: HttpClient,
         clock: Clock,
         endpoints: Endpoints,
-        store_name: str = c.SESSION_SECRET_NAME,
+        store_name: str = policy.SESSION_SECRET_NAME,
     ) -> AudibleClient:
         """The client for the saved session; AuthError with the login hint if there is none."""
         data = await asyncio.to_thread(store.load, store_name)
@@ -181,11 +127,11 @@ class AudibleClient(AsyncResource):
 
     async def access_token(self) -> Secret:
         """A token with at least REFRESH_MARGIN_SECONDS left, refreshing once if needed."""
-        if self._session.expires - c.REFRESH_MARGIN_SECONDS > self._clock.time():
+        if self._session.expires - policy.REFRESH_MARGIN_SECONDS > self._clock.time():
             return self._session.access_token
         async with self._refresh_lock:
             # Double-checked: a concurrent caller may have refreshed while we waited.
-            if self._session.expires - c.REFRESH_MARGIN_SECONDS > self._clock.time():
+            if self._session.expires - policy.REFRESH_MARGIN_SECONDS > self._clock.time():
                 return self._session.access_token
             await self._refresh()
         return self._session.access_token
@@ -198,8 +144,8 @@ class AudibleClient(AsyncResource):
     async def _refresh(self) -> None:
         base, host = self._endpoints.identity_base(self.locale)
         form = {
-            "app_name": c.APP_NAME,
-            "app_version": c.APP_VERSION,
+            "app_name": policy.APP_NAME,
+            "app_version": policy.APP_VERSION,
             "source_token": self._session.refresh_token.reveal(),
             "requested_token_type": "access_token",
             "source_token_type": "refresh_token",
@@ -213,7 +159,7 @@ class AudibleClient(AsyncResource):
         )
         if response.status in (400, 401, 403):
             # Refused refresh token (invalid_grant): registration gone; keep stored data.
-            raise AuthError(c.RELOGIN_HINT, status=response.status)
+            raise AuthError(policy.RELOGIN_HINT, status=response.status)
         transport.raise_for_status(response)
         body = transport.json_object(response)
         token = body.get("actor_access_token") or body.get("access_token")  # AU-C11 order
@@ -286,7 +232,7 @@ class AudibleClient(AsyncResource):
             )
         signed = await asyncio.to_thread(self._signer.headers, method, target, raw, now)
         headers = {
-            **c.DEFAULT_API_HEADERS,
+            **policy.DEFAULT_API_HEADERS,
             **host,
             **signed,
             "Accept-Language": self.locale.accept_language,
@@ -316,13 +262,23 @@ class AudibleClient(AsyncResource):
         response = await self._signed("GET", path, params)
         return transport.json_object(response), response
 
+    async def _get_member(
+        self, path: str, params: Mapping[str, Any], key: str, *, what: str, asin: str
+    ) -> dict[str, Any]:
+        """The object under `key` of a signed GET's answer; its absence is a ProtocolError."""
+        body, _ = await self._get_json(path, params)
+        member = body.get(key)
+        if not isinstance(member, dict):
+            raise ProtocolError(f"Audible {what} answer has no {key}", asin=asin)
+        return member
+
     async def library_page(
         self,
         *,
         page: int = 1,
-        num_results: int = c.LIBRARY_PAGE_SIZE,
-        response_groups: Iterable[str] = c.LIBRARY_RESPONSE_GROUPS,
-        sort_by: str = c.LIBRARY_SORT_BY,
+        num_results: int = policy.LIBRARY_PAGE_SIZE,
+        response_groups: Iterable[str] = policy.LIBRARY_RESPONSE_GROUPS,
+        sort_by: str = policy.LIBRARY_SORT_BY,
         state_token: str | None = None,
         parent_asin: str | None = None,
     ) -> LibraryPage:
@@ -342,8 +298,8 @@ class AudibleClient(AsyncResource):
     async def library(
         self,
         *,
-        num_results: int = c.LIBRARY_PAGE_SIZE,
-        response_groups: Iterable[str] = c.LIBRARY_RESPONSE_GROUPS,
+        num_results: int = policy.LIBRARY_PAGE_SIZE,
+        response_groups: Iterable[str] = policy.LIBRARY_RESPONSE_GROUPS,
         parent_asin: str | None = None,
         max_pages: int = 100,
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -362,15 +318,11 @@ class AudibleClient(AsyncResource):
         return items, token
 
     async def library_item(
-        self, asin: str, response_groups: Iterable[str] = c.LIBRARY_RESPONSE_GROUPS
+        self, asin: str, response_groups: Iterable[str] = policy.LIBRARY_RESPONSE_GROUPS
     ) -> dict[str, Any]:
-        body, _ = await self._get_json(
-            f"/library/{_asin(asin)}", {"response_groups": ",".join(response_groups)}
-        )
-        item = body.get("item")
-        if not isinstance(item, dict):
-            raise ProtocolError("Audible library item answer has no item", asin=asin)
-        return item
+        params = {"response_groups": ",".join(response_groups)}
+        path = f"/library/{_asin(asin)}"
+        return await self._get_member(path, params, "item", what="library item", asin=asin)
 
     async def catalog_product(
         self,
@@ -383,18 +335,15 @@ class AudibleClient(AsyncResource):
             "relationships",
         ),
     ) -> dict[str, Any]:
-        body, _ = await self._get_json(
-            f"/catalog/products/{_asin(asin)}", {"response_groups": ",".join(response_groups)}
+        params = {"response_groups": ",".join(response_groups)}
+        return await self._get_member(
+            f"/catalog/products/{_asin(asin)}", params, "product", what="catalog", asin=asin
         )
-        product = body.get("product")
-        if not isinstance(product, dict):
-            raise ProtocolError("Audible catalog answer has no product", asin=asin)
-        return product
 
     async def content_metadata(
         self, asin: str, *, drm_type: str = "Adrm", acr: str | None = None
     ) -> dict[str, Any]:
-        body, _ = await self._get_json(
+        return await self._get_member(
             f"/content/{_asin(asin)}/metadata",
             {
                 "response_groups": "chapter_info,content_reference",
@@ -402,11 +351,10 @@ class AudibleClient(AsyncResource):
                 "chapter_titles_type": "Tree",
                 "acr": acr,
             },
+            "content_metadata",
+            what="metadata",
+            asin=asin,
         )
-        meta = body.get("content_metadata")
-        if not isinstance(meta, dict):
-            raise ProtocolError("Audible metadata answer has no content_metadata", asin=asin)
-        return meta
 
     async def licence_request(self, asin: str, body: Mapping[str, Any] | None = None) -> Licence:
         """POST licenserequest (AU-C15 body by default); Denied → LicenseError."""
@@ -418,7 +366,7 @@ class AudibleClient(AsyncResource):
                 f"titles still play, new ones in about {hours:.0f} h",
                 asin=asin,
             )
-        payload = dict(c.LICENSE_REQUEST_BODY if body is None else body)
+        payload = dict(policy.LICENSE_REQUEST_BODY if body is None else body)
         response = await self._signed(
             "POST", f"/content/{_asin(asin)}/licenserequest", body=payload
         )
@@ -431,7 +379,7 @@ class AudibleClient(AsyncResource):
             reasons = lic.get("license_denial_reasons") or []
             codes = [r.get("rejectionReason") for r in reasons if isinstance(r, dict)]
             if "CustomerThrottled" in codes:
-                self._throttled_until = now + c.THROTTLE_BACKOFF_SECONDS  # AU-C21
+                self._throttled_until = now + policy.THROTTLE_BACKOFF_SECONDS  # AU-C21
             why = ", ".join(map(str, codes)) or str(status)
             raise LicenseError(f"Audible denied the licence ({why})", asin=asin)
         return Licence.parse(lic)
@@ -468,7 +416,7 @@ class AudibleClient(AsyncResource):
         if (
             self._session.customer_id not in licence.allowed_users
             or until is None
-            or until - c.LICENCE_REUSE_MARGIN_SECONDS <= self._clock.time()
+            or until - policy.LICENCE_REUSE_MARGIN_SECONDS <= self._clock.time()
         ):
             return None
         return licence

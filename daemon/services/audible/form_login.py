@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from daemon.contracts import audible as c
 from daemon.core.errors import AuthError, ProtocolError
 from daemon.core.redact import Secret, redact
+from daemon.services.audible import policy
 from daemon.services.http import HttpClient
 
 from . import transport
@@ -126,7 +127,7 @@ async def form_login(
     pending = start_external_login(locale, endpoints, serial=serial)
     www, host = endpoints.www_base(locale)
     cookies = init_cookies()
-    base_headers = {**host, "User-Agent": c.LOGIN_USER_AGENT, "Accept-Language": "en-US"}
+    base_headers = {**host, "User-Agent": policy.LOGIN_USER_AGENT, "Accept-Language": "en-US"}
     method, url, body = "GET", pending.signin_url, None
     sent_credentials = sent_otp = False
     for _ in range(_MAX_STEPS):
@@ -143,7 +144,7 @@ async def form_login(
         location = response.headers.get("Location", "")
         if response.status in (301, 302, 303, 307) and location:
             target = urljoin(url, location)
-            if c.AUTH_CODE_PARAMS[0] in target:
+            if policy.AUTH_CODE_PARAMS[0] in target:
                 return pending.complete(target)
             method, url, body = "GET", _local(target, www), None
             continue

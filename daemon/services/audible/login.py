@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from daemon.contracts import audible as c
 from daemon.core.errors import AuthError
 from daemon.core.redact import Secret
+from daemon.services.audible import policy
 
 from .locales import Endpoints, Locale
 
@@ -27,7 +28,7 @@ def new_device_serial() -> str:
     return uuid.uuid4().hex.upper()
 
 
-def build_client_id(serial: str, device_type: str = c.DEVICE_TYPE) -> str:
+def build_client_id(serial: str, device_type: str = policy.DEVICE_TYPE) -> str:
     """Hex of the ASCII bytes `"{serial}#{device_type}"`."""
     return f"{serial}#{device_type}".encode("ascii").hex()
 
@@ -62,10 +63,10 @@ def build_signin_url(
         "openid.oa2.code_challenge": challenge,
         "openid.return_to": return_to,
         "openid.assoc_handle": handle,
-        "openid.identity": c.OPENID_IDENTIFIER_SELECT,
+        "openid.identity": policy.OPENID_IDENTIFIER_SELECT,
         "pageId": "amzn_audible_ios_privatepool" if with_username else "amzn_audible_ios",
         "accountStatusPolicy": "P1",
-        "openid.claimed_id": c.OPENID_IDENTIFIER_SELECT,
+        "openid.claimed_id": policy.OPENID_IDENTIFIER_SELECT,
         "openid.mode": "checkid_setup",
         "openid.ns.oa2": "http://www.amazon.com/ap/ext/oauth/2",
         "openid.oa2.client_id": f"device:{build_client_id(serial)}",
@@ -84,8 +85,8 @@ def init_cookies() -> dict[str, str]:
     frc = base64.b64encode(secrets.token_bytes(313)).rstrip(b"=").decode()
     map_md = {
         "device_user_dictionary": [],
-        "device_registration_data": {"software_version": c.SOFTWARE_VERSION},
-        "app_identifier": {"app_version": c.APP_VERSION, "bundle_id": "com.audible.iphone"},
+        "device_registration_data": {"software_version": policy.SOFTWARE_VERSION},
+        "app_identifier": {"app_version": policy.APP_VERSION, "bundle_id": "com.audible.iphone"},
     }
     return {
         "frc": frc,
@@ -102,7 +103,7 @@ def extract_authorization_code(pasted: str) -> Secret:
         raise AuthError("nothing was pasted; paste the whole address of the final page")
     if "://" in text or "?" in text or "=" in text:
         query = parse_qs(urlsplit(text).query if "://" in text or "?" in text else text)
-        for name in c.AUTH_CODE_PARAMS:
+        for name in policy.AUTH_CODE_PARAMS:
             values = query.get(name)
             if values and values[0].strip():
                 return Secret(values[0].strip())

@@ -17,6 +17,7 @@ from typing import TextIO
 from daemon.contracts import audible as c
 from daemon.core.clock import Clock
 from daemon.core.errors import DaemonError
+from daemon.services.audible import policy
 from daemon.services.http import HttpClient
 
 from .client import AudibleClient
@@ -83,7 +84,7 @@ async def run(
     ask = prompt or _terminal_prompt
     try:
         locale = get_locale(locale_code)
-        saved = await asyncio.to_thread(store.load, c.SESSION_SECRET_NAME)
+        saved = await asyncio.to_thread(store.load, policy.SESSION_SECRET_NAME)
         old: AudibleSession | None = None
         if saved is not None:
             try:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from daemon.contracts import audible as c
 from daemon.core.errors import AuthError
 from daemon.core.redact import Secret
+from daemon.services.audible import policy
 
 _ADP_TOKEN = re.compile(r"^\{enc:[^}]*\}\{key:[^}]*\}\{iv:[^}]*\}\{name:[^}]*\}\{serial:[^}]*\}$")
 
@@ -99,7 +100,7 @@ class AudibleSession:
             with_username = data.get("with_username", False)
             activation = data.get("activation_bytes")
         except (KeyError, TypeError, AttributeError):
-            raise AuthError("saved Audible sign-in is incomplete; " + c.RELOGIN_HINT) from None
+            raise AuthError("saved Audible sign-in is incomplete; " + policy.RELOGIN_HINT) from None
         if (
             not all(
                 isinstance(v, str) and v
@@ -113,7 +114,7 @@ class AudibleSession:
             or fields["locale_code"] not in c.LOCALES
             or not _ADP_TOKEN.match(fields["adp_token"])
         ):
-            raise AuthError("saved Audible sign-in is damaged; " + c.RELOGIN_HINT)
+            raise AuthError("saved Audible sign-in is damaged; " + policy.RELOGIN_HINT)
         return cls(
             device_serial=fields["device_serial"],
             device_type=fields["device_type"],
@@ -151,7 +152,7 @@ def parse_registration(
         key, adp = mac["device_private_key"], mac["adp_token"]
         user_id = customer["user_id"]
         dev_serial = device.get("device_serial_number", serial)
-        dev_type = device.get("device_type", c.DEVICE_TYPE)
+        dev_type = device.get("device_type", policy.DEVICE_TYPE)
     except (KeyError, TypeError, AttributeError):
         raise bad("required fields are missing") from None
     for name, value in (

@@ -17,13 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from daemon.contracts import audible as c
 from daemon.core.errors import AuthError
+from daemon.services.audible import policy
 
 
 def format_timestamp(now: datetime) -> str:
     """AU-C09: `YYYY-MM-DDTHH:MM:SSZ` in UTC (naive datetimes are taken as UTC)."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    return now.astimezone(UTC).strftime(c.SIGNATURE_TIMESTAMP_FORMAT)
+    return now.astimezone(UTC).strftime(policy.SIGNATURE_TIMESTAMP_FORMAT)
 
 
 def string_to_sign(
@@ -44,9 +45,9 @@ def load_private_key(private_key_pem: str | bytes) -> rsa.RSAPrivateKey:
         else:
             key = serialization.load_der_private_key(base64.b64decode(raw, validate=True), None)
     except (ValueError, TypeError, binascii.Error):
-        raise AuthError("Audible device key is unreadable; " + c.RELOGIN_HINT) from None
+        raise AuthError("Audible device key is unreadable; " + policy.RELOGIN_HINT) from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise AuthError("Audible device key is not an RSA key; " + c.RELOGIN_HINT)
+        raise AuthError("Audible device key is not an RSA key; " + policy.RELOGIN_HINT)
     return key
 
 

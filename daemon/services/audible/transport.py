@@ -17,7 +17,9 @@ from yarl import URL
 from daemon.contracts import audible as c
 from daemon.core.errors import AuthError, LicenseError, ProtocolError, ServiceError, TransportError
 from daemon.core.redact import redact
-from daemon.services.http import HttpClient, HttpResponse, RetryPolicy, safe_url
+from daemon.core.retry import RetryPolicy
+from daemon.services.audible import policy
+from daemon.services.http import HttpClient, HttpResponse, safe_url
 
 
 class AudibleBadRequest(ProtocolError):
@@ -90,7 +92,7 @@ def raise_for_status(
                 url=where,
                 status=status,
             )
-        raise AuthError(c.RELOGIN_HINT, url=where, status=status)
+        raise AuthError(policy.RELOGIN_HINT, url=where, status=status)
     if status == 400:
         raise AudibleBadRequest(
             f"Audible rejected the request: {text or 'bad request'}", url=where, status=status

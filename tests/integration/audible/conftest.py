@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestServer
 from audible_sandbox_helpers import OffsetClock
 
 from daemon.core.clock import SystemClock
+from daemon.core.retry import RetryPolicy
 from daemon.sandbox.audible import AudibleSandboxSettings, setup_audible
-from daemon.services.http import HttpClient, RetryPolicy
+from daemon.services.http import HttpClient
 from daemon.state.secrets import SecretStore
 
 

@@ -10,10 +10,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from audible_sandbox_helpers import OffsetClock
 
-from daemon.contracts import audible as c
 from daemon.core.errors import DaemonError
 from daemon.core.redact import Secret
-from daemon.sandbox.audible import STATE_KEY, AudibleSandboxSettings
+from daemon.sandbox.audible import STATE_KEY, AudibleSandboxSettings, choices
 from daemon.services.audible import AudibleClient, Endpoints, form_login, get_locale, login_cli
 from daemon.services.http import HttpClient
 from daemon.state.secrets import SecretStore
@@ -41,7 +40,7 @@ async def test_no_secret_in_logs_errors_or_files(
     endpoints = Endpoints.sandbox(base)
     locale = get_locale("us")
     errors: list[str] = []
-    secrets: list[str] = [CANARY_PASSWORD, c.SANDBOX_OTP_CODE]
+    secrets: list[str] = [CANARY_PASSWORD, choices.SANDBOX_OTP_CODE]
 
     # 1. Legacy form login: a wrong password, then the right one with an OTP step.
     try:
@@ -55,7 +54,7 @@ async def test_no_secret_in_logs_errors_or_files(
         endpoints,
         "listener@example.com",
         Secret(CANARY_PASSWORD),
-        otp_callback=lambda: c.SANDBOX_OTP_CODE,
+        otp_callback=lambda: choices.SANDBOX_OTP_CODE,
     )
     secrets += [login.authorization_code.reveal(), login.code_verifier.reveal()]
     client = await AudibleClient.register(

@@ -11,10 +11,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from audible_sandbox_helpers import OffsetClock
 
-from daemon.contracts import audible as c
 from daemon.core.errors import AuthError, LicenseError, TransportError
 from daemon.core.redact import Secret
-from daemon.sandbox.audible import STATE_KEY
+from daemon.sandbox.audible import STATE_KEY, choices
 from daemon.services.audible import (
     AudibleClient,
     AudibleNotFound,
@@ -22,6 +21,7 @@ from daemon.services.audible import (
     LoginResult,
     form_login,
     get_locale,
+    policy,
     start_external_login,
 )
 from daemon.services.audible.transport import AudibleBadRequest
@@ -68,7 +68,7 @@ async def test_register_saves_session_and_restore_signs(
 ) -> None:
     client = await registered(sandbox, http, client_clock, store)
     assert client.session.customer_id.startswith("amzn1.account.")
-    saved = store.load(c.SESSION_SECRET_NAME)
+    saved = store.load(policy.SESSION_SECRET_NAME)
     assert saved is not None
     assert saved["adp_token"] == client.session.adp_token.reveal()
     restored = await AudibleClient.restore(
@@ -136,7 +136,7 @@ async def test_refresh_before_the_hour_runs_out_single_flight(
     tokens = await asyncio.gather(*(client.access_token() for _ in range(5)))
     assert len(set(tokens)) == 1
     assert tokens[0] != first
-    saved = store.load(c.SESSION_SECRET_NAME)
+    saved = store.load(policy.SESSION_SECRET_NAME)
     assert saved is not None
     assert saved["access_token"] == tokens[0].reveal()
     profile = await client.user_profile()
@@ -158,12 +158,12 @@ async def test_failed_refresh_keeps_stored_credentials(
     sandbox: TestServer, http: HttpClient, client_clock: OffsetClock, store: SecretStore
 ) -> None:
     client = await registered(sandbox, http, client_clock, store)
-    before = store.load(c.SESSION_SECRET_NAME)
+    before = store.load(policy.SESSION_SECRET_NAME)
     await hook(sandbox, "registrations/revoke", {})
     with pytest.raises(AuthError) as caught:
         await client.refresh_access_token()
     assert "run `speakerd login audible`" in str(caught.value)
-    assert store.load(c.SESSION_SECRET_NAME) == before
+    assert store.load(policy.SESSION_SECRET_NAME) == before
     with pytest.raises(AuthError, match="Audible sign-in expired"):
         await client.library_page()
 
@@ -276,11 +276,11 @@ async def test_form_login_with_captcha_and_otp_callbacks(
 
     async def captcha(url: str) -> str:
         asked.append(url)
-        return c.SANDBOX_CAPTCHA_ANSWER
+        return choices.SANDBOX_CAPTCHA_ANSWER
 
     def otp() -> str:
         asked.append("otp")
-        return c.SANDBOX_OTP_CODE
+        return choices.SANDBOX_OTP_CODE
 
     endpoints = Endpoints.sandbox(base(sandbox))
     login = await form_login(
@@ -351,7 +351,7 @@ async def test_login_cli_runs_external_login(
     )
     assert code == 0, err.getvalue()
     assert "Signed in to Audible (us) as Alice Example" in out.getvalue()
-    saved = store.load(c.SESSION_SECRET_NAME)
+    saved = store.load(policy.SESSION_SECRET_NAME)
     assert saved is not None
     assert saved["locale_code"] == "us"
     again = await login_cli.run(
@@ -379,7 +379,7 @@ async def test_login_cli_runs_external_login(
     )
     assert bad != 0
     assert "no authorization code" in err.getvalue()
-    assert store.load(c.SESSION_SECRET_NAME) == saved  # a failed login keeps the old data
+    assert store.load(policy.SESSION_SECRET_NAME) == saved  # a failed login keeps the old data
     restored = await AudibleClient.restore(
         store, http=http, clock=client_clock, endpoints=Endpoints.sandbox(base(sandbox))
     )
@@ -397,7 +397,7 @@ async def test_login_cli_runs_external_login(
         err=err,
     )
     assert forced == 0, err.getvalue()
-    new = store.load(c.SESSION_SECRET_NAME)
+    new = store.load(policy.SESSION_SECRET_NAME)
     assert new is not None
     assert new["adp_token"] != saved["adp_token"]
     with pytest.raises(AuthError):

@@ -13,9 +13,8 @@ from audible_sandbox_helpers import OffsetClock
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from daemon.contracts import audible as c
 from daemon.core.errors import AuthError, LicenseError, ProtocolError, ServiceError, TransportError
-from daemon.services.audible import AudibleClient, AudibleSession, Endpoints
+from daemon.services.audible import AudibleClient, AudibleSession, Endpoints, policy
 from daemon.services.http import HttpClient
 
 Answer = Callable[[web.Request], web.StreamResponse]
@@ -31,7 +30,7 @@ def make_session(expires: float) -> AudibleSession:
     return AudibleSession.from_json(
         {
             "device_serial": "S1",
-            "device_info": {"device_type": c.DEVICE_TYPE, "device_name": "x"},
+            "device_info": {"device_type": policy.DEVICE_TYPE, "device_name": "x"},
             "customer_info": {"user_id": "amzn1.account.Q", "name": "Q"},
             "adp_token": "{enc:a}{key:b}{iv:c}{name:d}{serial:Mg==}",
             "device_private_key": pem,
@@ -220,7 +219,7 @@ async def test_refresh_reads_actor_token_and_string_expiry(
     assert (await client.access_token()).reveal() == "Atna|actor"
     assert client.session.refresh_token.reveal() == "Atnr|new"
     assert 1790 <= client.session.expires - now <= 1810
-    saved = store.data[c.SESSION_SECRET_NAME]
+    saved = store.data[policy.SESSION_SECRET_NAME]
     assert saved["access_token"] == "Atna|actor"
 
 

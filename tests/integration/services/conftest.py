@@ -14,9 +14,10 @@ import pytest
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from daemon.core.retry import RetryPolicy
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.server import Sandbox
-from daemon.services.http import HttpClient, RetryPolicy
+from daemon.services.http import HttpClient
 from daemon.services.lwa import LwaClient, LwaSettings
 from daemon.services.music import MusicClient, MusicSettings
 from daemon.state.secrets import SecretStore

@@ -13,8 +13,8 @@ import pytest
 
 from daemon.contracts import amazon_music as am
 from daemon.core.errors import DaemonError
+from daemon.core.retry import RetryPolicy
 from daemon.services import login_amazon
-from daemon.services.http import RetryPolicy
 
 from .conftest import MakeEnv
 

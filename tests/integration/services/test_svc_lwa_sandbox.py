@@ -9,7 +9,8 @@ from typing import cast
 import pytest
 
 from daemon.contracts import amazon_music as am
-from daemon.services.http import RetryPolicy
+from daemon.core.retry import RetryPolicy
+from daemon.services import amazon_policy
 from daemon.services.lwa import (
     STORE_NAME,
     CodePair,
@@ -174,7 +175,7 @@ async def test_refresh_failure_backs_off_while_old_token_serves(make_env: MakeEn
     await wait_for(lambda: len(env.clock.sleeps) >= 2)
     mark = len(env.clock.sleeps)
     rng = random.Random(SEED)
-    expected = [am.jittered(am.lwa_backoff_step(i), rng.random()) for i in range(3)]
+    expected = [amazon_policy.LWA_RETRY.backoff(i, rng.random()) for i in range(3)]
     env.clock.advance(60)
     stored_before = env.stored_bytes()
     for _ in range(200):

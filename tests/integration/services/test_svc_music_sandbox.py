@@ -11,16 +11,13 @@ import pytest
 
 from daemon.contracts import amazon_music as am
 from daemon.core.errors import TransportError
+from daemon.core.retry import RetryPolicy
 from daemon.core.tiers import Quality
-from daemon.services.http import RetryPolicy
+from daemon.sandbox.amazon import choices
+from daemon.services import amazon_policy
 from daemon.services.lwa import STORE_NAME, SignInRequired
-from daemon.services.music import (
-    EventRejected,
-    LicenceDenied,
-    MusicClient,
-    TrackInstance,
-    fill_image_size,
-)
+from daemon.services.music import MusicClient, TrackInstance
+from daemon.services.music_model import EventRejected, LicenceDenied, fill_image_size
 
 from .conftest import DEVICE_ID, SEED, Env, MakeEnv
 
@@ -126,7 +123,7 @@ async def test_image_style_changes_image_size(make_env: MakeEnv) -> None:
         listing = await env.music(image_style=style).node(albums.node)
         uri = listing.items[0].image_uri
         assert uri is not None
-        match = am.IMAGE_PATH_RE.match("/images/" + uri.rsplit("/images/", 1)[1])
+        match = choices.IMAGE_PATH_RE.match("/images/" + uri.rsplit("/images/", 1)[1])
         assert match is not None
         assert max(int(match["width"]), int(match["height"])) == size
         resp = await env.http.request("GET", uri)
@@ -239,7 +236,7 @@ async def test_licence_and_denial(make_env: MakeEnv) -> None:
     with pytest.raises(LicenceDenied) as info:
         await music.license(definition.license_uri, b"\x08\x01challenge")
     assert info.value.reason == "NOT_ENTITLED"
-    assert info.value.action is am.DenialAction.TRACK_ERROR
+    assert info.value.action is amazon_policy.DenialAction.TRACK_ERROR
 
 
 def event(kind: am.EventType, position: int, wall: float) -> dict[str, object]:

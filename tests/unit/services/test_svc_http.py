@@ -10,7 +10,8 @@ import pytest
 
 from daemon.core.errors import AuthError, ProtocolError, RateLimited, TransportError
 from daemon.core.redact import Secret
-from daemon.services.http import NO_RETRY, HttpClient, RetryPolicy, Timeouts, safe_url
+from daemon.core.retry import NO_RETRY, RetryPolicy
+from daemon.services.http import HttpClient, Timeouts, safe_url
 from tests.support.clock import FakeClock
 
 SEED = 1234
@@ -260,17 +261,16 @@ def test_safe_url_drops_query_fragment_and_userinfo() -> None:
     assert safe_url("https://u:p@h.example:8443/a/b?t=sig#frag") == "https://h.example:8443/a/b"
 
 
-def test_policy_from_contract_matches_am_c29() -> None:
-    from daemon.contracts import amazon_music as am
+def test_api_policy_matches_am_c29() -> None:
+    from daemon.services.amazon_policy import API_RETRY
 
-    policy = RetryPolicy.from_contract(am.API_RETRY)
-    assert policy.max_attempts == am.API_RETRY.max_attempts
+    assert API_RETRY.max_attempts == 5
     for n, unit in enumerate([0.0, 0.25, 0.5, 0.99]):
-        # same delay as the contract's own formula (retry numbers are 1-based there)
-        assert policy.backoff(n, unit) == pytest.approx(am.API_RETRY.delay(n + 1, unit))
-    capped = RetryPolicy.from_contract(am.API_RETRY)
-    assert capped.backoff(10, 0.99) == pytest.approx(am.API_RETRY.delay(11, 0.99))
-    assert capped.backoff(10, 0.99) <= am.API_RETRY.cap_s
+        # AM-C29: 1 s doubling, ±50 % jitter, capped at 60 s
+        nominal = min(60.0, 1.0 * 2.0**n)
+        assert API_RETRY.backoff(n, unit) == pytest.approx(nominal * (1 + 0.5 * (2 * unit - 1)))
+    assert API_RETRY.backoff(10, 0.99) == pytest.approx(60.0)
+    assert API_RETRY.backoff(10, 0.99) <= API_RETRY.max_delay
 
 
 async def test_stream_reads_incrementally(scripted: Any, clock: FakeClock) -> None:

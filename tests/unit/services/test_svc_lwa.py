@@ -12,7 +12,8 @@ import pytest
 
 from daemon.core.errors import ProtocolError
 from daemon.core.redact import Secret
-from daemon.services.http import HttpClient, RetryPolicy
+from daemon.core.retry import RetryPolicy
+from daemon.services.http import HttpClient
 from daemon.services.lwa import (
     STORE_NAME,
     LinkState,

@@ -10,16 +10,14 @@ import pytest
 
 from daemon.core.errors import ProtocolError, TransportError
 from daemon.core.redact import Secret
-from daemon.services.http import HttpClient, RetryPolicy
-from daemon.services.music import (
+from daemon.core.retry import RetryPolicy
+from daemon.services.http import HttpClient
+from daemon.services.music import MusicClient, MusicSettings, TrackInstance, TrackPointer
+from daemon.services.music_model import (
     EventRejected,
     LicenceDenied,
     ManifestExpired,
-    MusicClient,
-    MusicSettings,
     ServiceConflict,
-    TrackInstance,
-    TrackPointer,
 )
 from tests.support.clock import FakeClock
 

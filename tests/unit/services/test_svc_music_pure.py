@@ -13,11 +13,11 @@ from daemon.contracts import amazon_music as am
 from daemon.core.errors import ConfigError, ProtocolError
 from daemon.core.redact import Secret
 from daemon.core.tiers import CAPABILITY_ORDER, Capability
+from daemon.services import amazon_policy
 from daemon.services.http import HttpClient
-from daemon.services.music import (
+from daemon.services.music import MusicClient, MusicSettings
+from daemon.services.music_model import (
     Document,
-    MusicClient,
-    MusicSettings,
     capability_header,
     fill_image_size,
     normalize_language,
@@ -148,7 +148,7 @@ def test_capabilities_provider_is_called_per_request() -> None:
 def test_optional_image_headers() -> None:
     c = client(
         image_style=None,
-        images_shrink=am.DEFAULT_IMAGES_SHRINK,
+        images_shrink=amazon_policy.DEFAULT_IMAGES_SHRINK,
         images_accept="png",
         redirect_workaround=True,
     )

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from daemon.contracts import amazon_music as am
+from daemon.sandbox.amazon import choices
 from daemon.sandbox.faults import FLAG_DENIAL
 from daemon.sandbox.web import JSON_TYPE, HttpProblem, json_response, read_body
 
 if TYPE_CHECKING:
-    from daemon.sandbox.music import MusicService
+    from daemon.sandbox.amazon.music_state import MusicState
 
 log = logging.getLogger("daemon.sandbox")
 
@@ -32,13 +33,13 @@ _WIDEVINE_HINT = ("the widevine-test licence backend needs pywidevine: "
 
 
 def _denial(reason: str, message: str) -> HttpProblem:
-    return HttpProblem(403, message, body=am.licence_denial_body(reason, message))
+    return HttpProblem(403, message, body=choices.licence_denial_body(reason, message))
 
 
 class LicenceEndpoint:
     """Handlers for /drm/widevine/<track> and the plain ClearKey endpoint."""
 
-    def __init__(self, music: MusicService) -> None:
+    def __init__(self, music: MusicState) -> None:
         self._music = music
         self._widevine: Any = None
 

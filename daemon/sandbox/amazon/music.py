@@ -1,7 +1,7 @@
 """Sandbox Amazon Music Device API: browse, track definitions, manifests, segments,
 images, events, ratings, availability, search (spec/amazon-music.md §3-9).
 
-DOCUMENTED rules are enforced strictly; SANDBOX CHOICES come from `daemon.contracts`.
+DOCUMENTED rules are enforced strictly; the sandbox's own choices come from `choices`.
 Authentication is checked first (401, AM-C28), then the playback headers (400 naming the
 header, AM-C11/AM-C12). The licence endpoint lives in `licence_http.py`.
 """
@@ -9,13 +9,10 @@ header, AM-C11/AM-C12). The licence endpoint lives in `licence_http.py`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import math
 import random
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,16 +22,14 @@ from aiohttp import web
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.tiers import Capability
-from daemon.sandbox import images
-from daemon.sandbox import music_docs as docs
+from daemon.sandbox.amazon import choices, docs, images
+from daemon.sandbox.amazon.events import EventRejected, validate_event
+from daemon.sandbox.amazon.extras import MOVED, MusicExtras
+from daemon.sandbox.amazon.licence_http import LicenceEndpoint
+from daemon.sandbox.amazon.music_state import MusicState
 from daemon.sandbox.config import SandboxConfig
-from daemon.sandbox.content import Content
-from daemon.sandbox.events import Collectors, EventRejected, Streams, validate_event
-from daemon.sandbox.faults import FLAG_TOKEN_EXPIRED, FLAG_URL_EXPIRED, FaultInjector
-from daemon.sandbox.media.catalog import Album, Playlist, Track
-from daemon.sandbox.music_extras import MOVED, MusicExtras
-from daemon.sandbox.ratelimit import TokenBuckets
-from daemon.sandbox.signing import UrlSigner
+from daemon.sandbox.faults import FLAG_URL_EXPIRED, FaultInjector
+from daemon.sandbox.media.catalog import Album, Playlist
 from daemon.sandbox.web import (
     HttpProblem,
     json_response,
@@ -42,7 +37,7 @@ from daemon.sandbox.web import (
 )
 
 if TYPE_CHECKING:
-    from daemon.sandbox.lwa import LwaService
+    from daemon.sandbox.amazon.lwa import LwaService
 
 log = logging.getLogger("daemon.sandbox")
 
@@ -53,41 +48,12 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _WHITESPACE = re.compile(r"\s")
 
 
-class MusicService:
-    """State and handlers of the Device API emulation."""
+class MusicService(MusicState):
+    """Routes and handlers of the Device API emulation."""
 
     def __init__(self, config: SandboxConfig, clock: Clock, lwa: LwaService,
                  faults: FaultInjector) -> None:
-        self.config = config
-        self.clock = clock
-        self.lwa = lwa
-        self.faults = faults
-        self.content = Content(config)
-        self.catalog = self.content.catalog
-        self.collectors = Collectors()
-        self.streams = Streams(config.max_streams)
-        self.signer = UrlSigner()
-        self.rate_limit = TokenBuckets(config.rate_limit_per_s, config.rate_limit_burst, clock)
-        #: AM-C19: path -> redirect status for paths moved to their `/moved` alias.
-        self.redirects: dict[str, int] = {}
-        self._skips: dict[str, list[float]] = {}
-        #: AM-C17: X-Amz-Music-Site values seen, with counts (at most 100 distinct).
-        self.sites: dict[str, int] = {}
-        self.tier = config.tier
-        self.country = config.country
-        self.licence_backend = config.licence_backend
-        self.forced_denial: str | None = None
-        self.lenient_drm = config.lenient_drm
-        self.base_url = ""
-        salt = hashlib.sha256(f"uri-salt/{config.seed}/{id(self)}".encode()).hexdigest()[:6]
-        self.prefix = f"/m{salt}" if config.shuffle_uris else ""
-        self._instance_salt = salt[:4]
-        self._images: OrderedDict[tuple[str, int, int, str], bytes] = OrderedDict()
-        self._image_ids = {a.image_id for a in self.catalog.albums} | {
-            p.image_id for p in self.catalog.playlists} | {
-            s.image_id for s in self.catalog.stations}
-        from daemon.sandbox.licence_http import LicenceEndpoint
-
+        super().__init__(config, clock, lwa, faults)
         self.licence = LicenceEndpoint(self)
         self.extras = MusicExtras(self)
 
@@ -157,65 +123,6 @@ class MusicService:
 
         return wrapped
 
-    # -- request checks -------------------------------------------------------------------
-
-    def account(self, request: web.Request) -> str:
-        """AM-C28: the bearer's account, or 401 in the documented shape."""
-        header = request.headers.get(am.H_AUTHORIZATION, "")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise _unauthorized("missing bearer token in the Authorization header")
-        account = None if request.get(FLAG_TOKEN_EXPIRED) else self.lwa.account_for(token)
-        if account is None:
-            raise _unauthorized("the access token is invalid or expired")
-        site = request.headers.get(am.H_MUSIC_SITE)
-        if site is not None:
-            # AM-C17: any non-empty site id is accepted and recorded.
-            if not site.strip():
-                raise _header_problem(am.H_MUSIC_SITE, "must not be empty")
-            if site.strip() in self.sites or len(self.sites) < 100:
-                self.sites[site.strip()] = self.sites.get(site.strip(), 0) + 1
-        wait = self.rate_limit.take(token)
-        if wait is not None:
-            retry_after = max(1, math.ceil(wait))
-            raise HttpProblem(429, f"rate limit exceeded; retry after {retry_after} s",
-                              headers={"Retry-After": str(retry_after)})
-        return account
-
-    def playback_headers(self, request: web.Request) -> tuple[str, frozenset[Capability]]:
-        """AM-C11/AM-C12 (+ the issue's no-spaces rule): device id and capabilities."""
-        device_id = request.headers.get(am.H_DEVICE_ID, "").strip()
-        if not device_id:
-            raise _header_problem(am.H_DEVICE_ID, "is required on playback requests")
-        drm = request.headers.get(am.H_DRM_TYPE)
-        if not self.lenient_drm:
-            if drm is None or not drm.strip():
-                raise _header_problem(am.H_DRM_TYPE, "is required on playback requests")
-            if not am.header_list_contains(drm, am.DRM_WIDEVINE):
-                raise _header_problem(am.H_DRM_TYPE, "must be WIDEVINE")
-        capability = request.headers.get(am.H_DEVICE_CAPABILITY)
-        if (am.CAPABILITY_HEADER_REJECTS_WHITESPACE and capability is not None
-                and _WHITESPACE.search(capability)):
-            raise _header_problem(am.H_DEVICE_CAPABILITY,
-                                  "must be a comma-separated list without spaces")
-        caps = am.parse_capabilities(capability)
-        if self.lenient_drm and not am.header_list_contains(drm, am.DRM_WIDEVINE):
-            caps = frozenset({Capability.STD_RES})
-        return device_id, caps
-
-    def doc_context(self, request: web.Request) -> docs.DocContext:
-        return docs.DocContext(
-            base_url=self.base_url or f"{request.scheme}://{request.host}",
-            prefix=self.prefix,
-            shrink=am.parse_shrink_spec(request.headers.get(am.H_IMAGES_SHRINK)),
-            style=am.parse_image_style(request.headers.get(am.H_IMAGE_STYLE)),
-            image_ext=am.image_extension(request.headers.get(am.H_IMAGES_ACCEPT)),
-        )
-
-    def absolute(self, request: web.Request, path: str) -> str:
-        return (self.base_url or f"{request.scheme}://{request.host}") + path
-
     # -- browse -----------------------------------------------------------------------------
 
     async def get_root(self, request: web.Request) -> web.Response:
@@ -242,7 +149,7 @@ class MusicService:
 
     async def get_playlist(self, request: web.Request) -> web.Response:
         self.account(request)
-        playlist = self._playlist(request.match_info["cid"])
+        playlist = self.playlist(request.match_info["cid"])
         return json_response(docs.container_document(
             self.catalog, playlist, self.doc_context(request), "container_desc"))
 
@@ -253,7 +160,7 @@ class MusicService:
 
     async def get_playlist_chunk(self, request: web.Request) -> web.Response:
         account = self.account(request)
-        playlist = self._playlist(request.match_info["cid"])
+        playlist = self.playlist(request.match_info["cid"])
         return json_response(self._container_chunk(request, account, playlist, "playlist"))
 
     def _container_chunk(self, request: web.Request, account: str,
@@ -329,7 +236,7 @@ class MusicService:
         if request.get(FLAG_URL_EXPIRED) or claims is None or claims.track_id != track.id:
             raise HttpProblem(403, "the manifest URL is invalid or expired; "
                               "fetch the TrackDefinition again")
-        formats = am.offered_formats(caps, self.tier, self.content.formats(track))
+        formats = choices.offered_formats(caps, self.tier, self.content.formats(track))
         if not formats:
             raise HttpProblem(am.GENERAL_ERROR_STATUS, "no playable representation",
                               body=self._unavailable_report(request, caps))
@@ -347,12 +254,12 @@ class MusicService:
                             caps: frozenset[Capability]) -> dict[str, Any]:
         if caps == {Capability.REAL_AUDIO_360}:
             explanation = "360 Reality Audio is not available for this track on this device."
-        elif self.tier is not am.Tier.UNLIMITED:
+        elif self.tier is not choices.Tier.UNLIMITED:
             explanation = ("Your plan includes standard quality only.<br>"
                            "Ask for STD_RES or upgrade to Amazon Music Unlimited.")
         else:
             explanation = "This track is not available in a quality this device can play."
-        return am.general_error_document("Not available", "Quality not available", explanation,
+        return choices.general_error_document("Not available", "Quality not available", explanation,
                                          [{"label": "OK", "resume": False}])
 
     async def get_media(self, request: web.Request) -> web.StreamResponse:
@@ -370,7 +277,7 @@ class MusicService:
     # -- images -------------------------------------------------------------------------------
 
     async def get_image(self, request: web.Request) -> web.Response:
-        match = am.IMAGE_PATH_RE.match("/images/" + request.match_info["name"])
+        match = choices.IMAGE_PATH_RE.match("/images/" + request.match_info["name"])
         if match is None or match.group("image_id") not in self._image_ids:
             raise HttpProblem(404, "no such image")
         image_id = match.group("image_id")
@@ -412,20 +319,20 @@ class MusicService:
             self.collectors.record(inst, body, 409, device_id, "playing elsewhere")
             raise HttpProblem(409, "playing elsewhere",
                               body=self.concurrency_report(request))
-        if (event["eventType"] == am.EventType.PLAYBACK_SKIPPED and self.tier is am.Tier.PRIME
+        if (event["eventType"] == am.EventType.PLAYBACK_SKIPPED and self.tier is choices.Tier.PRIME
                 and inst.container.startswith("station:") and inst.state != "ended"
                 and not self._skip_allowed(account)):
             self.collectors.record(inst, body, 409, device_id, "no more skips")
-            raise HttpProblem(409, "no more skips", body=am.general_error_document(
+            raise HttpProblem(409, "no more skips", body=choices.general_error_document(
                 "No more skips", "You have used your skips for now",
-                f"Prime stations allow {am.PRIME_SKIPS_PER_WINDOW} skips per hour.",
+                f"Prime stations allow {choices.PRIME_SKIPS_PER_WINDOW} skips per hour.",
                 [{"label": "OK", "resume": True}]))
         try:
             self.collectors.apply(inst, event)
         except EventRejected as exc:
             self.collectors.record(inst, body, exc.status, device_id, exc.message)
             if exc.status == 409:
-                raise HttpProblem(409, exc.message, body=am.general_error_document(
+                raise HttpProblem(409, exc.message, body=choices.general_error_document(
                     "Track ended", "This track already ended", exc.message, [])) from None
             raise HttpProblem(exc.status, exc.message) from None
         self.collectors.record(inst, body, am.EVENT_ACCEPTED_STATUS, device_id)
@@ -435,60 +342,18 @@ class MusicService:
         """AM-C22: Prime station skips, at most 6 per 60 minutes per account."""
         now = self.clock.monotonic()
         recent = [t for t in self._skips.get(account, [])
-                  if now - t < am.PRIME_SKIP_WINDOW_S]
-        if len(recent) >= am.PRIME_SKIPS_PER_WINDOW:
+                  if now - t < choices.PRIME_SKIP_WINDOW_S]
+        if len(recent) >= choices.PRIME_SKIPS_PER_WINDOW:
             self._skips[account] = recent
             return False
         self._skips[account] = [*recent, now]
         return True
-
-    def concurrency_report(self, request: web.Request) -> dict[str, Any]:
-        language = am.negotiate_language(request.headers.get(am.H_ACCEPT_LANGUAGE))
-        terse, brief, explanation = am.CONCURRENCY_TEXTS.get(
-            language, am.CONCURRENCY_TEXTS[am.DEFAULT_LANGUAGE])
-        here, ok = am.CONCURRENCY_OPTION_LABELS.get(
-            language, am.CONCURRENCY_OPTION_LABELS[am.DEFAULT_LANGUAGE])
-        return am.general_error_document(terse, brief, explanation, [
-            {"label": here, "resume": True, "uri": self.absolute(request, "/playback/resume")},
-            {"label": ok, "resume": False},
-        ])
 
     async def post_resume(self, request: web.Request) -> web.Response:
         account = self.account(request)
         device_id, _ = self.playback_headers(request)
         self.streams.claim(account, device_id)
         return web.Response(status=204)
-
-    # -- lookups --------------------------------------------------------------------------------
-
-    def track(self, track_id: str) -> Track:
-        try:
-            return self.catalog.track(track_id)
-        except KeyError:
-            raise HttpProblem(404, "unknown track") from None
-
-    def album(self, album_id: str) -> Album:
-        for album in self.catalog.albums:
-            if album.id == album_id:
-                return album
-        raise HttpProblem(404, "unknown album")
-
-    def _playlist(self, playlist_id: str) -> Playlist:
-        for playlist in self.catalog.playlists:
-            if playlist.id == playlist_id:
-                return playlist
-        raise HttpProblem(404, "unknown playlist")
-
-
-def _unauthorized(message: str) -> HttpProblem:
-    return HttpProblem(401, message, body=am.unauthorized_body(message),
-                       headers={"WWW-Authenticate": am.WWW_AUTHENTICATE_INVALID_TOKEN})
-
-
-def _header_problem(header: str, what: str) -> HttpProblem:
-    message = f"header {header} {what}"
-    return HttpProblem(400, message, body={"message": message, "header": header})
-
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

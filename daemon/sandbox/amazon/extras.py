@@ -1,7 +1,7 @@
 """Search, availability, ratings and the /_sandbox/music hooks of the Music emulation.
 
-A mixin of `MusicService` (spec §4.7-4.9, AM-C18, AM-C20, AM-C34); split out to keep
-`music.py` about browse and playback.
+Handlers over the shared `MusicState` (spec §4.7-4.9, AM-C18, AM-C20, AM-C34), kept apart
+from `music.py`, which is about browse and playback.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from daemon.contracts import amazon_music as am
-from daemon.sandbox import music_docs as docs
+from daemon.sandbox.amazon import choices, docs
 from daemon.sandbox.media.catalog import Track
 from daemon.sandbox.web import HttpProblem, json_response, read_json, read_json_object
 
 if TYPE_CHECKING:
-    from daemon.sandbox.music import MusicService
+    from daemon.sandbox.amazon.music_state import MusicState
 
 log = logging.getLogger("daemon.sandbox")
 
@@ -30,7 +30,7 @@ MOVED = "/moved"
 class MusicExtras:
     """Handlers that only read the catalog or change sandbox settings."""
 
-    def __init__(self, music: MusicService) -> None:
+    def __init__(self, music: MusicState) -> None:
         self.m = music
 
     # -- ratings, search, availability ------------------------------------------------------
@@ -49,7 +49,7 @@ class MusicExtras:
         if not isinstance(body.get("wallClockTime"), str) or am.parse_timestamp(
                 body["wallClockTime"]) is None:
             raise HttpProblem(400, "field 'wallClockTime' must be ISO-8601 UTC with ms")
-        skip = thumb in am.SKIP_ON_RATING
+        skip = thumb in choices.SKIP_ON_RATING
         message = ("We'll play fewer songs like this" if skip
                    else "We'll play more songs like this" if thumb == "thumbs_up"
                    else "Rating cleared")
@@ -123,7 +123,7 @@ class MusicExtras:
             raise HttpProblem(400, "query parameter 'country' must be an ISO 3166-1 alpha-2 "
                               "code")
         return json_response({"result": "#availability", "availabilityResponses": {
-            "availability": {"available": country in am.AVAILABLE_COUNTRIES,
+            "availability": {"available": country in choices.AVAILABLE_COUNTRIES,
                              "country": country}}})
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -136,9 +136,9 @@ class MusicExtras:
     async def hook_settings(self, request: web.Request) -> web.Response:
         body = await read_json_object(request, self.m.config.max_body_bytes)
         if "tier" in body:
-            if body["tier"] not in set(am.Tier):
+            if body["tier"] not in set(choices.Tier):
                 raise HttpProblem(400, "field 'tier' must be FREE, PRIME or UNLIMITED")
-            self.m.tier = am.Tier(body["tier"])
+            self.m.tier = choices.Tier(body["tier"])
         if "country" in body:
             if not isinstance(body["country"], str) or not COUNTRY_RE.match(body["country"]):
                 raise HttpProblem(400, "field 'country' must be an ISO alpha-2 code")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from daemon.contracts import amazon_music as am
-from daemon.sandbox import images
+from daemon.sandbox.amazon import choices, images
 from daemon.sandbox.media.catalog import Album, Catalog, Playlist, Station, Track
 
 #: Tracks per station chunk; stations are endless chains of chunks (spec §5.1).
@@ -32,9 +32,9 @@ class DocContext:
     image_ext: str
 
     def image(self, image_id: str, role: str) -> dict[str, str]:
-        width, height = am.fit_within(images.ORIGINAL_SIZE,
-                                      am.image_bound(role, self.shrink, self.style))
-        path = am.IMAGE_PATH_FORMAT.format(image_id=image_id, width=width, height=height,
+        width, height = choices.fit_within(images.ORIGINAL_SIZE,
+                                      choices.image_bound(role, self.shrink, self.style))
+        path = choices.IMAGE_PATH_FORMAT.format(image_id=image_id, width=width, height=height,
                                            ext=self.image_ext)
         return {"uri": self.base_url + path}
 
@@ -215,6 +215,6 @@ def track_definition_document(
     if rating_uri is not None:
         definition["trackRating"] = {"thumbRating": "neutral", "ratingURI": rating_uri}
     if error is not None:
-        definition["error"] = f"#{am.ERROR_REPORT_KEY}"
+        definition["error"] = f"#{choices.ERROR_REPORT_KEY}"
         doc["generalErrorReports"] = error["generalErrorReports"]
     return doc

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from daemon.contracts import amazon_music as am
 from daemon.core.tiers import Quality
+from daemon.sandbox.amazon import choices
 
 #: Collectors kept; the oldest are forgotten first (a client walking a station forever
 #: must not grow the sandbox without bound).
@@ -44,7 +45,7 @@ class Instance:
 
     @property
     def played(self) -> bool:
-        return self.played_ms >= am.PLAYED_THRESHOLD_MS
+        return self.played_ms >= choices.PLAYED_THRESHOLD_MS
 
     def summary(self) -> dict[str, Any]:
         return {"instance": self.instance_id, "trackTag": self.track_id,
@@ -56,9 +57,8 @@ def validate_event(body: object) -> dict[str, Any]:
     """Check an event report against the AM-C27 schema; raise EventRejected(400)."""
     if not isinstance(body, dict):
         raise EventRejected(400, "event body must be a JSON object")
-    for name in ("eventType", "trackPosition", "wallClockTime", "playedDuration",
-                 "audioQuality", "drmType"):
-        if name not in body:
+    for name in am.EVENT_FIELDS:
+        if name != "reason" and name not in body:
             raise EventRejected(400, f"field {name!r} is required")
     if body["eventType"] not in set(am.EventType):
         raise EventRejected(400, f"field 'eventType' must be one of {', '.join(am.EventType)}")
@@ -122,7 +122,7 @@ class Collectors:
         if kind == am.EventType.PLAYBACK_STARTED and inst.state != "new":
             raise EventRejected(400, "PLAYBACK_STARTED was already sent for this instance")
         if (inst.state == "new" and kind != am.EventType.PLAYBACK_STARTED
-                and kind not in am.TERMINAL_EVENTS):
+                and kind not in choices.TERMINAL_EVENTS):
             raise EventRejected(400, f"{kind} before PLAYBACK_STARTED")
         if kind == am.EventType.PLAYBACK_PAUSED and inst.state != "playing":
             raise EventRejected(400, "PLAYBACK_PAUSED while not playing")
@@ -136,7 +136,7 @@ class Collectors:
             raise EventRejected(400, "playedDuration went backwards")
         inst.position_ms = position
         inst.played_ms = played
-        if kind in am.TERMINAL_EVENTS:
+        if kind in choices.TERMINAL_EVENTS:
             inst.state = "ended"
         elif kind == am.EventType.PLAYBACK_PAUSED:
             inst.state = "paused"

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
+from daemon.sandbox.amazon import choices
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.web import (
     HttpProblem,
@@ -71,9 +72,9 @@ class LwaError(HttpProblem):
 
     def __init__(self, code: str, description: str) -> None:
         super().__init__(
-            am.LWA_ERROR_STATUS.get(code, 400),
+            choices.LWA_ERROR_STATUS.get(code, 400),
             description,
-            body=am.lwa_error_body(code, description),
+            body=choices.lwa_error_body(code, description),
         )
 
 
@@ -103,8 +104,8 @@ class LwaService:
     def add_routes(self, app: web.Application, *, admin: bool) -> None:
         app.router.add_post(am.LWA_CODEPAIR_PATH, self.handle_codepair)
         app.router.add_post(am.LWA_TOKEN_PATH, self.handle_token)
-        app.router.add_get(am.SANDBOX_VERIFICATION_PATH, self.handle_code_page)
-        app.router.add_post(am.SANDBOX_VERIFICATION_PATH, self.handle_code_submit)
+        app.router.add_get(choices.SANDBOX_VERIFICATION_PATH, self.handle_code_page)
+        app.router.add_post(choices.SANDBOX_VERIFICATION_PATH, self.handle_code_submit)
         if admin:
             app.router.add_post("/_sandbox/lwa/approve", self.hook_approve)
             app.router.add_post("/_sandbox/lwa/deny", self.hook_deny)
@@ -167,7 +168,7 @@ class LwaService:
             {
                 "user_code": pair.user_code,
                 "device_code": pair.device_code,
-                "verification_uri": str(request.url.with_path(am.SANDBOX_VERIFICATION_PATH)
+                "verification_uri": str(request.url.with_path(choices.SANDBOX_VERIFICATION_PATH)
                                         .with_query(None)),
                 "expires_in": max(1, int(self.settings.codepair_lifetime_s)),
                 "interval": interval,
