@@ -86,7 +86,6 @@ async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any
     from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
     from daemon.drm.flow import LicenceFlow
-    from daemon.playback.amazon import AmazonPlayback
     from daemon.playback.engine import Player
     from daemon.playback.fetcher import FetchSettings
     from daemon.sandbox.config import FaultRule, SandboxConfig
@@ -94,6 +93,7 @@ async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any
     from daemon.services.http import HttpClient
     from daemon.services.lwa import LwaClient, LwaSettings
     from daemon.services.music import MusicClient, MusicSettings
+    from daemon.sources.amazon import AmazonPlayback
 
     clock = SystemClock()
     faults = (FaultRule("latency", delay_s=latency_s),) if latency_s else ()
@@ -117,8 +117,7 @@ async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any
                               capabilities=lambda: tokens, decoders=("flac", "opus"),
                               fetch=FetchSettings())
     sink = TimingSink()
-    player = Player(queue_source=playback, media_source=playback, reporter=playback,
-                    sink=sink, clock=clock)  # type: ignore[arg-type]
+    player = Player(source=playback, sink=sink, clock=clock)  # type: ignore[arg-type]
     await player.start()
     from daemon.playback.commands import PlayKind
 

@@ -20,6 +20,7 @@ from tests.component.engine.fakes import (
     S16,
     S24,
     CaptureSink,
+    CatalogSource,
     FakeCatalog,
     FakeCollector,
     FakeTrack,
@@ -38,8 +39,8 @@ class Rig:
         self.collector = FakeCollector()
         self.sink = CaptureSink(self.clock)
         self.store = PlayerStore(tmp_path) if tmp_path else None
-        self.player = Player(queue_source=self.catalog, media_source=self.catalog,
-                             reporter=self.collector, sink=self.sink, clock=self.clock,
+        self.player = Player(source=CatalogSource(self.catalog, self.collector),
+                             sink=self.sink, clock=self.clock,
                              store=self.store, settings=settings)
         self.events = self.player.subscribe(maxsize=10_000)
 
@@ -295,7 +296,7 @@ async def test_a_mid_track_format_change_reopens_the_output_and_keeps_position()
 
     rig = Rig({})
     source = Source({"one": [FakeTrack("t1", 4.0)]})
-    rig.player = Player(queue_source=source, media_source=source, reporter=rig.collector,
+    rig.player = Player(source=CatalogSource(source, rig.collector),
                         sink=rig.sink, clock=rig.clock, settings=SETTINGS)
     rig.events = rig.player.subscribe(maxsize=10_000)
     async with rig:
