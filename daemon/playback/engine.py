@@ -22,6 +22,7 @@ from typing import Any
 
 from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, DaemonError, PlaybackError, ServiceError
+from daemon.core.resource import StartableResource
 from daemon.playback import commands as c
 from daemon.playback import inbox as m
 from daemon.playback.commands import CommandRejected, RejectReason
@@ -55,7 +56,7 @@ class _Pending:
     queue_gen: int
 
 
-class Player(PlayerCore):
+class Player(PlayerCore, StartableResource):
     """The engine. Implements `PlayerCommands`; start() returns once the owner task runs."""
 
     name = "player"
@@ -115,6 +116,8 @@ class Player(PlayerCore):
                 self._volume = saved.volume
         if self._volume_ctl is not None:
             await self._volume_ctl.set_level(self._volume)
+        if self._saver is not None:
+            await self._saver.start()
         self._owner = asyncio.create_task(self._run(), name="player-owner")
         self._tasks = [self._owner,
                        asyncio.create_task(self._sender.run(), name="player-reporter"),
@@ -141,6 +144,8 @@ class Player(PlayerCore):
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._inbox.put_nowait(m.Close(done))
             await done  # the owner saved, reported the stop and cancelled its helpers
+        if self._saver is not None:
+            await self._saver.aclose()  # the last save is on disk
         await self._sender.drain(EVENT_DRAIN_S)
         for task in [*self._tasks, *self._helpers]:
             task.cancel()
@@ -207,7 +212,7 @@ class Player(PlayerCore):
 
     async def _on_close(self) -> None:
         self._supersede(lambda p: True, RejectReason.SHUTTING_DOWN)
-        await self._save()  # where we are, before stopping forgets it
+        self._save()  # where we are, before stopping forgets it
         if self._now is not None and self._state in (PlayerState.PLAYING, PlayerState.PAUSED,
                                                      PlayerState.BUFFERING):
             self._terminal(PlaybackEvent.STOPPED, StopReason.USER_STOP)
@@ -310,7 +315,7 @@ class Player(PlayerCore):
                     self._renderer.pause()
                 self._set_state(PlayerState.PAUSED)
                 self._report(PlaybackEvent.PAUSED)
-                await self._save()
+                self._save()
         elif isinstance(cmd, c.Resume):
             self._require_loaded()
             if self._state == PlayerState.PAUSED:
@@ -328,7 +333,7 @@ class Player(PlayerCore):
             self._now = None
             self._set_state(PlayerState.STOPPED, "user_stop")
             self._publish(TrackChanged(None))
-            await self._save()
+            self._save()
         elif isinstance(cmd, c.Next):
             nxt = self._queue.neighbour(+1, user=True)
             if nxt is None:
@@ -356,7 +361,7 @@ class Player(PlayerCore):
             if self._volume_ctl is not None:
                 await self._volume_ctl.set_level(cmd.level)
             self._publish(VolumeChanged(cmd.level))
-            await self._save()
+            self._save()
         else:
             await self._apply_queue(cmd, [])
 
@@ -378,7 +383,7 @@ class Player(PlayerCore):
         self._queue.apply(cmd, resolved, started=self._now is not None)
         self._drop_prefetch()
         self._publish(self._queue.changed())
-        await self._save()
+        self._save()
 
     def _begin_restore(self, msg: m.Restore) -> None:
         saved = msg.saved

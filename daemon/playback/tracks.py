@@ -27,7 +27,7 @@ from daemon.playback.events import (
     TrackChanged,
     Underrun,
 )
-from daemon.playback.persist import PlayerStore, SavedPlayer
+from daemon.playback.persist import PlayerSaver, PlayerStore, SavedPlayer
 from daemon.playback.queue import PlayQueue
 from daemon.playback.render import (
     RenderEnded,
@@ -82,6 +82,7 @@ class PlayerCore:
         self._sink = sink
         self._clock = clock
         self._store = store
+        self._saver = PlayerSaver(store) if store is not None else None
         self._settings = settings or PlayerSettings()
         self._volume_ctl = volume
         self._hub = EventHub()
@@ -206,7 +207,7 @@ class PlayerCore:
             self._now = self._fresh(entry, 0)
             self._publish(TrackChanged(replace(entry.info, queue_index=index)))
             self._publish(self._queue.changed())
-            await self._save()
+            self._save()
             return
         nxt = self._queue.neighbour(+1, user=False)
         if nxt is None:
@@ -214,7 +215,7 @@ class PlayerCore:
             self._now = None
             self._set_state(PlayerState.STOPPED, "end_of_queue")
             self._publish(TrackChanged(None))
-            await self._save()
+            self._save()
         else:
             await self._start(nxt, 0)
 
@@ -328,7 +329,7 @@ class PlayerCore:
             self._last_underruns = underruns
             self._publish(Underrun(underruns))
         if self._clock.monotonic() - self._last_save >= self._settings.save_interval_s:
-            await self._save()
+            self._save()
 
     def _check_progress(self) -> None:
         """PROGRESS after every `progress_interval_s` of audio played (AM-C27)."""
@@ -340,9 +341,9 @@ class PlayerCore:
             self._now.next_progress_ms += int(self._settings.progress_interval_s * 1000)
             self._report(PlaybackEvent.PROGRESS)
 
-    async def _save(self) -> None:
-        # A small local file, written in a thread; awaited so saves land in order.
-        if self._store is None:
+    def _save(self) -> None:
+        """Hand where the player is to the saver (which writes it in a thread)."""
+        if self._saver is None:
             return
         self._last_save = self._clock.monotonic()
         container = self._queue.container
@@ -350,10 +351,7 @@ class PlayerCore:
                             container_kind=container[0].value if container else None,
                             container_id=container[1] if container else None,
                             index=self._queue.index or 0, position_ms=self.position_ms())
-        try:
-            await asyncio.to_thread(self._store.save, saved)
-        except DaemonError as exc:
-            log.error("player.save_failed error=%s", exc)
+        self._saver.save(saved)
 
     # --- helpers ------------------------------------------------------------------------------
 

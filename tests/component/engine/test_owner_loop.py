@@ -157,4 +157,5 @@ async def test_aclose_goes_through_the_owner_and_answers_a_waiting_restore(
     assert await restore is False
     assert source.cancelled == ["resolve:stall-r"]
     saved = store.load()
-    assert saved is not None and saved.volume == 41
+    assert saved is not None
+    assert saved.volume == 41
