@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from daemon.core.clock import Clock
-from daemon.core.errors import AuthError, DaemonError, PlaybackError, ServiceError
+from daemon.core.errors import DaemonError, PlaybackError
 from daemon.core.resource import StartableResource
 from daemon.playback import commands as c
 from daemon.playback import inbox as m
@@ -73,6 +73,8 @@ class Player(PlayerCore, StartableResource):
         self._resolve_seq = 0
         self._resolves: dict[int, _Pending] = {}
         self._queue_gen = 0  # bumped whenever the whole queue is replaced
+        self._deferred: set[asyncio.Future[None]] = set()  # commands answered by a helper
+        self._volume_task: asyncio.Task[None] | None = None
 
     # --- PlayerCommands -----------------------------------------------------------------
 
@@ -185,6 +187,8 @@ class Player(PlayerCore, StartableResource):
             await self._handle(msg.cmd, msg.done)
         elif isinstance(msg, m.Resolved):
             await self._on_resolved(msg)
+        elif isinstance(msg, m.VolumeApplied):
+            self._on_volume_applied(msg)
         elif isinstance(msg, m.Opened):
             await self._on_opened(msg)
         elif isinstance(msg, m.OpenFailed):
@@ -221,6 +225,11 @@ class Player(PlayerCore, StartableResource):
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+        for done in self._deferred:
+            if not done.done():
+                done.set_exception(CommandRejected("the player is shutting down",
+                                                   reason=RejectReason.SHUTTING_DOWN))
+        self._deferred.clear()
         while not self._inbox.empty():  # what the helpers posted before they stopped
             await self._discard(self._inbox.get_nowait())
 
@@ -242,24 +251,8 @@ class Player(PlayerCore, StartableResource):
         task = self._spawn(self._resolve(seq, kind, service_id))
         self._resolves[seq] = _Pending(purpose, done, task, self._queue_gen)
 
-    async def _resolve(self, seq: int, kind: c.PlayKind, service_id: str) -> None:
-        """The service's entries for an id; its failures become reasons a phone can act
-        on (sign in, try again) rather than internal errors."""
-        error: DaemonError | None = None
-        entries: list[QueueEntry] = []
-        try:
-            entries = await self._source.resolve(kind, service_id)
-        except AuthError as exc:
-            error = CommandRejected(exc.detail, reason=RejectReason.NOT_SIGNED_IN)
-        except ServiceError as exc:
-            error = CommandRejected(f"the service did not answer: {exc.detail}",
-                                    reason=RejectReason.UNAVAILABLE)
-        except DaemonError as exc:
-            error = exc
-        self._inbox.put_nowait(m.Resolved(seq, entries, error))
-
     def _is_pending(self, done: asyncio.Future[Any]) -> bool:
-        return any(p.done is done for p in self._resolves.values())
+        return done in self._deferred or any(p.done is done for p in self._resolves.values())
 
     def _supersede(self, which: Any, reason: RejectReason = RejectReason.SUPERSEDED) -> None:
         """Cancel the resolves `which(pending)` selects and answer whoever waits."""
@@ -358,12 +351,25 @@ class Player(PlayerCore, StartableResource):
             await self._seek(cmd.position_ms)
         elif isinstance(cmd, c.SetVolume):
             self._volume = cmd.level
-            if self._volume_ctl is not None:
-                await self._volume_ctl.set_level(cmd.level)
-            self._publish(VolumeChanged(cmd.level))
-            self._save()
+            if self._volume_ctl is None:
+                self._on_volume_applied(m.VolumeApplied(cmd.level, done))
+            else:  # a mixer may run a program: answered once it has
+                self._deferred.add(done)
+                self._volume_task = self._spawn(
+                    self._apply_volume(self._volume_ctl, cmd.level, done, self._volume_task))
         else:
             await self._apply_queue(cmd, [])
+
+    def _on_volume_applied(self, msg: m.VolumeApplied) -> None:
+        self._deferred.discard(msg.done)
+        if msg.error is not None:
+            if not msg.done.done():
+                msg.done.set_exception(msg.error)
+            return
+        self._publish(VolumeChanged(msg.level))
+        self._save()
+        if not msg.done.done():
+            msg.done.set_result(None)
 
     async def _apply_play(self, cmd: c.Play, entries: list[QueueEntry]) -> None:
         if not entries:

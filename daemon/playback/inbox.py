@@ -56,6 +56,15 @@ class Resolved:
 
 
 @dataclass
+class VolumeApplied:
+    """The output's volume control took `level` (or failed with `error`)."""
+
+    level: int
+    done: asyncio.Future[None]
+    error: DaemonError | None = None
+
+
+@dataclass
 class ReportFailed:
     entry: QueueEntry
     error: DaemonError
@@ -76,5 +85,6 @@ class Close:
     done: asyncio.Future[None]
 
 
-Message = (CommandMsg | Opened | OpenFailed | Prefetched | Resolved | ReportFailed | Tick
-           | Restore | Close | RenderStarted | RenderProgress | RenderEnded | RenderFailed)
+Message = (CommandMsg | Opened | OpenFailed | Prefetched | Resolved | VolumeApplied
+           | ReportFailed | Tick | Restore | Close
+           | RenderStarted | RenderProgress | RenderEnded | RenderFailed)

@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from daemon.core.clock import Clock
-from daemon.core.errors import DaemonError, LicenseError, MediaError, ServiceError
+from daemon.core.errors import AuthError, DaemonError, LicenseError, MediaError, ServiceError
+from daemon.playback import commands as c
 from daemon.playback import inbox as m
+from daemon.playback.commands import CommandRejected, RejectReason
 from daemon.playback.events import (
     EventHub,
     PlayerError,
@@ -352,6 +354,35 @@ class PlayerCore:
                             container_id=container[1] if container else None,
                             index=self._queue.index or 0, position_ms=self.position_ms())
         self._saver.save(saved)
+
+    # --- work that waits, in helper tasks that post their result ----------------------------
+
+    async def _resolve(self, seq: int, kind: c.PlayKind, service_id: str) -> None:
+        """The service's entries for an id; its failures become reasons a phone can act
+        on (sign in, try again) rather than internal errors."""
+        error: DaemonError | None = None
+        entries: list[QueueEntry] = []
+        try:
+            entries = await self._source.resolve(kind, service_id)
+        except AuthError as exc:
+            error = CommandRejected(exc.detail, reason=RejectReason.NOT_SIGNED_IN)
+        except ServiceError as exc:
+            error = CommandRejected(f"the service did not answer: {exc.detail}",
+                                    reason=RejectReason.UNAVAILABLE)
+        except DaemonError as exc:
+            error = exc
+        self._inbox.put_nowait(m.Resolved(seq, entries, error))
+
+    async def _apply_volume(self, ctl: VolumeControl, level: int, done: asyncio.Future[None],
+                            before: asyncio.Task[None] | None) -> None:
+        if before is not None:  # levels reach the mixer in the order they were set
+            await asyncio.gather(before, return_exceptions=True)
+        try:
+            await ctl.set_level(level)
+        except DaemonError as exc:
+            self._inbox.put_nowait(m.VolumeApplied(level, done, exc))
+            return
+        self._inbox.put_nowait(m.VolumeApplied(level, done))
 
     # --- helpers ------------------------------------------------------------------------------
 
