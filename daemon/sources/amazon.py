@@ -19,6 +19,7 @@ from daemon.core.clock import Clock
 from daemon.core.errors import ProtocolError, TransportError
 from daemon.drm.errors import LicenseDenied
 from daemon.drm.flow import LicenceFlow
+from daemon.playback.abr import ThroughputEstimator
 from daemon.playback.commands import CommandRejected, PlayKind, RejectReason
 from daemon.playback.dash_stream import DashStream, StreamRequest, open_dash_stream
 from daemon.playback.events import TrackInfo
@@ -128,7 +129,8 @@ class AmazonPlayback:
         self._decoders = tuple(decoders)
         self._fetch = fetch
         self._station_tracks = station_tracks
-        self._bandwidth: float | None = None  # bits per second, smoothed
+        # One estimate across tracks: the next track's selection and every ABR read it.
+        self._throughput = ThroughputEstimator()
 
     # --- resolving ----------------------------------------------------------------------
 
@@ -217,11 +219,10 @@ class AmazonPlayback:
         request = StreamRequest(
             mpd=mpd, mpd_url=definition.manifest_uri, info=info, start_ms=start_ms, caps=caps,
             capabilities=tuple(self._capabilities()), decoders=self._decoders,
-            bandwidth_bps=int(self._bandwidth) if self._bandwidth else None,
             licence_post=post, refresh_mpd=refresh_mpd)
         return await open_dash_stream(request, get=self._get, licence_flow=self._licence_flow,
                                       clock=self._clock, settings=self._fetch,
-                                      on_sample=self._on_sample)
+                                      estimate=self._throughput)
 
     async def _get(self, url: str, byte_range: ByteRange | None) -> bytes:
         headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
@@ -234,15 +235,6 @@ class AmazonPlayback:
         if byte_range is not None and resp.status == 200:  # a server that ignored Range
             body = body[byte_range[0]:byte_range[1] + 1]
         return body
-
-    def _on_sample(self, size: int, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        sample = size * 8 / seconds
-        # An exponentially weighted estimate: quick to fall, slow to trust a rise.
-        old = self._bandwidth
-        alpha = 0.5 if old is None or sample < old else 0.2
-        self._bandwidth = sample if old is None else old + alpha * (sample - old)
 
     # --- reporting ----------------------------------------------------------------------
 
