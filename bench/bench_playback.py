@@ -174,7 +174,7 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
     from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
     from daemon.drm.flow import LicenceFlow
-    from daemon.playback.dash_stream import StreamRequest, open_dash_stream
+    from daemon.playback.dash_stream import CallbackService, StreamRequest, open_dash_stream
     from daemon.playback.events import TrackInfo
     from daemon.playback.fetcher import FetchSettings
     from daemon.playback.sinks.base import ANY_CAPS
@@ -201,9 +201,9 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
             stream = await open_dash_stream(
                 StreamRequest(mpd=mpd.encode(), mpd_url=base + "t.mpd",
                               info=TrackInfo(service_id=tid, title=tid), start_ms=0,
-                              caps=ANY_CAPS, capabilities=[tier], decoders=["flac", "opus"],
-                              licence_post=licence),
-                get=get, licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False),
+                              caps=ANY_CAPS, capabilities=[tier], decoders=["flac", "opus"]),
+                service=CallbackService(get, licence),
+                licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False),
                 clock=SystemClock(), settings=FetchSettings())
             total = 0
             while (chunk := await stream.read()) is not None:

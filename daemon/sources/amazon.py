@@ -34,7 +34,7 @@ from daemon.playback.source import (
     StopReason,
 )
 from daemon.services.http import HttpClient, safe_url
-from daemon.services.music import MusicClient, TrackInstance, TrackPointer
+from daemon.services.music import MusicClient, TrackDefinition, TrackInstance, TrackPointer
 
 log = logging.getLogger("daemon.sources.amazon")
 
@@ -109,6 +109,32 @@ class AmazonStream:
         await self.dash.aclose()
 
 
+class _TrackDash:
+    """The `DashService` of one track instance: segments over plain HTTP, the licence
+    from the definition's URI, and a fresh manifest by resolving the instance again."""
+
+    def __init__(self, playback: AmazonPlayback, instance: TrackInstance,
+                 definition: TrackDefinition) -> None:
+        self._playback = playback
+        self._instance = instance
+        self._definition = definition
+
+    async def fetch(self, url: str, byte_range: ByteRange | None) -> bytes:
+        return await self._playback.fetch(url, byte_range)
+
+    async def post_licence(self, challenge: bytes) -> bytes:
+        uri = self._definition.license_uri
+        if uri is None:
+            raise ProtocolError("the track definition names no licence URI",
+                                url=safe_url(self._definition.source))
+        return await self._playback.music.license(uri, challenge)
+
+    async def refresh_manifest(self) -> tuple[bytes, str] | None:
+        # Signed URLs ran out mid-track: resolve the instance again (AM-C23).
+        fresh, body = await self._playback.music.manifest_for(self._instance)
+        return body, fresh.manifest_uri
+
+
 @dataclass(frozen=True)
 class _Handle:
     instance: TrackInstance
@@ -131,6 +157,10 @@ class AmazonPlayback:
         self._station_tracks = station_tracks
         # One estimate across tracks: the next track's selection and every ABR read it.
         self._throughput = ThroughputEstimator()
+
+    @property
+    def music(self) -> MusicClient:
+        return self._music()
 
     # --- resolving ----------------------------------------------------------------------
 
@@ -203,28 +233,15 @@ class AmazonPlayback:
                          image_url=definition.image_uri,
                          duration_ms=definition.duration_s * 1000
                          if definition.duration_s is not None else None)
-        licence_uri = definition.license_uri
-
-        async def post(challenge: bytes) -> bytes:
-            if licence_uri is None:
-                raise ProtocolError("the track definition names no licence URI",
-                                    url=safe_url(definition.source))
-            return await self._music().license(licence_uri, challenge)
-
-        async def refresh_mpd() -> tuple[bytes, str]:
-            # Signed URLs ran out mid-track: resolve the instance again (AM-C23).
-            fresh, body = await self._music().manifest_for(handle.instance)
-            return body, fresh.manifest_uri
-
         request = StreamRequest(
             mpd=mpd, mpd_url=definition.manifest_uri, info=info, start_ms=start_ms, caps=caps,
-            capabilities=tuple(self._capabilities()), decoders=self._decoders,
-            licence_post=post, refresh_mpd=refresh_mpd)
-        return await open_dash_stream(request, get=self._get, licence_flow=self._licence_flow,
-                                      clock=self._clock, settings=self._fetch,
-                                      estimate=self._throughput)
+            capabilities=tuple(self._capabilities()), decoders=self._decoders)
+        return await open_dash_stream(
+            request, service=_TrackDash(self, handle.instance, definition),
+            licence_flow=self._licence_flow, clock=self._clock, settings=self._fetch,
+            estimate=self._throughput)
 
-    async def _get(self, url: str, byte_range: ByteRange | None) -> bytes:
+    async def fetch(self, url: str, byte_range: ByteRange | None) -> bytes:
         headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
         resp = await self._http.request("GET", url, headers=headers,
                                         max_body=MAX_SEGMENT_BYTES)
