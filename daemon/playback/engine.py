@@ -53,7 +53,7 @@ class _Pending:
     purpose: c.Play | c.QueueAdd | SavedPlayer
     done: asyncio.Future[None] | asyncio.Future[bool]
     task: asyncio.Task[None]
-    queue_gen: int
+    result: m.Resolved | None = None
 
 
 class Player(PlayerCore, StartableResource):
@@ -72,7 +72,6 @@ class Player(PlayerCore, StartableResource):
         self._closed = False
         self._resolve_seq = 0
         self._resolves: dict[int, _Pending] = {}
-        self._queue_gen = 0  # bumped whenever the whole queue is replaced
         self._deferred: set[asyncio.Future[None]] = set()  # commands answered by a helper
         self._volume_task: asyncio.Task[None] | None = None
 
@@ -249,7 +248,7 @@ class Player(PlayerCore, StartableResource):
         self._resolve_seq += 1
         seq = self._resolve_seq
         task = self._spawn(self._resolve(seq, kind, service_id))
-        self._resolves[seq] = _Pending(purpose, done, task, self._queue_gen)
+        self._resolves[seq] = _Pending(purpose, done, task)
 
     def _is_pending(self, done: asyncio.Future[Any]) -> bool:
         return done in self._deferred or any(p.done is done for p in self._resolves.values())
@@ -271,10 +270,24 @@ class Player(PlayerCore, StartableResource):
                     else "the player is shutting down", reason=reason))
 
     async def _on_resolved(self, msg: m.Resolved) -> None:
-        pending = self._resolves.pop(msg.gen, None)
-        if pending is None or pending.done.done():
+        """Results take effect in the order they were asked for (a QueueAdd after a Play
+        lands in the new queue, as if each had waited for the one before)."""
+        pending = self._resolves.get(msg.gen)
+        if pending is None:
             return  # superseded: its answer was given already
+        pending.result = msg
+        while self._resolves:
+            seq = min(self._resolves)
+            head = self._resolves[seq]
+            if head.result is None:
+                return
+            del self._resolves[seq]
+            await self._finish_resolve(head, head.result)
+
+    async def _finish_resolve(self, pending: _Pending, msg: m.Resolved) -> None:
         purpose, done = pending.purpose, pending.done
+        if done.done():
+            return
         if isinstance(purpose, SavedPlayer):
             done.set_result(self._apply_restore(purpose, msg))  # type: ignore[arg-type]
             return
@@ -284,9 +297,6 @@ class Player(PlayerCore, StartableResource):
             if isinstance(purpose, c.Play):
                 await self._apply_play(purpose, msg.entries)
             else:
-                if pending.queue_gen != self._queue_gen:
-                    raise CommandRejected("the queue was replaced meanwhile",
-                                          reason=RejectReason.SUPERSEDED)
                 await self._apply_queue(purpose, msg.entries)
         except DaemonError as exc:
             done.set_exception(exc)
@@ -380,7 +390,6 @@ class Player(PlayerCore, StartableResource):
                                   reason=RejectReason.OUT_OF_RANGE)
         if self._now is not None:
             self._terminal(PlaybackEvent.STOPPED, StopReason.USER_STOP)
-        self._queue_gen += 1
         self._queue.replace_all(entries, (cmd.kind, cmd.service_id))
         await self._start(cmd.start_index, cmd.position_ms)
         self._publish(self._queue.changed())
@@ -414,7 +423,6 @@ class Player(PlayerCore, StartableResource):
         assert saved.container_kind is not None
         assert saved.container_id is not None
         index = min(saved.index, len(msg.entries) - 1)
-        self._queue_gen += 1
         self._queue.replace_all(msg.entries, (c.PlayKind(saved.container_kind),
                                               saved.container_id))
         self._queue.index = index

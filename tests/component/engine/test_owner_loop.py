@@ -159,3 +159,33 @@ async def test_aclose_goes_through_the_owner_and_answers_a_waiting_restore(
     saved = store.load()
     assert saved is not None
     assert saved.volume == 41
+
+
+async def test_a_queue_add_after_a_slow_play_lands_in_the_new_queue() -> None:
+    clock = FakeClock()
+    source = StallingSource()
+    source.catalog.containers["slow"] = [FakeTrack("s1", 30.0)]
+    release = asyncio.Event()
+    plain = source.resolve
+
+    async def resolve(kind: c.PlayKind, service_id: str) -> list[QueueEntry]:
+        if service_id == "slow":
+            await release.wait()
+        return await plain(kind, service_id)
+
+    source.resolve = resolve  # type: ignore[method-assign]
+    player = Player(source=source, sink=CaptureSink(clock), clock=clock, settings=SETTINGS)
+    await player.start()
+    try:
+        play = asyncio.create_task(player.submit(c.Play(c.PlayKind.ALBUM, "slow")))
+        await settle()
+        add = asyncio.create_task(player.submit(c.QueueAdd(c.PlayKind.ALBUM, "a")))
+        await settle()
+        assert not add.done()  # its entries wait for the Play asked before it
+        release.set()
+        await answered(play)
+        await answered(add)
+        items = player.snapshot()["queue"]["items"]
+        assert [i["service_id"] for i in items] == ["s1", "t1"]
+    finally:
+        await player.aclose()
