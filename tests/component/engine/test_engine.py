@@ -188,6 +188,20 @@ async def test_licence_denial_skips_to_the_next_track() -> None:
         assert rig.collector.kinds("t1") == []  # never started: no events at all
 
 
+async def test_a_concurrency_denial_stops_the_whole_queue() -> None:
+    from daemon.playback.source import DenialReason, LicenceDenied
+
+    denied = LicenceDenied("licence denied", denial=DenialReason.CONCURRENCY)
+    album = {"a": [FakeTrack("t1", 2.0, fail_open=denied), FakeTrack("t2", 1.0)]}
+    async with Rig(album) as rig:
+        await rig.player.submit(c.Play(c.PlayKind.ALBUM, "a"))
+        await rig.until(lambda: rig.player.state == PlayerState.ERROR)
+        await rig.play_for(2.0)
+        assert rig.player.state == PlayerState.ERROR
+        assert rig.catalog.opened == [("t1", 0)]  # t2 would be refused too: not tried
+        assert bytes(rig.sink.data) == b""
+
+
 async def test_commands_on_an_empty_player_are_rejected() -> None:
     async with Rig({}) as rig:
         for cmd in (c.Pause(), c.Seek(10), c.Previous()):
