@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -253,7 +254,8 @@ class Player(PlayerCore, StartableResource):
     def _is_pending(self, done: asyncio.Future[Any]) -> bool:
         return done in self._deferred or any(p.done is done for p in self._resolves.values())
 
-    def _supersede(self, which: Any, reason: RejectReason = RejectReason.SUPERSEDED) -> None:
+    def _supersede(self, which: Callable[[_Pending], bool],
+                   reason: RejectReason = RejectReason.SUPERSEDED) -> None:
         """Cancel the resolves `which(pending)` selects and answer whoever waits."""
         for seq, pending in list(self._resolves.items()):
             if not which(pending):
