@@ -86,7 +86,6 @@ async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any
     from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
     from daemon.drm.flow import LicenceFlow
-    from daemon.playback.amazon import AmazonPlayback
     from daemon.playback.engine import Player
     from daemon.playback.fetcher import FetchSettings
     from daemon.sandbox.config import FaultRule, SandboxConfig
@@ -94,6 +93,7 @@ async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any
     from daemon.services.http import HttpClient
     from daemon.services.lwa import LwaClient, LwaSettings
     from daemon.services.music import MusicClient, MusicSettings
+    from daemon.sources.amazon import AmazonPlayback
 
     clock = SystemClock()
     faults = (FaultRule("latency", delay_s=latency_s),) if latency_s else ()
@@ -117,8 +117,7 @@ async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any
                               capabilities=lambda: tokens, decoders=("flac", "opus"),
                               fetch=FetchSettings())
     sink = TimingSink()
-    player = Player(queue_source=playback, media_source=playback, reporter=playback,
-                    sink=sink, clock=clock)
+    player = Player(source=playback, sink=sink, clock=clock)
     await player.start()
     from daemon.playback.commands import PlayKind
 
@@ -175,7 +174,7 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
     from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
     from daemon.drm.flow import LicenceFlow
-    from daemon.playback.dash_stream import StreamRequest, open_dash_stream
+    from daemon.playback.dash_stream import CallbackService, StreamRequest, open_dash_stream
     from daemon.playback.events import TrackInfo
     from daemon.playback.fetcher import FetchSettings
     from daemon.playback.sinks.base import ANY_CAPS
@@ -202,9 +201,9 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
             stream = await open_dash_stream(
                 StreamRequest(mpd=mpd.encode(), mpd_url=base + "t.mpd",
                               info=TrackInfo(service_id=tid, title=tid), start_ms=0,
-                              caps=ANY_CAPS, capabilities=[tier], decoders=["flac", "opus"],
-                              licence_post=licence),
-                get=get, licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False),
+                              caps=ANY_CAPS, capabilities=[tier], decoders=["flac", "opus"]),
+                service=CallbackService(get, licence),
+                licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False),
                 clock=SystemClock(), settings=FetchSettings())
             total = 0
             while (chunk := await stream.read()) is not None:

@@ -398,12 +398,12 @@ def product_components(ctx: AppContext) -> list[Component]:
     from daemon.drm.flow import LicenceFlow
     from daemon.drm.registry import create_cdm
     from daemon.drm.settings import DrmSettings
-    from daemon.playback.amazon import AmazonPlayback
     from daemon.playback.commands import Play, PlayKind
     from daemon.playback.engine import Player, PlayerSettings
     from daemon.playback.fetcher import FetchSettings
     from daemon.playback.persist import PlayerStore
     from daemon.services.http import HttpClient, Timeouts
+    from daemon.sources.amazon import AmazonPlayback
 
     cfg = ctx.config
     parts: list[Component] = []
@@ -468,8 +468,7 @@ def product_components(ctx: AppContext) -> list[Component]:
         fetch=FetchSettings(buffer_seconds=cfg.audio.buffer_seconds,
                             buffer_bytes=int(cfg.audio.buffer_max_mb * _MIB)))
     sink = _make_sink(ctx, output.caps)
-    player = Player(queue_source=playback, media_source=playback, reporter=playback,
-                    sink=sink, clock=ctx.clock, store=PlayerStore(ctx.state_dir),
+    player = Player(source=playback, sink=sink, clock=ctx.clock, store=PlayerStore(ctx.state_dir),
                     settings=PlayerSettings(initial_volume=cfg.playback.initial_volume),
                     volume=_volume_control(cfg, output))
     parts.append(player)

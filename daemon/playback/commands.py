@@ -32,6 +32,7 @@ class RejectReason(enum.StrEnum):
     NOT_SIGNED_IN = "not_signed_in"
     UNAVAILABLE = "unavailable"  # service or output not available right now
     SHUTTING_DOWN = "shutting_down"
+    SUPERSEDED = "superseded"  # a newer play (or a stop) replaced it before it took effect
 
 
 class CommandRejected(PlaybackError):

@@ -14,7 +14,7 @@ import base64
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,7 +25,9 @@ from daemon.dash.model import Manifest, Period, Representation
 from daemon.dash.segments import Segment, SegmentPlan
 from daemon.dash.select import OutputFormats, Selection, codec_family, select
 from daemon.drm.cdm import ContentKeys
-from daemon.drm.flow import LicenceFlow, LicencePost
+from daemon.drm.flow import LicenceFlow
+from daemon.playback.abr import ThroughputEstimator
+from daemon.playback.dash_service import CallbackService, DashService
 from daemon.playback.decoder import Decoder, PcmChunk
 from daemon.playback.events import AudioFormat, AudioQuality, TrackInfo
 from daemon.playback.fetcher import FetchSettings, Get, SegmentFetcher, SegmentRef
@@ -48,10 +50,7 @@ class StreamRequest:
     caps: OutputCaps
     capabilities: Iterable[str]
     decoders: Iterable[str]
-    bandwidth_bps: int | None = None
-    licence_post: LicencePost | None = None
-    #: a fresh (MPD, MPD URL) when the signed segment URLs expire mid-track (AM-C23)
-    refresh_mpd: Callable[[], Awaitable[tuple[bytes, str]]] | None = None
+    bandwidth_bps: int | None = None  # None: what the caller's estimate has measured
     #: ABR thresholds (daemon.playback.abr.AbrConfig); None = the defaults
     abr_config: Any = None
 
@@ -253,20 +252,14 @@ class _LadderAbr:
     """Throughput estimate + rung decision for one track's ladder (daemon.playback.abr)."""
 
     def __init__(self, ladder: list[Representation], chosen: Representation, clock: Clock,
-                 on_sample: Callable[[int, float], None] | None, config: Any = None) -> None:
-        from daemon.playback.abr import AbrController, Rung, ThroughputEstimator
+                 estimate: ThroughputEstimator, config: Any = None) -> None:
+        from daemon.playback.abr import AbrController, Rung
 
         rungs = [Rung(r.id, r.bandwidth, lossless=codec_family(r.codecs) == "flac")
                  for r in ladder]
         self._ctl = AbrController.for_rep(rungs, chosen.id, config)
-        self._estimate = ThroughputEstimator()
+        self._estimate = estimate
         self._clock = clock
-        self._forward = on_sample
-
-    def on_sample(self, size: int, seconds: float) -> None:
-        self._estimate.add(size, seconds)
-        if self._forward is not None:
-            self._forward(size, seconds)
 
     def choose(self, buffered_s: float) -> int:
         decision = self._ctl.decide(now=self._clock.monotonic(),
@@ -287,17 +280,27 @@ async def _fetch(get: Get, seg: Segment) -> bytes:
     return await fetch_with_failover(get, seg.urls, seg.byte_range)
 
 
-async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: LicenceFlow | None,
-                           clock: Clock, settings: FetchSettings,
-                           on_sample: Callable[[int, float], None] | None = None
-                           ) -> DashStream:
-    """Parse, select, plan, start fetching and licensing, and decode the first audio."""
+async def open_dash_stream(request: StreamRequest, *, service: DashService,
+                           licence_flow: LicenceFlow | None, clock: Clock,
+                           settings: FetchSettings,
+                           estimate: ThroughputEstimator | None = None) -> DashStream:
+    """Parse, select, plan, start fetching and licensing, and decode the first audio;
+    every byte, licence and renewed manifest comes from `service`.
+
+    `estimate` is the caller's one throughput estimate: every download feeds it, and both
+    the selection (when the request names no bandwidth) and the ABR read it; a fresh one
+    when None."""
+    estimate = estimate if estimate is not None else ThroughputEstimator()
+    get: Get = service.fetch
+    bandwidth = request.bandwidth_bps
+    if bandwidth is None and (known := estimate.estimate_bps()) is not None:
+        bandwidth = int(known)
     manifest = parse_mpd(request.mpd, request.mpd_url)
     if not manifest.periods:
         raise ManifestError("the manifest has no period", url=request.mpd_url)
     period = manifest.periods[0]
     selection = select(period, capabilities=request.capabilities, decoders=request.decoders,
-                       output=output_formats(request.caps), bandwidth_bps=request.bandwidth_bps)
+                       output=output_formats(request.caps), bandwidth_bps=bandwidth)
     rep = selection.chosen
     if rep is None:
         raise MediaError("no playable representation in the manifest", url=request.mpd_url,
@@ -318,15 +321,14 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
     keys_task: asyncio.Task[ContentKeys] | None = None
     kid = rep.default_kid
     mpd_pssh = [base64.b64encode(c.pssh).decode() for c in rep.content_protection if c.pssh]
-    if rep.protected and (licence_flow is None or request.licence_post is None):
+    if rep.protected and licence_flow is None:
         raise MediaError("the track is encrypted and no licence path is configured",
                          representation=rep.id)
 
     def licence(init: bytes | None) -> asyncio.Task[ContentKeys]:
         assert licence_flow is not None
-        assert request.licence_post is not None
         return asyncio.create_task(licence_flow.acquire(
-            request.licence_post, mpd_pssh=mpd_pssh, init_segment=init,
+            service.post_licence, mpd_pssh=mpd_pssh, init_segment=init,
             default_kids=(kid,) if kid else ()), name="licence")
 
     if rep.protected and (mpd_pssh or kid):
@@ -338,13 +340,16 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
     segments = plan.segments[first:]
     # The decoder counts frames from the packets' own timestamps: track time, not offset.
     skip_to = request.start_ms / 1000 if request.start_ms > 0 else None
-    abr = (_LadderAbr(ladder, rep, clock, on_sample, request.abr_config) if len(ladder) > 1
+    abr = (_LadderAbr(ladder, rep, clock, estimate, request.abr_config) if len(ladder) > 1
            else None)
     init_refs: list[Segment | None] = [p.init for p in plans]  # refreshed in place
 
     async def on_expired() -> list[list[SegmentRef]]:
-        assert request.refresh_mpd is not None
-        mpd, url = await request.refresh_mpd()
+        renewed = await service.refresh_manifest()
+        if renewed is None:
+            raise ManifestError("the segment URLs expired and cannot be renewed",
+                                url=request.mpd_url)
+        mpd, url = renewed
         fresh = parse_mpd(mpd, url)
         if not fresh.periods:
             raise ManifestError("the refreshed manifest has no period", url=url)
@@ -361,10 +366,10 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
 
     fetcher = SegmentFetcher(
         get, _refs(plan, segments), clock, settings,
-        abr.on_sample if abr else on_sample,
+        estimate.add,
         rungs=[_refs(p, p.segments[first:]) for p in plans] if abr else (),
         choose=abr.choose if abr else None, rung=rung if abr else 0,
-        on_expired=on_expired if request.refresh_mpd is not None else None)
+        on_expired=on_expired)
     fetcher.start()
     try:
         init = await _fetch(get, plan.init)
@@ -403,4 +408,4 @@ async def open_dash_stream(request: StreamRequest, *, get: Get, licence_flow: Li
     return stream
 
 
-__all__ = ["DashStream", "StreamRequest", "open_dash_stream"]
+__all__ = ["CallbackService", "DashService", "DashStream", "StreamRequest", "open_dash_stream"]

@@ -14,20 +14,16 @@ audio before the target, so the first chunk starts at the target sample. Bad dat
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import queue
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from daemon.core.errors import MediaError
 from daemon.core.resource import AsyncResource
+from daemon.playback.decoder_worker import DecoderWorker, SegmentPipe
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, pack_s32
 
 log = logging.getLogger("daemon.playback")
-T = TypeVar("T")
 
 #: PyAV sample format names for what we hand to sinks (packed/interleaved only).
 _AV_FORMAT = {
@@ -110,138 +106,6 @@ def flac_bit_depth(extradata: bytes | None) -> int | None:
     return (((data[12] & 1) << 4) | (data[13] >> 4)) + 1
 
 
-# --- the blocking byte pipe PyAV reads ------------------------------------------------
-
-
-class _SegmentPipe:
-    """File-like with only `read(n)` (so PyAV treats it as non-seekable)."""
-
-    def __init__(self, max_segments: int) -> None:
-        self._segments: collections.deque[memoryview] = collections.deque()
-        self._head = memoryview(b"")  # the init segment: read first, not counted as queued
-        self._cond = threading.Condition()
-        self._max = max_segments
-        self._eof = False
-        self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._space = asyncio.Event()
-        self.bytes_read = 0
-
-    def read(self, n: int) -> bytes:
-        with self._cond:
-            if self._head and not self._closed:
-                out, self._head = self._head[:n], self._head[n:]
-                self.bytes_read += len(out)
-                return bytes(out)
-            while not self._segments and not self._eof and not self._closed:
-                self._cond.wait()
-            if self._closed or not self._segments:
-                return b""
-            head = self._segments[0]
-            out, rest = head[:n], head[n:]
-            if rest:
-                self._segments[0] = rest
-            else:
-                self._segments.popleft()
-                if self._loop is not None:  # wake a feeder waiting for room
-                    try:
-                        self._loop.call_soon_threadsafe(self._space.set)
-                    except RuntimeError:  # loop closed: no feeder left to wake
-                        pass
-            self.bytes_read += len(out)
-            return bytes(out)
-
-    def _try_put(self, data: bytes) -> bool:
-        with self._cond:
-            if self._closed:
-                raise MediaError("decoder is closed")
-            if self._eof:
-                raise MediaError("segment fed after end of stream")
-            if len(self._segments) >= self._max:
-                return False
-            self._segments.append(memoryview(data))
-            self._cond.notify_all()
-            return True
-
-    async def put(self, data: bytes) -> None:
-        self._loop = asyncio.get_running_loop()
-        while True:
-            self._space.clear()
-            if self._try_put(data):
-                return
-            await self._space.wait()
-
-    def put_init(self, data: bytes) -> None:
-        with self._cond:
-            self._head = memoryview(data)
-            self._cond.notify_all()
-
-    def end(self) -> None:
-        with self._cond:
-            self._eof = True
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._segments.clear()
-            self._cond.notify_all()
-        self._space.set()
-
-    @property
-    def queued(self) -> int:
-        with self._cond:
-            return len(self._segments)
-
-
-# --- the worker thread ------------------------------------------------------------------
-
-
-class _Worker:
-    """One daemon thread running jobs in order, so PyAV objects stay on one thread and a
-    decoder that was never closed cannot hold up interpreter exit (as pool threads would)."""
-
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[
-            tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None
-        ] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._started = False
-
-    def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T]) -> asyncio.Future[T]:
-        if not self._started:
-            self._started = True
-            self._thread.start()
-        fut: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, loop, fut))
-        return fut
-
-    def stop(self) -> None:
-        if self._started:
-            self._jobs.put(None)
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            fn, loop, fut = job
-            try:
-                outcome: tuple[Any, BaseException | None] = (fn(), None)
-            except BaseException as exc:  # delivered to the awaiting coroutine
-                outcome = (None, exc)
-            try:
-                loop.call_soon_threadsafe(_settle, fut, *outcome)
-            except RuntimeError:  # the loop is gone: nobody is waiting any more
-                return
-
-
-def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if fut.done():  # the loop side gave up on it
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
-
-
 # --- the decoder ------------------------------------------------------------------------
 
 
@@ -251,10 +115,10 @@ class Decoder(AsyncResource):
     def __init__(self, caps: OutputCaps, *, max_queued_segments: int = 8,
                  chunk_ms: int = 100, name: str = "decoder") -> None:
         self._caps = caps
-        self._pipe = _SegmentPipe(max_queued_segments)
+        self._pipe = SegmentPipe(max_queued_segments)
         self._chunk_ms = chunk_ms
         self.name = name
-        self._worker = _Worker(f"speakerd-{name}")
+        self._worker = DecoderWorker(f"speakerd-{name}")
         self._read_lock = asyncio.Lock()
         self._started = False
         self._closed = False

@@ -6,11 +6,13 @@ while playing. A damaged file is reported and ignored rather than crashing playb
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from daemon.core.errors import StateError
+from daemon.core.errors import DaemonError, StateError
+from daemon.core.resource import StartableResource
 from daemon.state.files import read_json, write_json
 
 log = logging.getLogger("daemon.playback")
@@ -54,6 +56,47 @@ class PlayerStore:
 
     def save(self, saved: SavedPlayer) -> None:
         write_json(self._path, asdict(saved))
+
+
+class PlayerSaver(StartableResource):
+    """Writes the newest `SavedPlayer` in a thread, off the player's owner task: `save`
+    never waits, writes land in order, a burst of saves becomes one write, and `aclose`
+    returns once the last one is on disk."""
+
+    def __init__(self, store: PlayerStore) -> None:
+        self._store = store
+        self._latest: SavedPlayer | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="player-saver")
+
+    def save(self, saved: SavedPlayer) -> None:
+        self._latest = saved
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            saved, self._latest = self._latest, None
+            if saved is not None:
+                try:
+                    await asyncio.to_thread(self._store.save, saved)
+                except DaemonError as exc:
+                    log.error("player.save_failed error=%s", exc)
+            if self._closing and self._latest is None:
+                return
+
+    async def aclose(self) -> None:
+        self._closing = True
+        self._wake.set()
+        task = self._task
+        if task is not None:
+            await asyncio.shield(task)
 
 
 def _opt_str(value: object) -> str | None:

@@ -1,18 +1,19 @@
-"""What the player needs from the rest of the daemon, as three small protocols.
+"""What the player needs from a service, as one protocol: `Source`.
 
-The engine knows nothing of HTTP, DASH or DRM: a `QueueSource` turns a service id into
-track instances (the service decides the order), a `MediaSource` turns one instance into
-a stream of PCM, and an `EventReporter` delivers playback events to the instance's
-collector (a failure there stops playback, AM-C27). `daemon.playback.media` implements
-the media source over the real stack; tests implement all three with fakes.
+The engine knows nothing of HTTP, DASH, DRM or any service's wire format: a source
+resolves an item id into queue entries (the service decides the order), opens one entry
+at a position into a stream of PCM with its metadata, and takes the playback events of
+its entries in the neutral vocabulary below, mapping them to its own wire enums. Sources
+live in `daemon.sources`; tests implement the protocol with fakes.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daemon.contracts import amazon_music as am
+from daemon.core.errors import LicenseError
 from daemon.playback.commands import PlayKind
 from daemon.playback.events import AudioQuality, QueueItem, TrackInfo
 from daemon.playback.sinks.base import OutputCaps, PcmFormat
@@ -20,8 +21,8 @@ from daemon.playback.sinks.base import OutputCaps, PcmFormat
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """One track instance in the queue. `handle` is the source's own reference to it
-    (e.g. the TrackInstance document with its collector URL); the engine never reads it."""
+    """One item in the queue. `handle` is the source's own reference to it (e.g. a track
+    instance with its collector URL); the engine never reads it."""
 
     item_id: str
     info: TrackInfo
@@ -30,12 +31,6 @@ class QueueEntry:
     def as_item(self) -> QueueItem:
         return QueueItem(self.item_id, self.info.service_id, self.info.title, self.info.artist,
                          self.info.duration_ms)
-
-
-class QueueSource(Protocol):
-    async def expand(self, kind: PlayKind, service_id: str) -> list[QueueEntry]:
-        """The track instances of a container (or the one track), in the service's order."""
-        ...
 
 
 class PcmStream(Protocol):
@@ -62,29 +57,83 @@ class PcmStream(Protocol):
         ...
 
 
-class MediaSource(Protocol):
-    async def open(self, entry: QueueEntry, start_ms: int, caps: OutputCaps) -> PcmStream:
-        """Prepare a track to play from `start_ms`, as PCM the output `caps` accept."""
-        ...
+class PlaybackEvent(enum.StrEnum):
+    """What happened to one entry; a source maps these to its service's event names."""
+
+    STARTED = "started"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    PROGRESS = "progress"
+    FINISHED = "finished"
+    SKIPPED = "skipped"
+    STOPPED = "stopped"
+    ERROR = "error"
 
 
-# AM-C27's event types and reasons live in the contract module (one place to correct).
-EventType = am.EventType
-StopReason = am.EventReason
+class StopReason(enum.StrEnum):
+    """Why an entry was left (SKIPPED, STOPPED, ERROR)."""
+
+    USER_NEXT = "user_next"
+    USER_PREVIOUS = "user_previous"
+    USER_STOP = "user_stop"
+    DECODE_ERROR = "decode_error"
+    LICENSE_ERROR = "license_error"
+    NETWORK_ERROR = "network_error"
 
 
 @dataclass(frozen=True)
 class PlaybackReport:
-    """One playback event for one track instance (AM-C27's fields, clock-free)."""
+    """One playback event for one entry (clock-free: the source stamps wall time)."""
 
-    event: EventType
+    event: PlaybackEvent
     position_ms: int
     played_ms: int
     quality: AudioQuality
     reason: StopReason | None = None
 
 
-class EventReporter(Protocol):
+class DenialReason(enum.StrEnum):
+    """Why a service refused a licence, in the player's terms."""
+
+    CONCURRENCY = "concurrency"  # another device plays on this account: stop the queue
+    NOT_ENTITLED = "not_entitled"
+    OTHER = "other"
+
+
+class LicenceDenied(LicenseError):
+    """A source's licence refusal with a structured `denial`; CONCURRENCY stops the
+    whole queue (the next track would be refused too), the others skip the track."""
+
+    code = "license_denied"
+
+    def __init__(self, message: str, *, denial: DenialReason, **fields: object) -> None:
+        self.denial = denial
+        super().__init__(message, denial=denial.value, **fields)
+
+
+class Source(Protocol):
+    """Everything a service offers the player."""
+
+    async def resolve(self, kind: PlayKind, service_id: str) -> list[QueueEntry]:
+        """The entries of a container (or the one item), in the service's order."""
+        ...
+
+    async def open(self, entry: QueueEntry, start_ms: int, caps: OutputCaps) -> PcmStream:
+        """Prepare an entry to play from `start_ms`, as PCM the output `caps` accept."""
+        ...
+
     async def report(self, entry: QueueEntry, report: PlaybackReport) -> None:
-        """Deliver one event; raises a ServiceError when the collector refuses it."""
+        """Deliver one event; raises a ServiceError when the service refuses it (which
+        stops playback)."""
+        ...
+
+
+class PositionKeeper(Protocol):
+    """Optional for a source: a service that keeps a listening position per item."""
+
+    async def load_position(self, entry: QueueEntry) -> int | None:
+        """The saved position in ms, or None when the service has none."""
+        ...
+
+    async def save_position(self, entry: QueueEntry, position_ms: int) -> None:
         ...

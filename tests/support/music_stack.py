@@ -10,11 +10,11 @@ from typing import Any
 from daemon.cli.commands import open_secret_store
 from daemon.core.clock import SystemClock
 from daemon.drm.flow import LicenceFlow
-from daemon.playback.amazon import AmazonPlayback
 from daemon.playback.fetcher import FetchSettings
 from daemon.services.http import HttpClient
 from daemon.services.lwa import LwaClient, LwaSettings
 from daemon.services.music import MusicClient, MusicSettings
+from daemon.sources.amazon import AmazonPlayback
 
 
 @contextlib.asynccontextmanager

@@ -18,8 +18,7 @@ from collections import deque
 from typing import Any, Literal
 
 from daemon.core.errors import SinkError
-from daemon.core.resource import AsyncResource
-from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, check_write
+from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, SinkBase
 
 log = logging.getLogger("daemon.playback")
 
@@ -34,30 +33,20 @@ def pyalsaaudio_available() -> bool:
     return True
 
 
-class AlsaSink(AsyncResource):
+class AlsaSink(SinkBase):
     """One ALSA PCM device; re-openable with another format after `close()`."""
 
     def __init__(self, device: str, caps: OutputCaps, *, backend: Backend = "auto",
                  buffer_ms: int = 200, aplay_path: str = "aplay",
                  open_timeout_s: float = 5.0, name: str = "alsa") -> None:
-        self.name = name
+        super().__init__(name=name, caps=caps)
         self.device = device
-        self._caps = caps
         self._backend = backend
         self._buffer_ms = buffer_ms
         self._aplay_path = aplay_path
         self._open_timeout_s = open_timeout_s
         self._impl: _Aplay | _PyAlsa | None = None
-        self._fmt: PcmFormat | None = None
         self._underruns_before = 0  # from implementations closed by drain()
-
-    @property
-    def caps(self) -> OutputCaps:
-        return self._caps
-
-    @property
-    def format(self) -> PcmFormat | None:
-        return self._fmt
 
     @property
     def backend(self) -> str:
@@ -71,9 +60,7 @@ class AlsaSink(AsyncResource):
         return self._underruns_before + (self._impl.underruns if self._impl else 0)
 
     async def open(self, fmt: PcmFormat) -> None:
-        if not self._caps.accepts(fmt):
-            raise SinkError("format refused by the output profile", sink=self.name,
-                            device=self.device, format=fmt.describe())
+        self._check_format(fmt, "format refused by the output profile", device=self.device)
         await self.close()
         self._underruns_before = 0
         self._fmt = fmt
@@ -102,7 +89,7 @@ class AlsaSink(AsyncResource):
         self._impl = impl
 
     async def write(self, data: bytes) -> None:
-        check_write(self._fmt, data, self.name)
+        self._check_write(data)
         if self._impl is None:  # drained earlier: start the device again
             await self._start()
         assert self._impl is not None

@@ -12,9 +12,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from daemon.core.errors import SinkError
+from daemon.core.resource import AsyncResource
 
 
 class SampleFormat(enum.StrEnum):
@@ -165,6 +166,40 @@ class Sink(Protocol):
     async def aclose(self) -> None:
         """Close for good (idempotent)."""
         ...
+
+
+class SinkBase(AsyncResource):
+    """What every output holds: its name, its caps and the open format (None while
+    closed); no underruns and no delay unless the backend can tell."""
+
+    def __init__(self, *, name: str, caps: OutputCaps) -> None:
+        self.name = name
+        self._caps = caps
+        self._fmt: PcmFormat | None = None
+
+    @property
+    def caps(self) -> OutputCaps:
+        return self._caps
+
+    @property
+    def format(self) -> PcmFormat | None:
+        return self._fmt
+
+    @property
+    def underruns(self) -> int:
+        return 0
+
+    def delay_frames(self) -> int:
+        return 0
+
+    def _check_format(self, fmt: PcmFormat, message: str = "format refused",
+                      **where: Any) -> None:
+        """Open-time check: raises SinkError unless the caps accept `fmt`."""
+        if not self._caps.accepts(fmt):
+            raise SinkError(message, sink=self.name, **where, format=fmt.describe())
+
+    def _check_write(self, data: bytes) -> PcmFormat:
+        return check_write(self._fmt, data, self.name)
 
 
 def check_write(fmt: PcmFormat | None, data: bytes, sink: str) -> PcmFormat:

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from daemon.core.errors import SinkError
-from daemon.core.resource import AsyncResource
-from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, check_write
+from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat, SinkBase
 
 #: Formats a plain PCM WAV can hold.
 WAV_CAPS = OutputCaps(
@@ -24,36 +23,22 @@ WAV_CAPS = OutputCaps(
 )
 
 
-class WavFileSink(AsyncResource):
+class WavFileSink(SinkBase):
     """Writes one WAV per open(); `path` is replaced atomically-ish (written in place)."""
 
     def __init__(self, path: str | os.PathLike[str], *, caps: OutputCaps = WAV_CAPS,
                  name: str = "file") -> None:
-        self.name = name
-        self.path = Path(path)
         wav_formats = tuple(f for f in caps.sample_formats if f in WAV_CAPS.sample_formats)
-        self._caps = OutputCaps(caps.rates, wav_formats, caps.max_channels, caps.min_channels)
-        self._fmt: PcmFormat | None = None
+        super().__init__(name=name, caps=OutputCaps(caps.rates, wav_formats, caps.max_channels,
+                                                    caps.min_channels))
+        self.path = Path(path)
         self._wav: wave.Wave_write | None = None
         self._file: BinaryIO | None = None
         self._lock = asyncio.Lock()
         self.written_frames = 0
 
-    @property
-    def caps(self) -> OutputCaps:
-        return self._caps
-
-    @property
-    def format(self) -> PcmFormat | None:
-        return self._fmt
-
-    @property
-    def underruns(self) -> int:
-        return 0
-
     async def open(self, fmt: PcmFormat) -> None:
-        if not self._caps.accepts(fmt):
-            raise SinkError("format refused", sink=self.name, format=fmt.describe())
+        self._check_format(fmt)
         await self.close()
         async with self._lock:
             self._file, self._wav = await asyncio.to_thread(self._open_blocking, fmt)
@@ -77,7 +62,7 @@ class WavFileSink(AsyncResource):
         return f, wav
 
     async def write(self, data: bytes) -> None:
-        fmt = check_write(self._fmt, data, self.name)
+        fmt = self._check_write(data)
         async with self._lock:
             wav = self._wav
             if wav is None:
@@ -99,9 +84,6 @@ class WavFileSink(AsyncResource):
     @staticmethod
     def _flush_header(wav: wave.Wave_write) -> None:
         wav.writeframes(b"")  # patches the RIFF/data sizes
-
-    def delay_frames(self) -> int:
-        return 0
 
     async def close(self) -> None:
         async with self._lock:

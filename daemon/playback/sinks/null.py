@@ -11,24 +11,21 @@ import logging
 
 from daemon.core.clock import Clock
 from daemon.core.errors import SinkError
-from daemon.core.resource import AsyncResource
-from daemon.playback.sinks.base import ANY_CAPS, OutputCaps, PcmFormat, check_write
+from daemon.playback.sinks.base import ANY_CAPS, OutputCaps, PcmFormat, SinkBase
 
 log = logging.getLogger("daemon.playback")
 
 
-class NullSink(AsyncResource):
+class NullSink(SinkBase):
     """Real-time paced sink without a device. `played_frames` is what was "heard"."""
 
     def __init__(self, clock: Clock, *, caps: OutputCaps = ANY_CAPS, buffer_s: float = 0.5,
                  name: str = "null") -> None:
         if buffer_s <= 0:
             raise SinkError("buffer must be positive", sink=name, buffer_s=buffer_s)
-        self.name = name
+        super().__init__(name=name, caps=caps)
         self._clock = clock
-        self._caps = caps
         self._buffer_s = buffer_s
-        self._fmt: PcmFormat | None = None
         self._buffered = 0.0  # frames queued, not yet played (float: time is continuous)
         self._last = 0.0
         self._running = False  # playing out; False before the first write and after drain
@@ -36,14 +33,6 @@ class NullSink(AsyncResource):
         self._played = 0.0
         self.written_frames = 0
         self._closed_for_good = False
-
-    @property
-    def caps(self) -> OutputCaps:
-        return self._caps
-
-    @property
-    def format(self) -> PcmFormat | None:
-        return self._fmt
 
     @property
     def underruns(self) -> int:
@@ -58,8 +47,7 @@ class NullSink(AsyncResource):
     async def open(self, fmt: PcmFormat) -> None:
         if self._closed_for_good:
             raise SinkError("sink was closed", sink=self.name)
-        if not self._caps.accepts(fmt):
-            raise SinkError("format refused", sink=self.name, format=fmt.describe())
+        self._check_format(fmt)
         self._fmt = fmt
         self._buffered = 0.0
         self._running = False
@@ -87,7 +75,7 @@ class NullSink(AsyncResource):
             self._buffered -= due
 
     async def write(self, data: bytes) -> None:
-        fmt = check_write(self._fmt, data, self.name)
+        fmt = self._check_write(data)
         frames = fmt.frames(len(data))
         capacity = self._buffer_s * fmt.rate
         while frames > 0:

@@ -19,39 +19,23 @@ import termios
 
 from daemon.core.clock import Clock
 from daemon.core.errors import SinkError
-from daemon.core.resource import AsyncResource
-from daemon.playback.sinks.base import ANY_CAPS, OutputCaps, PcmFormat, check_write
+from daemon.playback.sinks.base import ANY_CAPS, OutputCaps, PcmFormat, SinkBase
 
 
-class PipeSink(AsyncResource):
+class PipeSink(SinkBase):
     """Raw PCM to a pipe; the reader must know the format (it is logged at open)."""
 
     def __init__(self, target: str, clock: Clock, *, caps: OutputCaps = ANY_CAPS,
                  open_timeout_s: float = 5.0, name: str = "pipe") -> None:
-        self.name = name
+        super().__init__(name=name, caps=caps)
         self.target = target
         self._clock = clock
-        self._caps = caps
         self._open_timeout_s = open_timeout_s
-        self._fmt: PcmFormat | None = None
         self._fd: int | None = None
         self._lock = asyncio.Lock()
 
-    @property
-    def caps(self) -> OutputCaps:
-        return self._caps
-
-    @property
-    def format(self) -> PcmFormat | None:
-        return self._fmt
-
-    @property
-    def underruns(self) -> int:
-        return 0
-
     async def open(self, fmt: PcmFormat) -> None:
-        if not self._caps.accepts(fmt):
-            raise SinkError("format refused", sink=self.name, format=fmt.describe())
+        self._check_format(fmt)
         await self.close()
         fd = await self._open_fd()
         self._fd, self._fmt = fd, fmt
@@ -96,7 +80,7 @@ class PipeSink(AsyncResource):
                             reason=exc.strerror) from None
 
     async def write(self, data: bytes) -> None:
-        check_write(self._fmt, data, self.name)
+        self._check_write(data)
         async with self._lock:
             fd = self._fd
             if fd is None:

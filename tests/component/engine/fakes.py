@@ -10,7 +10,7 @@ from daemon.playback.commands import PlayKind
 from daemon.playback.events import AudioQuality, TrackInfo
 from daemon.playback.sinks.base import OutputCaps, PcmFormat, SampleFormat
 from daemon.playback.sinks.null import NullSink
-from daemon.playback.source import PlaybackReport, QueueEntry
+from daemon.playback.source import PcmStream, PlaybackReport, QueueEntry
 from tests.support.clock import FakeClock
 
 S16 = PcmFormat(48_000, 2, SampleFormat.S16_LE)
@@ -76,7 +76,7 @@ class FakeCatalog:
     opened: list[tuple[str, int]] = field(default_factory=list)
     streams: list[FakeStream] = field(default_factory=list)
 
-    async def expand(self, kind: PlayKind, service_id: str) -> list[QueueEntry]:
+    async def resolve(self, kind: PlayKind, service_id: str) -> list[QueueEntry]:
         tracks = self.containers.get(service_id, [])
         return [QueueEntry(item_id=f"x{i}", handle=(n, t),
                            info=TrackInfo(service_id=t.service_id, title=t.service_id,
@@ -103,15 +103,34 @@ class FakeCollector:
     refuse: tuple[str, str] | None = None  # (service_id, event) -> raise
 
     async def report(self, entry: QueueEntry, report: PlaybackReport) -> None:
-        if self.refuse == (entry.info.service_id, report.event.value):
+        # Recorded under AM-C27's names, which the neutral events map to one to one.
+        event = f"PLAYBACK_{report.event.name}"
+        if self.refuse == (entry.info.service_id, event):
             from daemon.core.errors import ServiceError
             raise ServiceError("collector answered 409", status=409)
-        self.events.append((entry.info.service_id, report.event.value, report.position_ms,
-                            report.played_ms, report.reason.value if report.reason else None))
+        self.events.append((entry.info.service_id, event, report.position_ms,
+                            report.played_ms, report.reason.name if report.reason else None))
 
     def kinds(self, service_id: str | None = None) -> list[str]:
         return [e[1].removeprefix("PLAYBACK_") for e in self.events
                 if service_id is None or e[0] == service_id]
+
+
+class CatalogSource:
+    """A `Source` over a catalogue (resolve, open) and a collector (report)."""
+
+    def __init__(self, catalog: FakeCatalog, collector: FakeCollector) -> None:
+        self.catalog = catalog
+        self.collector = collector
+
+    async def resolve(self, kind: PlayKind, service_id: str) -> list[QueueEntry]:
+        return await self.catalog.resolve(kind, service_id)
+
+    async def open(self, entry: QueueEntry, start_ms: int, caps: OutputCaps) -> PcmStream:
+        return await self.catalog.open(entry, start_ms, caps)
+
+    async def report(self, entry: QueueEntry, report: PlaybackReport) -> None:
+        await self.collector.report(entry, report)
 
 
 class CaptureSink(NullSink):

@@ -20,6 +20,7 @@ from tests.component.engine.fakes import (
     S16,
     S24,
     CaptureSink,
+    CatalogSource,
     FakeCatalog,
     FakeCollector,
     FakeTrack,
@@ -38,8 +39,8 @@ class Rig:
         self.collector = FakeCollector()
         self.sink = CaptureSink(self.clock)
         self.store = PlayerStore(tmp_path) if tmp_path else None
-        self.player = Player(queue_source=self.catalog, media_source=self.catalog,
-                             reporter=self.collector, sink=self.sink, clock=self.clock,
+        self.player = Player(source=CatalogSource(self.catalog, self.collector),
+                             sink=self.sink, clock=self.clock,
                              store=self.store, settings=settings)
         self.events = self.player.subscribe(maxsize=10_000)
 
@@ -187,6 +188,20 @@ async def test_licence_denial_skips_to_the_next_track() -> None:
         assert rig.collector.kinds("t1") == []  # never started: no events at all
 
 
+async def test_a_concurrency_denial_stops_the_whole_queue() -> None:
+    from daemon.playback.source import DenialReason, LicenceDenied
+
+    denied = LicenceDenied("licence denied", denial=DenialReason.CONCURRENCY)
+    album = {"a": [FakeTrack("t1", 2.0, fail_open=denied), FakeTrack("t2", 1.0)]}
+    async with Rig(album) as rig:
+        await rig.player.submit(c.Play(c.PlayKind.ALBUM, "a"))
+        await rig.until(lambda: rig.player.state == PlayerState.ERROR)
+        await rig.play_for(2.0)
+        assert rig.player.state == PlayerState.ERROR
+        assert rig.catalog.opened == [("t1", 0)]  # t2 would be refused too: not tried
+        assert bytes(rig.sink.data) == b""
+
+
 async def test_commands_on_an_empty_player_are_rejected() -> None:
     async with Rig({}) as rig:
         for cmd in (c.Pause(), c.Seek(10), c.Previous()):
@@ -295,7 +310,7 @@ async def test_a_mid_track_format_change_reopens_the_output_and_keeps_position()
 
     rig = Rig({})
     source = Source({"one": [FakeTrack("t1", 4.0)]})
-    rig.player = Player(queue_source=source, media_source=source, reporter=rig.collector,
+    rig.player = Player(source=CatalogSource(source, rig.collector),
                         sink=rig.sink, clock=rig.clock, settings=SETTINGS)
     rig.events = rig.player.subscribe(maxsize=10_000)
     async with rig:

@@ -13,7 +13,7 @@ from daemon.playback.engine import Player
 from daemon.playback.events import PlayerState, TrackInfo
 from daemon.playback.fetcher import FetchSettings, SegmentFetcher, SegmentRef
 from daemon.playback.sinks.base import OutputCaps
-from daemon.playback.source import QueueEntry
+from daemon.playback.source import PlaybackReport, QueueEntry
 from tests.component.engine.fakes import S16, CaptureSink, FakeCollector, pcm_for
 from tests.component.engine.test_engine import SETTINGS
 from tests.support.clock import FakeClock
@@ -139,7 +139,7 @@ async def test_a_10s_stall_shorter_than_the_buffer_is_not_heard() -> None:
     entry = QueueEntry("1", info)
 
     class Source:
-        async def expand(self, kind: object, service_id: str) -> list[QueueEntry]:
+        async def resolve(self, kind: object, service_id: str) -> list[QueueEntry]:
             return [entry]
 
         async def open(self, e: QueueEntry, start_ms: int, caps: OutputCaps
@@ -150,8 +150,14 @@ async def test_a_10s_stall_shorter_than_the_buffer_is_not_heard() -> None:
             return FetchedPcmStream(fetcher, info)
 
     sink = CaptureSink(clock)
-    player = Player(queue_source=Source(), media_source=Source(),  # type: ignore[arg-type]
-                    reporter=FakeCollector(), sink=sink, clock=clock, settings=SETTINGS)
+    collector = FakeCollector()
+
+    class Reporting(Source):
+        async def report(self, e: QueueEntry, report: PlaybackReport) -> None:
+            await collector.report(e, report)
+
+    player = Player(source=Reporting(),  # type: ignore[arg-type]
+                    sink=sink, clock=clock, settings=SETTINGS)
     await player.start()
     try:
         await player.submit(c.Play(c.PlayKind.TRACK, "t1"))

@@ -12,7 +12,7 @@ from daemon.core.clock import SystemClock
 from daemon.core.errors import MediaError
 from daemon.drm.clearkey import ClearKeyCdm
 from daemon.drm.flow import LicenceFlow
-from daemon.playback.dash_stream import StreamRequest, open_dash_stream
+from daemon.playback.dash_stream import CallbackService, StreamRequest, open_dash_stream
 from daemon.playback.events import AudioQuality, TrackInfo
 from daemon.playback.fetcher import FetchSettings
 from daemon.playback.sinks.base import ANY_CAPS, SampleFormat, caps_from
@@ -77,26 +77,32 @@ async def _read_all(stream: object) -> bytes:
     return bytes(data)
 
 
-def _request(store: ContentStore, tid: str, capabilities: list[str], start_ms: int = 0,
-             post: object = None) -> StreamRequest:
+def _request(store: ContentStore, tid: str, capabilities: list[str],
+             start_ms: int = 0) -> StreamRequest:
     mpd = store.mpd(tid, list(store.tracks[tid].formats), BASE, BASE + "licence")
     track = store.tracks[tid]
+    return StreamRequest(mpd=mpd.encode(), mpd_url=BASE + "track.mpd",
+                         info=TrackInfo(service_id=tid, title=track.track.title),
+                         start_ms=start_ms, caps=ANY_CAPS, capabilities=capabilities,
+                         decoders=["flac", "opus"])
+
+
+def _service(store: ContentStore, tid: str, get: object, post: object = None
+             ) -> CallbackService:
+    """The origin's bytes and a ClearKey licence (or `post`)."""
 
     async def licence(challenge: bytes) -> bytes:
         return issue_clearkey(challenge, store.keys(tid))
 
-    return StreamRequest(mpd=mpd.encode(), mpd_url=BASE + "track.mpd",
-                         info=TrackInfo(service_id=tid, title=track.track.title),
-                         start_ms=start_ms, caps=ANY_CAPS, capabilities=capabilities,
-                         decoders=["flac", "opus"],
-                         licence_post=post or licence)  # type: ignore[arg-type]
+    return CallbackService(get, post or licence)  # type: ignore[arg-type]
 
 
 async def test_hi_res_track_decrypts_and_decodes_bit_exact(store: ContentStore) -> None:
     tid = _track(store, "cenc")
     origin = Origin(store, tid)
     stream = await open_dash_stream(
-        _request(store, tid, ["HI_RES", "HI_FI", "STD_RES"]), get=origin.get,
+        _request(store, tid, ["HI_RES", "HI_FI", "STD_RES"]),
+        service=_service(store, tid, origin.get),
         licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False), clock=SystemClock(),
         settings=FetchSettings())
     try:
@@ -112,7 +118,8 @@ async def test_hi_res_track_decrypts_and_decodes_bit_exact(store: ContentStore) 
 async def test_std_res_only_gets_opus(store: ContentStore) -> None:
     tid = _track(store, "cenc")
     stream = await open_dash_stream(
-        _request(store, tid, ["STD_RES"]), get=Origin(store, tid).get,
+        _request(store, tid, ["STD_RES"]),
+        service=_service(store, tid, Origin(store, tid).get),
         licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False), clock=SystemClock(),
         settings=FetchSettings())
     try:
@@ -135,7 +142,8 @@ async def test_clear_lead_plays_while_the_licence_is_in_flight(store: ContentSto
         return issue_clearkey(challenge, store.keys(tid))
 
     stream = await open_dash_stream(
-        _request(store, tid, ["HI_FI"], post=slow_licence), get=Origin(store, tid).get,
+        _request(store, tid, ["HI_FI"]),
+        service=_service(store, tid, Origin(store, tid).get, slow_licence),
         licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False), clock=SystemClock(),
         settings=FetchSettings())
     try:
@@ -153,7 +161,8 @@ async def test_clear_lead_plays_while_the_licence_is_in_flight(store: ContentSto
 async def test_seek_into_the_encrypted_part_lands_on_the_sample(store: ContentStore) -> None:
     tid = _track(store, "cenc")
     stream = await open_dash_stream(
-        _request(store, tid, ["HI_FI"], start_ms=33_500), get=Origin(store, tid).get,
+        _request(store, tid, ["HI_FI"], start_ms=33_500),
+        service=_service(store, tid, Origin(store, tid).get),
         licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False), clock=SystemClock(),
         settings=FetchSettings())
     try:
@@ -170,7 +179,8 @@ async def test_seek_into_the_encrypted_part_lands_on_the_sample(store: ContentSt
 async def test_cbcs_and_segment_base_track(store: ContentStore) -> None:
     tid = _track(store, "cbcs")
     stream = await open_dash_stream(
-        _request(store, tid, ["HI_FI"]), get=Origin(store, tid).get,
+        _request(store, tid, ["HI_FI"]),
+        service=_service(store, tid, Origin(store, tid).get),
         licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False), clock=SystemClock(),
         settings=FetchSettings())
     try:
@@ -186,7 +196,8 @@ async def test_output_that_takes_nothing_playable_is_refused(store: ContentStore
     mono_8k = caps_from([8000], ["S16_LE"], max_channels=1)
     with pytest.raises(MediaError, match="no playable representation"):
         await open_dash_stream(
-            StreamRequest(**{**request.__dict__, "caps": mono_8k}), get=Origin(store, tid).get,
+            StreamRequest(**{**request.__dict__, "caps": mono_8k}),
+            service=_service(store, tid, Origin(store, tid).get),
             licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False), clock=SystemClock(),
             settings=FetchSettings())
 
@@ -211,7 +222,8 @@ async def test_lossless_steps_down_to_opus_when_the_buffer_runs_dry(
                                "abr_config": AbrConfig(panic_buffer_s=1_000.0)})
     with caplog.at_level(logging.INFO, logger="daemon.playback"):
         stream = await open_dash_stream(
-            request, get=slow_get, licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False),
+            request, service=_service(store, tid, slow_get),
+            licence_flow=LicenceFlow(ClearKeyCdm(), privacy_mode=False),
             clock=clock, settings=FetchSettings(buffer_seconds=10.0))
         formats = [stream.format]
         seconds = 0.0

@@ -30,7 +30,7 @@ async def _play_track(sandbox: Sandbox, cdm: Any, state: Path) -> tuple[bytes, s
     pcm = bytearray()
     try:
         async with amazon_playback(sandbox, state, cdm) as playback:
-            (entry,) = await playback.expand(PlayKind.TRACK, "track:Carrier Wave")
+            (entry,) = await playback.resolve(PlayKind.TRACK, "track:Carrier Wave")
             stream = await playback.open(entry, 0, ANY_CAPS)
             try:
                 while (chunk := await stream.read()) is not None:

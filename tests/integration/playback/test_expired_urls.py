@@ -30,7 +30,7 @@ async def test_expired_segment_urls_are_renewed_without_a_gap(
     try:
         async with amazon_playback(sandbox, tmp_path / "state", ClearKeyCdm(),
                                    fetch=FetchSettings(buffer_seconds=10.0)) as playback:
-            (entry,) = await playback.expand(PlayKind.TRACK, "track:Carrier Wave")
+            (entry,) = await playback.resolve(PlayKind.TRACK, "track:Carrier Wave")
             stream = await playback.open(entry, 0, ANY_CAPS)
             try:
                 chunk = await stream.read()

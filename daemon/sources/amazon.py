@@ -1,4 +1,4 @@
-"""The player's three sources over the Amazon Music Device API client.
+"""The player's `Source` over the Amazon Music Device API client.
 
 Service ids are what browse hands out: a node reference (album, playlist, station) or a
 track pointer, as absolute URLs. For configuration (`playback.autoplay`) a stable form
@@ -17,20 +17,122 @@ from urllib.parse import urlsplit
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.errors import ProtocolError, TransportError
+from daemon.drm.errors import LicenseDenied
 from daemon.drm.flow import LicenceFlow
+from daemon.playback.abr import ThroughputEstimator
 from daemon.playback.commands import CommandRejected, PlayKind, RejectReason
 from daemon.playback.dash_stream import DashStream, StreamRequest, open_dash_stream
 from daemon.playback.events import TrackInfo
 from daemon.playback.fetcher import ByteRange, FetchSettings
-from daemon.playback.sinks.base import OutputCaps
-from daemon.playback.source import PlaybackReport, QueueEntry
+from daemon.playback.sinks.base import OutputCaps, PcmFormat
+from daemon.playback.source import (
+    DenialReason,
+    LicenceDenied,
+    PlaybackEvent,
+    PlaybackReport,
+    QueueEntry,
+    StopReason,
+)
 from daemon.services.http import HttpClient, safe_url
-from daemon.services.music import MusicClient, TrackInstance, TrackPointer
+from daemon.services.music import MusicClient, TrackDefinition, TrackInstance, TrackPointer
 
-log = logging.getLogger("daemon.playback")
+log = logging.getLogger("daemon.sources.amazon")
 
 MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 _SEARCH_NODES = 64  # bound on nodes visited when resolving a `kind:name` id
+
+# AM-C27's wire names for the player's neutral events and reasons.
+_EVENTS: dict[PlaybackEvent, am.EventType] = {
+    PlaybackEvent.STARTED: am.EventType.PLAYBACK_STARTED,
+    PlaybackEvent.PAUSED: am.EventType.PLAYBACK_PAUSED,
+    PlaybackEvent.RESUMED: am.EventType.PLAYBACK_RESUMED,
+    PlaybackEvent.PROGRESS: am.EventType.PLAYBACK_PROGRESS,
+    PlaybackEvent.FINISHED: am.EventType.PLAYBACK_FINISHED,
+    PlaybackEvent.SKIPPED: am.EventType.PLAYBACK_SKIPPED,
+    PlaybackEvent.STOPPED: am.EventType.PLAYBACK_STOPPED,
+    PlaybackEvent.ERROR: am.EventType.PLAYBACK_ERROR,
+}
+_REASONS: dict[StopReason, am.EventReason] = {
+    StopReason.USER_NEXT: am.EventReason.USER_NEXT,
+    StopReason.USER_PREVIOUS: am.EventReason.USER_PREVIOUS,
+    StopReason.USER_STOP: am.EventReason.USER_STOP,
+    StopReason.DECODE_ERROR: am.EventReason.DECODE_ERROR,
+    StopReason.LICENSE_ERROR: am.EventReason.LICENSE_ERROR,
+    StopReason.NETWORK_ERROR: am.EventReason.NETWORK_ERROR,
+}
+_DENIALS: dict[str, DenialReason] = {
+    am.DenialReason.CONCURRENCY_LIMIT.value: DenialReason.CONCURRENCY,
+    am.DenialReason.NOT_ENTITLED.value: DenialReason.NOT_ENTITLED,
+}
+
+
+def wire_event(event: PlaybackEvent) -> am.EventType:
+    """AM-C27's event type for a neutral playback event."""
+    return _EVENTS[event]
+
+
+def wire_reason(reason: StopReason | None) -> am.EventReason | None:
+    return _REASONS[reason] if reason is not None else None
+
+
+def _denied(exc: LicenseDenied) -> LicenceDenied:
+    """The player acts on a structured reason, never on an error's text."""
+    return LicenceDenied(exc.detail, denial=_DENIALS.get(exc.reason, DenialReason.OTHER),
+                         **exc.fields)
+
+
+class AmazonStream:
+    """A `PcmStream` over one DASH stream whose licence refusals (at open or on the first
+    encrypted segment) carry the player's `DenialReason`."""
+
+    def __init__(self, dash: DashStream) -> None:
+        self.dash = dash
+
+    @property
+    def info(self) -> TrackInfo:
+        return self.dash.info
+
+    @property
+    def format(self) -> PcmFormat:
+        return self.dash.format
+
+    async def read(self) -> bytes | None:
+        try:
+            return await self.dash.read()
+        except LicenseDenied as exc:
+            raise _denied(exc) from exc
+
+    def buffered_seconds(self) -> float:
+        return self.dash.buffered_seconds()
+
+    async def aclose(self) -> None:
+        await self.dash.aclose()
+
+
+class _TrackDash:
+    """The `DashService` of one track instance: segments over plain HTTP, the licence
+    from the definition's URI, and a fresh manifest by resolving the instance again."""
+
+    def __init__(self, playback: AmazonPlayback, instance: TrackInstance,
+                 definition: TrackDefinition) -> None:
+        self._playback = playback
+        self._instance = instance
+        self._definition = definition
+
+    async def fetch(self, url: str, byte_range: ByteRange | None) -> bytes:
+        return await self._playback.fetch(url, byte_range)
+
+    async def post_licence(self, challenge: bytes) -> bytes:
+        uri = self._definition.license_uri
+        if uri is None:
+            raise ProtocolError("the track definition names no licence URI",
+                                url=safe_url(self._definition.source))
+        return await self._playback.music.license(uri, challenge)
+
+    async def refresh_manifest(self) -> tuple[bytes, str] | None:
+        # Signed URLs ran out mid-track: resolve the instance again (AM-C23).
+        fresh, body = await self._playback.music.manifest_for(self._instance)
+        return body, fresh.manifest_uri
 
 
 @dataclass(frozen=True)
@@ -39,7 +141,7 @@ class _Handle:
 
 
 class AmazonPlayback:
-    """QueueSource, MediaSource and EventReporter for the engine, over `MusicClient`."""
+    """The Amazon Music `Source` for the engine, over `MusicClient`."""
 
     def __init__(self, *, music: Callable[[], MusicClient], http: HttpClient, clock: Clock,
                  licence_flow: LicenceFlow | None, capabilities: Callable[[], Iterable[str]],
@@ -53,11 +155,16 @@ class AmazonPlayback:
         self._decoders = tuple(decoders)
         self._fetch = fetch
         self._station_tracks = station_tracks
-        self._bandwidth: float | None = None  # bits per second, smoothed
+        # One estimate across tracks: the next track's selection and every ABR read it.
+        self._throughput = ThroughputEstimator()
 
-    # --- QueueSource --------------------------------------------------------------------
+    @property
+    def music(self) -> MusicClient:
+        return self._music()
 
-    async def expand(self, kind: PlayKind, service_id: str) -> list[QueueEntry]:
+    # --- resolving ----------------------------------------------------------------------
+
+    async def resolve(self, kind: PlayKind, service_id: str) -> list[QueueEntry]:
         pointer = await self._pointer(kind, service_id)
         limit = self._station_tracks if kind == PlayKind.STATION else 1000
         if kind == PlayKind.TRACK:
@@ -109,9 +216,15 @@ class AmazonPlayback:
         raise CommandRejected(f"no {kind.value} named {name[:80]!r}",
                               reason=RejectReason.UNAVAILABLE)
 
-    # --- MediaSource --------------------------------------------------------------------
+    # --- opening ------------------------------------------------------------------------
 
-    async def open(self, entry: QueueEntry, start_ms: int, caps: OutputCaps) -> DashStream:
+    async def open(self, entry: QueueEntry, start_ms: int, caps: OutputCaps) -> AmazonStream:
+        try:
+            return AmazonStream(await self._open(entry, start_ms, caps))
+        except LicenseDenied as exc:
+            raise _denied(exc) from exc
+
+    async def _open(self, entry: QueueEntry, start_ms: int, caps: OutputCaps) -> DashStream:
         handle = entry.handle
         assert isinstance(handle, _Handle)
         definition, mpd = await self._music().manifest_for(handle.instance)
@@ -120,29 +233,15 @@ class AmazonPlayback:
                          image_url=definition.image_uri,
                          duration_ms=definition.duration_s * 1000
                          if definition.duration_s is not None else None)
-        licence_uri = definition.license_uri
-
-        async def post(challenge: bytes) -> bytes:
-            if licence_uri is None:
-                raise ProtocolError("the track definition names no licence URI",
-                                    url=safe_url(definition.source))
-            return await self._music().license(licence_uri, challenge)
-
-        async def refresh_mpd() -> tuple[bytes, str]:
-            # Signed URLs ran out mid-track: resolve the instance again (AM-C23).
-            fresh, body = await self._music().manifest_for(handle.instance)
-            return body, fresh.manifest_uri
-
         request = StreamRequest(
             mpd=mpd, mpd_url=definition.manifest_uri, info=info, start_ms=start_ms, caps=caps,
-            capabilities=tuple(self._capabilities()), decoders=self._decoders,
-            bandwidth_bps=int(self._bandwidth) if self._bandwidth else None,
-            licence_post=post, refresh_mpd=refresh_mpd)
-        return await open_dash_stream(request, get=self._get, licence_flow=self._licence_flow,
-                                      clock=self._clock, settings=self._fetch,
-                                      on_sample=self._on_sample)
+            capabilities=tuple(self._capabilities()), decoders=self._decoders)
+        return await open_dash_stream(
+            request, service=_TrackDash(self, handle.instance, definition),
+            licence_flow=self._licence_flow, clock=self._clock, settings=self._fetch,
+            estimate=self._throughput)
 
-    async def _get(self, url: str, byte_range: ByteRange | None) -> bytes:
+    async def fetch(self, url: str, byte_range: ByteRange | None) -> bytes:
         headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
         resp = await self._http.request("GET", url, headers=headers,
                                         max_body=MAX_SEGMENT_BYTES)
@@ -154,23 +253,15 @@ class AmazonPlayback:
             body = body[byte_range[0]:byte_range[1] + 1]
         return body
 
-    def _on_sample(self, size: int, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        sample = size * 8 / seconds
-        # An exponentially weighted estimate: quick to fall, slow to trust a rise.
-        old = self._bandwidth
-        alpha = 0.5 if old is None or sample < old else 0.2
-        self._bandwidth = sample if old is None else old + alpha * (sample - old)
-
-    # --- EventReporter ------------------------------------------------------------------
+    # --- reporting ----------------------------------------------------------------------
 
     async def report(self, entry: QueueEntry, report: PlaybackReport) -> None:
         handle = entry.handle
         assert isinstance(handle, _Handle)
-        body = am.playback_event(report.event, track_position_ms=report.position_ms,
+        body = am.playback_event(wire_event(report.event), track_position_ms=report.position_ms,
                                  wall_clock_s=self._clock.time(),
                                  played_duration_ms=report.played_ms,
-                                 audio_quality=report.quality, reason=report.reason)
+                                 audio_quality=report.quality,
+                                 reason=wire_reason(report.reason))
         await self._music().report_event(handle.instance.collector, body)
         log.debug("event.sent type=%s position_ms=%s", report.event.value, report.position_ms)
