@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable
 from pathlib import Path
 
 import aiohttp
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
+from daemon.app.announcer_link import AnnouncerLink
 from daemon.control.server import ControlServer
 from daemon.control.settings import ControlSettings
 from daemon.core.clock import SystemClock
 from daemon.discovery.announcer import Announcer
-from daemon.discovery.link import AnnouncerLink
 from daemon.discovery.settings import SERVICE_TYPE, DiscoverySettings
 from tests.integration.control.fakes import FakeDevice, FakePlayer, FileStore, insecure, pair_steps
 
@@ -33,7 +34,14 @@ async def test_rename_pairing_health_metrics_flow_through(tmp_path: Path) -> Non
                           name=device.get()["name"], port=server.https_port,
                           device_id=server.identity.short_id,
                           pairing_open=server.pairing.is_open)
-    link = AnnouncerLink(server, announcer)
+    tasks: list[asyncio.Task[None]] = []
+
+    def spawn(name: str, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            await work
+        tasks.append(asyncio.create_task(run(), name=name))
+
+    AnnouncerLink(server, announcer, spawn)
     peer = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     session = aiohttp.ClientSession()
     try:
@@ -82,7 +90,10 @@ async def test_rename_pairing_health_metrics_flow_through(tmp_path: Path) -> Non
             assert resp.status == 503  # the watchdog input: a dead announcer is unhealthy
     finally:
         await session.close()
-        await link.aclose()
+        for task in tasks:
+            task.cancel()
+        assert not [r for r in await asyncio.gather(*tasks, return_exceptions=True)
+                    if isinstance(r, Exception)]
         await announcer.aclose()
         await peer.async_close()
         await server.aclose()
