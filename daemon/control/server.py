@@ -17,7 +17,7 @@ from typing import Any
 import ifaddr
 from aiohttp import hdrs, web
 
-from daemon.control.api import PHONE, Api
+from daemon.control.api import PHONE, Api, HealthSource
 from daemon.control.apierror import HTTP_CODES, ApiError, error_response
 from daemon.control.frontdoor import ConnectionGuard, HostPolicy, RateLimiter
 from daemon.control.identity import DeviceIdentity, SecretStore, aload_or_create_identity
@@ -46,7 +46,6 @@ def local_addresses() -> list[str]:
             found.append(str(entry.ip[0] if isinstance(entry.ip, tuple) else entry.ip))
     return found
 
-HealthSource = Callable[[], tuple[str, bool]]
 CodeDisplay = Callable[[Secret], None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
