@@ -15,7 +15,7 @@ from daemon.app.account import AmazonAccount
 from daemon.app.adapters import Managed
 from daemon.app.lifecycle import AppContext, Component, Spawn
 from daemon.core.clock import Clock
-from daemon.core.config import device_name_problem
+from daemon.core.config import DiscoveryConfig, device_name_problem
 from daemon.core.errors import ConfigError, ControlError
 from daemon.core.tiers import CAPABILITY_ORDER, Capability
 from daemon.state.files import read_json, write_json
@@ -24,7 +24,6 @@ from daemon.state.secrets import SecretStore
 if TYPE_CHECKING:
     from daemon.control.server import ControlServer
     from daemon.discovery.announcer import Announcer
-    from daemon.discovery.settings import DiscoverySettings
     from daemon.playback.commands import PlayerCommands
     from daemon.services.audible.login import PendingLogin
     from daemon.services.http import HttpClient
@@ -149,11 +148,13 @@ class Discovery:
     name = "discovery"
 
     def __init__(self, *, server: ControlServer, state_dir: Path, clock: Clock,
-                 settings: DiscoverySettings, name: Callable[[], str], spawn: Spawn) -> None:
+                 config: DiscoveryConfig, model: str, name: Callable[[], str],
+                 spawn: Spawn) -> None:
         self._server = server
         self._state_dir = state_dir
         self._clock = clock
-        self._settings = settings
+        self._config = config
+        self._model = model
         self._name = name
         self._spawn = spawn
         self._announcer: Announcer | None = None
@@ -162,7 +163,8 @@ class Discovery:
         from daemon.app.announcer_link import AnnouncerLink
         from daemon.discovery.announcer import Announcer
 
-        announcer = Announcer(self._state_dir, self._clock, self._settings, name=self._name(),
+        announcer = Announcer(self._state_dir, self._clock, self._config, model=self._model,
+                              name=self._name(),
                               port=self._server.https_port,
                               device_id=self._server.identity.short_id,
                               pairing_open=self._server.pairing.is_open)
@@ -194,7 +196,6 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
     from daemon.control.local import show_code_on_stderr
     from daemon.control.server import ControlServer
     from daemon.control.settings import ControlSettings
-    from daemon.discovery.settings import DiscoverySettings
     from daemon.services.audible.locales import Endpoints, get_locale
     from daemon.services.audible.login import start_external_login
 
@@ -228,8 +229,6 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
     if cfg.discovery.enabled:
         parts.append(Discovery(
             server=server, state_dir=ctx.state_dir, clock=ctx.clock,
-            settings=DiscoverySettings(interfaces=cfg.discovery.interfaces,
-                                       ip_version=cfg.discovery.ip_version,
-                                       model=cfg.device.model),
+            config=cfg.discovery, model=cfg.device.model,
             name=lambda: device.name, spawn=ctx.supervisor.spawn))
     return parts

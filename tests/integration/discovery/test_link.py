@@ -15,8 +15,8 @@ from daemon.app.announcer_link import AnnouncerLink
 from daemon.control.server import ControlServer
 from daemon.control.settings import ControlSettings
 from daemon.core.clock import SystemClock
-from daemon.discovery.announcer import Announcer
-from daemon.discovery.settings import SERVICE_TYPE, DiscoverySettings
+from daemon.core.config import DiscoveryConfig
+from daemon.discovery.announcer import SERVICE_TYPE, Announcer, AnnouncerTuning
 from tests.integration.control.fakes import FakeDevice, FakePlayer, FileStore, insecure, pair_steps
 
 
@@ -30,7 +30,8 @@ async def test_rename_pairing_health_metrics_flow_through(tmp_path: Path) -> Non
                            device=device)
     await server.start()
     announcer = Announcer(state, SystemClock(),
-                          DiscoverySettings(interfaces=("lo",), host_label=f"spk-{tag}"),
+                          DiscoveryConfig(interfaces=("lo",), ip_version="v4"),
+                          model="speakerd", tuning=AnnouncerTuning(host_label=f"spk-{tag}"),
                           name=device.get()["name"], port=server.https_port,
                           device_id=server.identity.short_id,
                           pairing_open=server.pairing.is_open)
