@@ -195,7 +195,6 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
     from daemon import __version__
     from daemon.control.local import show_code_on_stderr
     from daemon.control.server import ControlServer
-    from daemon.control.settings import ControlSettings
     from daemon.services.audible.locales import Endpoints, get_locale
     from daemon.services.audible.login import start_external_login
 
@@ -219,8 +218,7 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
                                  else Capability.STD_RES, output=cfg.audio.output)
     server = ControlServer(
         ctx.state_dir, ctx.clock,
-        ControlSettings(https_port=cfg.control.port, static_pairing_code=cfg.control.setup_code,
-                        model=cfg.device.model),
+        cfg.control, model=cfg.device.model,
         store=store, player=player, device=device, browser=MusicBrowser(account),
         signin=AccountSignIn(account, audible_start=audible_start,
                              audible_finish=audible_finish),

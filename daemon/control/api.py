@@ -16,6 +16,7 @@ from aiohttp import web
 
 from daemon.control.apierror import ApiError, bad_request
 from daemon.control.identity import DeviceIdentity
+from daemon.control.limits import ControlLimits
 from daemon.control.metrics import LatencyHistogram, MetricSource, render
 from daemon.control.openapi import build_document
 from daemon.control.pairing import PairingRefused, PairingWindow
@@ -23,7 +24,6 @@ from daemon.control.pake import b64d, b64e
 from daemon.control.phones import Phone, PhoneLimitReached, PhoneRegistry, clean_name
 from daemon.control.routes import ROUTES, Route
 from daemon.control.services import Browser, DeviceSettings, SignIn
-from daemon.control.settings import ControlSettings
 from daemon.control.wsevents import EventHubWs
 from daemon.core.errors import DaemonError
 from daemon.core.redact import Secret
@@ -42,7 +42,8 @@ __all__ = ["PHONE", "ROUTES", "Api", "ApiHost", "HealthSource", "Route", "read_j
 class ApiHost(Protocol):
     """What the handlers use of the control server."""
 
-    settings: ControlSettings
+    limits: ControlLimits
+    model: str
     version: str
     player: PlayerCommands
     device: DeviceSettings
@@ -111,11 +112,11 @@ class Api:
 
     def __init__(self, server: ApiHost) -> None:
         self._s = server
-        base = server.settings.api_path
+        base = server.limits.api_path
         self.public_paths = frozenset(base + r.path for r in ROUTES if r.public)
 
     def add_routes(self, app: web.Application) -> None:
-        base = self._s.settings.api_path
+        base = self._s.limits.api_path
         for route in ROUTES:
             handler: Handler = getattr(self, route.name)
             app.router.add_route(route.method, base + route.path, handler, name=route.name)
@@ -125,7 +126,7 @@ class Api:
     def info_body(self) -> dict[str, Any]:
         s = self._s
         return {"name": str(s.device.get().get("name", "")), "id": s.identity.short_id,
-                "model": s.settings.model, "version": s.version, "api": "v1",
+                "model": s.model, "version": s.version, "api": "v1",
                 "pairing_open": s.pairing.is_open, "fingerprint": s.identity.fingerprint}
 
     async def info(self, request: web.Request) -> web.Response:
@@ -146,7 +147,7 @@ class Api:
     async def pair_start(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         s = self._s
-        if len(s.phones) >= s.settings.max_phones:
+        if len(s.phones) >= s.limits.max_phones:
             raise ApiError(409, "too_many_phones", "the device has the maximum number of phones")
         try:
             session_id, msg_b = await s.pairing.begin(body.get("pake"), request.remote or "?")
@@ -187,7 +188,7 @@ class Api:
     # --- player ------------------------------------------------------------------------
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return web.json_response(build_document(ROUTES, self._s.settings.api_path,
+        return web.json_response(build_document(ROUTES, self._s.limits.api_path,
                                                 self._s.version))
 
     async def status(self, request: web.Request) -> web.Response:
@@ -340,7 +341,7 @@ class Api:
 
     async def pairing_window(self, request: web.Request) -> web.Response:
         await read_json(request, required=False)
-        if len(self._s.phones) >= self._s.settings.max_phones:
+        if len(self._s.phones) >= self._s.limits.max_phones:
             raise ApiError(409, "too_many_phones", "the device has the maximum number of phones")
         code = self._s.open_pairing()
         # the requester is an authenticated phone on TLS: it may relay the code (multi-admin)

@@ -12,10 +12,10 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
 from daemon.app.announcer_link import AnnouncerLink
+from daemon.control.limits import ControlLimits
 from daemon.control.server import ControlServer
-from daemon.control.settings import ControlSettings
 from daemon.core.clock import SystemClock
-from daemon.core.config import DiscoveryConfig
+from daemon.core.config import ControlConfig, DiscoveryConfig
 from daemon.discovery.announcer import SERVICE_TYPE, Announcer, AnnouncerTuning
 from tests.integration.control.fakes import FakeDevice, FakePlayer, FileStore, insecure, pair_steps
 
@@ -24,8 +24,8 @@ async def test_rename_pairing_health_metrics_flow_through(tmp_path: Path) -> Non
     tag = secrets.token_hex(4)
     state = tmp_path / "state"
     device = FakeDevice(name=f"Attic {tag}")
-    server = ControlServer(state, SystemClock(), ControlSettings(bind=("127.0.0.1",),
-                                                                 https_port=0),
+    server = ControlServer(state, SystemClock(), ControlConfig(port=0),
+                           model="speakerd", limits=ControlLimits(bind=("127.0.0.1",)),
                            store=FileStore(state / "secrets"), player=FakePlayer(),
                            device=device)
     await server.start()
