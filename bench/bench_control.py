@@ -1,4 +1,4 @@
-"""Control API under load while playing (issue 8): `speakerd run` plays a HI_RES track to
+"""Control API under load while playing: `speakerd run` plays a HI_RES track to
 the real-time paced `null` output; a second process sends authenticated GET /status at a
 fixed rate over keep-alive HTTPS for a while. Reports request latency percentiles and the
 output's underruns before and after.

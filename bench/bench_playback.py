@@ -1,4 +1,4 @@
-"""Playback benchmarks (issue 7): time to first audio, CPU per hour of audio, memory.
+"""Playback benchmarks: time to first audio, CPU per hour of audio, memory.
 
 - TTFA: play command -> first PCM frame handed to the output, through the real clients
   against the sandbox on loopback, with 0 ms and 50 ms injected per-request latency, beside
@@ -81,7 +81,6 @@ def _rss_mb() -> float:
 
 
 async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any]:
-    from daemon.cli.commands import open_secret_store
     from daemon.contracts import amazon_music as am
     from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
@@ -94,6 +93,7 @@ async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any
     from daemon.services.lwa import LwaClient, LwaSettings
     from daemon.services.music import MusicClient, MusicSettings
     from daemon.sources.amazon import AmazonPlayback
+    from daemon.state.secrets import open_secret_store
 
     clock = SystemClock()
     faults = (FaultRule("latency", delay_s=latency_s),) if latency_s else ()

@@ -87,6 +87,7 @@ def _run_tests(bin_dir: Path, args: list[str]) -> int:
     steps: list[tuple[str, list[str]]] = [
         ("ruff", [str(bin_dir / "ruff"), "check", "daemon", "tests", "bench"]),
         ("mypy --strict", [str(bin_dir / "mypy")]),
+        ("lint-imports", [str(bin_dir / "lint-imports")]),
         ("pytest", [str(bin_dir / "pytest"), *args]),
     ]
     failed = []

@@ -1,20 +1,33 @@
-"""What the LAN control API needs, implemented over the daemon's parts: the device's
-editable settings, browse/search over the music client, sign-in over LWA and the Audible
-external login, and the mDNS announcer as a component that starts once the API listens."""
+"""The LAN side of the daemon: the control API and, once it listens, the mDNS announcer;
+with what the API needs implemented over the daemon's parts (the device's editable
+settings, browse/search over the music client, sign-in over LWA and the Audible external
+login)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from daemon.app.components import AmazonAccount
+from daemon.app.account import AmazonAccount
+from daemon.app.adapters import Managed
+from daemon.app.lifecycle import AppContext, Component, Spawn
 from daemon.core.clock import Clock
-from daemon.core.config import ALL_CAPABILITIES, device_name_problem
+from daemon.core.config import DiscoveryConfig, device_name_problem
 from daemon.core.errors import ConfigError, ControlError
+from daemon.core.tiers import CAPABILITY_ORDER, Capability
 from daemon.state.files import read_json, write_json
+from daemon.state.secrets import SecretStore
+
+if TYPE_CHECKING:
+    from daemon.control.server import ControlServer
+    from daemon.discovery.announcer import Announcer
+    from daemon.playback.commands import PlayerCommands
+    from daemon.services.audible.login import PendingLogin
+    from daemon.services.http import HttpClient
+    from daemon.services.music_model import Item
 
 log = logging.getLogger("daemon.control")
 
@@ -25,36 +38,38 @@ class DeviceSettingsStore:
     """Name and default quality as the owner changed them from a phone (runtime state, so
     kept in the state directory; the config only gives the first values)."""
 
-    def __init__(self, state_dir: Path, *, name: str, default_quality: str,
+    def __init__(self, state_dir: Path, *, name: str, default_quality: Capability,
                  output: str) -> None:
         self._path = state_dir / _DEVICE_FILE
-        self._values = {"name": name, "default_quality": default_quality, "output": output}
+        self._values: dict[str, str] = {"name": name, "default_quality": default_quality.value,
+                                        "output": output}
         saved = read_json(self._path) or {}
         for key in ("name", "default_quality"):
-            if isinstance(saved.get(key), str):
-                self._values[key] = saved[key]
+            value = saved.get(key)
+            if isinstance(value, str):
+                self._values[key] = value
 
     @property
     def name(self) -> str:
         return self._values["name"]
 
-    def get(self) -> dict[str, Any]:
+    def get(self) -> dict[str, object]:
         return dict(self._values)
 
-    async def update(self, changes: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, changes: dict[str, object]) -> dict[str, object]:
         new = dict(self._values)
         if "name" in changes:
             name = changes["name"]
             problem = device_name_problem(name) if isinstance(name, str) else "must be text"
-            if problem:
-                raise ConfigError(problem, path="name")
+            if problem or not isinstance(name, str):
+                raise ConfigError(problem or "must be text", path="name")
             new["name"] = name
         if "default_quality" in changes:
             quality = changes["default_quality"]
-            if quality not in ALL_CAPABILITIES:
-                raise ConfigError(f"must be one of {', '.join(ALL_CAPABILITIES)}",
+            if not isinstance(quality, str) or quality not in set(Capability):
+                raise ConfigError(f"must be one of {', '.join(CAPABILITY_ORDER)}",
                                   path="default_quality")
-            new["default_quality"] = quality
+            new["default_quality"] = Capability(quality).value
         if "output" in changes and changes["output"] != new["output"]:
             raise ConfigError("the output is chosen in the configuration file; change"
                               " audio.output there and restart", path="output")
@@ -71,18 +86,18 @@ class MusicBrowser:
     def __init__(self, account: AmazonAccount) -> None:
         self._account = account
 
-    async def browse(self, uri: str) -> dict[str, Any]:
+    async def browse(self, uri: str) -> dict[str, object]:
         music = self._account.music
         node = await (music.root() if not uri else music.node(uri))
         return {"uri": node.url, "title": node.title, "items": [_item(i) for i in node.items]}
 
-    async def search(self, query: str, kinds: tuple[str, ...] = ()) -> dict[str, Any]:
+    async def search(self, query: str, kinds: tuple[str, ...] = ()) -> dict[str, object]:
         node = await self._account.music.search(query)
         return {"query": query, "items": [_item(i) for i in node.items]}
 
 
-def _item(item: Any) -> dict[str, Any]:
-    play = None
+def _item(item: Item) -> dict[str, object]:
+    play: dict[str, str] | None = None
     if item.pointer is not None:
         play = {"kind": "track", "service_id": f"{item.pointer.chunk}@{item.pointer.index}"}
     elif item.node is not None:
@@ -93,30 +108,31 @@ def _item(item: Any) -> dict[str, Any]:
 class AccountSignIn:
     """Amazon code-based linking and the Audible external login, for phones."""
 
-    def __init__(self, account: AmazonAccount, *, audible_start: Callable[[], Any] | None,
-                 audible_finish: Callable[[Any, str], Any] | None) -> None:
+    def __init__(self, account: AmazonAccount, *,
+                 audible_start: Callable[[], PendingLogin] | None,
+                 audible_finish: Callable[[PendingLogin, str], Awaitable[None]] | None) -> None:
         self._account = account
         self._audible_start = audible_start
         self._audible_finish = audible_finish
-        self._audible_pending: Any = None
+        self._audible_pending: PendingLogin | None = None
         self._audible_state = "unlinked"
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, object]:
         return {"amazon": self._account.sign_in_state(),
                 "audible": {"state": self._audible_state if self._audible_start
                             else "unavailable"}}
 
-    async def start_amazon(self) -> dict[str, Any]:
+    async def start_amazon(self) -> dict[str, object]:
         return await self._account.start_link()
 
-    async def start_audible(self) -> dict[str, Any]:
+    async def start_audible(self) -> dict[str, object]:
         if self._audible_start is None:
             raise ControlError("Audible sign-in is not available with this configuration")
         self._audible_pending = self._audible_start()
         self._audible_state = "pending"
         return {"login_url": self._audible_pending.signin_url}
 
-    async def submit_audible(self, response_url: str) -> dict[str, Any]:
+    async def submit_audible(self, response_url: str) -> dict[str, object]:
         if self._audible_pending is None or self._audible_finish is None:
             raise ControlError("start the Audible sign-in first")
         await self._audible_finish(self._audible_pending, response_url)
@@ -131,24 +147,28 @@ class Discovery:
 
     name = "discovery"
 
-    def __init__(self, *, server: Any, state_dir: Path, clock: Clock, settings: Any,
-                 name: Callable[[], str]) -> None:
+    def __init__(self, *, server: ControlServer, state_dir: Path, clock: Clock,
+                 config: DiscoveryConfig, model: str, name: Callable[[], str],
+                 spawn: Spawn) -> None:
         self._server = server
         self._state_dir = state_dir
         self._clock = clock
-        self._settings = settings
+        self._config = config
+        self._model = model
         self._name = name
-        self._announcer: Any = None
+        self._spawn = spawn
+        self._announcer: Announcer | None = None
 
     async def start(self) -> None:
+        from daemon.app.announcer_link import AnnouncerLink
         from daemon.discovery.announcer import Announcer
-        from daemon.discovery.link import AnnouncerLink
 
-        announcer = Announcer(self._state_dir, self._clock, self._settings, name=self._name(),
+        announcer = Announcer(self._state_dir, self._clock, self._config, model=self._model,
+                              name=self._name(),
                               port=self._server.https_port,
                               device_id=self._server.identity.short_id,
                               pairing_open=self._server.pairing.is_open)
-        self._link = AnnouncerLink(self._server, announcer)
+        AnnouncerLink(self._server, announcer, self._spawn)
         await announcer.start()
         self._announcer = announcer
         log.info("discovery.registered name=%s", announcer.name)
@@ -162,3 +182,51 @@ class Discovery:
         announcer, self._announcer = self._announcer, None
         if announcer is not None:
             await announcer.aclose()  # awaits the goodbye packets
+
+
+def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCommands,
+                   store: SecretStore, http: HttpClient,
+                   sandbox_url: Callable[[], str] | None) -> Sequence[Component]:
+    """The control API (HTTPS, pairing) and, once it listens, the mDNS announcer;
+    `sandbox_url` gives the embedded sandbox's address once it listens."""
+    cfg = ctx.config
+    if not cfg.control.enabled:
+        return []
+    from daemon import __version__
+    from daemon.control.local import show_code_on_stderr
+    from daemon.control.server import ControlServer
+    from daemon.services.audible.locales import Endpoints, get_locale
+    from daemon.services.audible.login import start_external_login
+
+    def audible_endpoints() -> Endpoints:
+        return Endpoints.sandbox(sandbox_url()) if sandbox_url is not None else Endpoints()
+
+    def audible_start() -> PendingLogin:
+        return start_external_login(get_locale(cfg.audible.locale), audible_endpoints())
+
+    async def audible_finish(pending: PendingLogin, url: str) -> None:
+        from daemon.services.audible.client import AudibleClient
+
+        client = await AudibleClient.register(pending.complete(url), http=http,
+                                              clock=ctx.clock, endpoints=audible_endpoints(),
+                                              store=store)
+        await client.aclose()
+
+    allowed = cfg.quality.allow
+    device = DeviceSettingsStore(ctx.state_dir, name=cfg.device.name,
+                                 default_quality=Capability(allowed[-1]) if allowed
+                                 else Capability.STD_RES, output=cfg.audio.output)
+    server = ControlServer(
+        ctx.state_dir, ctx.clock,
+        cfg.control, model=cfg.device.model,
+        store=store, player=player, device=device, browser=MusicBrowser(account),
+        signin=AccountSignIn(account, audible_start=audible_start,
+                             audible_finish=audible_finish),
+        version=__version__, code_display=show_code_on_stderr)
+    parts: list[Component] = [Managed("control", server)]
+    if cfg.discovery.enabled:
+        parts.append(Discovery(
+            server=server, state_dir=ctx.state_dir, clock=ctx.clock,
+            config=cfg.discovery, model=cfg.device.model,
+            name=lambda: device.name, spawn=ctx.supervisor.spawn))
+    return parts

@@ -51,6 +51,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from daemon.app import App
+    from daemon.app.wiring import product_factories
     from daemon.core.clock import SystemClock
     from daemon.core.config import Config, load_config
     from daemon.core.logs import setup_logging
@@ -60,7 +61,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     setup_logging(config.logging.level, verbose=args.verbose)
     notifier = Notifier()
     try:
-        app = App(config, config_path=args.config, clock=SystemClock(), notifier=notifier)
+        app = App(config, config_path=args.config, clock=SystemClock(), notifier=notifier,
+                  factories=product_factories())
         return asyncio.run(app.run())
     finally:
         notifier.close()

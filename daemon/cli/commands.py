@@ -12,28 +12,11 @@ from daemon.core.clock import SystemClock
 from daemon.core.config import Config, load_config, resolve_state_dir
 from daemon.core.errors import ConfigError
 from daemon.state.files import ensure_private_dir
+from daemon.state.secrets import open_secret_store
 
 
 def _config(args: argparse.Namespace) -> Config:
     return load_config(args.config) if getattr(args, "config", None) else Config()
-
-
-def open_secret_store(state_dir: Path) -> Any:
-    """The daemon's encrypted secret store (the same files `speakerd run` uses)."""
-    import os
-
-    from daemon.state.secrets import SecretStore
-
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    # Bound to this machine: a state directory copied elsewhere (key file included) does
-    # not open there, even without a systemd credential.
-    try:
-        binding = Path("/etc/machine-id").read_bytes().strip()
-    except OSError:
-        binding = b""
-    return SecretStore.open(state_dir / "secrets", key_file=state_dir / "device.key",
-                            credentials_dir=Path(credentials) if credentials else None,
-                            binding=binding)
 
 
 # --- login -------------------------------------------------------------------------------
@@ -114,7 +97,7 @@ def add_probe(subparsers: Any) -> None:
 
     probe.add_parser(subparsers)
     parser = subparsers.choices["probe"]
-    # Issue 7's form: `speakerd probe --capabilities` alone explains the derivation.
+    # `speakerd probe --capabilities` alone explains the derivation, so the source is optional.
     for action in parser._actions:  # argparse has no public way to relax a positional
         if action.dest == "source":
             action.nargs = "?"

@@ -3,7 +3,7 @@
 Paths, headers, field names, enums and documented limits (spec/amazon-music.md §0); both
 sides import them and neither hard-codes them. DOCUMENTED marks public Amazon facts, AM-Cnn
 our own contract items (§13). What the client chooses is in `daemon.services.amazon_policy`,
-what the sandbox chooses in `daemon.sandbox.amazon.choices`. Pure: no I/O, no state.
+what the sandbox chooses in `daemon.sandbox.choices`. Pure: no I/O, no state.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """REST handlers of /api/v1. Each validates its input and answers JSON; errors use ApiError.
 
-The route table (`ROUTES` via `Api.routes`) is also the source of the OpenAPI document, so
-the document, the auth sweep test and the server cannot drift apart.
+The route table (`routes.ROUTES`) is also the source of the OpenAPI document, so the
+document, the auth sweep test and the server cannot drift apart. `Api` sees the server only
+through `ApiHost`, the part of it the handlers use.
 """
 
 from __future__ import annotations
@@ -9,82 +10,66 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from daemon.control.apierror import ApiError, bad_request
-from daemon.control.metrics import render
+from daemon.control.identity import DeviceIdentity
+from daemon.control.limits import ControlLimits
+from daemon.control.metrics import LatencyHistogram, MetricSource, render
 from daemon.control.openapi import build_document
-from daemon.control.pairing import PairingRefused
+from daemon.control.pairing import PairingRefused, PairingWindow
 from daemon.control.pake import b64d, b64e
-from daemon.control.phones import Phone, PhoneLimitReached, clean_name
+from daemon.control.phones import Phone, PhoneLimitReached, PhoneRegistry, clean_name
+from daemon.control.routes import ROUTES, Route
+from daemon.control.services import Browser, DeviceSettings, SignIn
+from daemon.control.wsevents import EventHubWs
 from daemon.core.errors import DaemonError
-from daemon.playback.commands import CommandRejected, RejectReason, parse_command
-
-if TYPE_CHECKING:
-    from daemon.control.server import ControlServer
+from daemon.core.redact import Secret
+from daemon.playback.commands import CommandRejected, PlayerCommands, RejectReason, parse_command
 
 log = logging.getLogger("daemon.control")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_QUERY = 512
 PHONE: web.RequestKey[Phone] = web.RequestKey("phone", Phone)
+HealthSource = Callable[[], tuple[str, bool]]
+
+__all__ = ["PHONE", "ROUTES", "Api", "ApiHost", "HealthSource", "Route", "read_json"]
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    path: str  # relative to the API path
-    name: str  # handler method name on Api; also the OpenAPI operationId
-    summary: str
-    public: bool = False
-    body: str | None = None  # name of a request schema in openapi.SCHEMAS
-    query: tuple[str, ...] = ()
+class ApiHost(Protocol):
+    """What the handlers use of the control server."""
 
+    limits: ControlLimits
+    model: str
+    version: str
+    player: PlayerCommands
+    device: DeviceSettings
+    browser: Browser | None
+    signin: SignIn | None
+    phones: PhoneRegistry
+    pairing: PairingWindow
+    health_sources: list[HealthSource]
+    metric_sources: list[MetricSource]
+    counters: dict[str, float]
+    latency: LatencyHistogram
+    events: EventHubWs
+    https_port: int
 
-ROUTES: tuple[Route, ...] = (
-    Route("GET", "/info", "info", "Device info (public, minimal)", public=True),
-    Route("GET", "/health", "health", "Liveness of the daemon's parts", public=True),
-    Route("POST", "/pair/start", "pair_start", "Pairing step 1 (SPAKE2)", public=True,
-          body="PairStart"),
-    Route("POST", "/pair/finish", "pair_finish", "Pairing step 2 (proof, token)", public=True,
-          body="PairFinish"),
-    Route("GET", "/openapi.json", "openapi", "This document"),
-    Route("GET", "/status", "status", "Player status, track, position, volume, buffer"),
-    Route("POST", "/player/play", "play", "Play by service id", body="Play"),
-    Route("POST", "/player/pause", "pause", "Pause"),
-    Route("POST", "/player/resume", "resume", "Resume"),
-    Route("POST", "/player/stop", "stop", "Stop"),
-    Route("POST", "/player/next", "next", "Next track"),
-    Route("POST", "/player/previous", "previous", "Previous track"),
-    Route("POST", "/player/seek", "seek", "Seek", body="Seek"),
-    Route("POST", "/player/volume", "volume", "Set volume 0-100", body="Volume"),
-    Route("POST", "/player/repeat", "repeat", "Repeat mode", body="Repeat"),
-    Route("POST", "/player/shuffle", "shuffle", "Shuffle on/off", body="Shuffle"),
-    Route("GET", "/queue", "queue", "The play queue"),
-    Route("POST", "/queue", "queue_add", "Add to the queue", body="QueueAdd"),
-    Route("DELETE", "/queue", "queue_clear", "Clear the queue after the current track"),
-    Route("DELETE", "/queue/{item_id}", "queue_remove", "Remove a queue entry"),
-    Route("POST", "/queue/{item_id}/move", "queue_move", "Move a queue entry",
-          body="QueueMove"),
-    Route("GET", "/browse", "browse", "Browse the catalog", query=("uri",)),
-    Route("GET", "/search", "search", "Search the catalog", query=("q", "kinds")),
-    Route("GET", "/signin", "signin_state", "Sign-in state of the services"),
-    Route("POST", "/signin/amazon", "signin_amazon", "Start Amazon code-based linking"),
-    Route("POST", "/signin/audible", "signin_audible", "Start the Audible external login"),
-    Route("POST", "/signin/audible/code", "signin_audible_code",
-          "Submit the Audible login result", body="AudibleCode"),
-    Route("GET", "/settings", "settings_get", "Device settings"),
-    Route("PATCH", "/settings", "settings_patch", "Change device settings", body="Settings"),
-    Route("GET", "/pairings", "pairings", "Paired phones"),
-    Route("POST", "/pairings/window", "pairing_window", "Open a pairing window (multi-admin)"),
-    Route("PATCH", "/pairings/{phone_id}", "pairing_rename", "Rename a phone",
-          body="PhoneName"),
-    Route("DELETE", "/pairings/{phone_id}", "pairing_revoke", "Revoke a phone"),
-    Route("GET", "/metrics", "metrics", "Prometheus metrics"),
-)
+    @property
+    def identity(self) -> DeviceIdentity: ...
+
+    @property
+    def connection_stats(self) -> dict[str, int]: ...
+
+    def open_pairing(self) -> Secret: ...
+
+    def publish(self, type_: str, data: dict[str, Any]) -> None: ...
+
+    async def revoke(self, phone_id: str) -> bool: ...
+
 
 _REJECT_STATUS = {RejectReason.INVALID_ARGUMENT: 400, RejectReason.UNKNOWN_COMMAND: 400,
                   RejectReason.NOT_SIGNED_IN: 409, RejectReason.UNAVAILABLE: 503,
@@ -123,15 +108,15 @@ def _ok(data: Any = None, status: int = 200) -> web.Response:
 
 
 class Api:
-    """Handlers; state lives in the ControlServer they serve."""
+    """Handlers; state lives in the ApiHost they serve."""
 
-    def __init__(self, server: ControlServer) -> None:
+    def __init__(self, server: ApiHost) -> None:
         self._s = server
-        base = server.settings.api_path
+        base = server.limits.api_path
         self.public_paths = frozenset(base + r.path for r in ROUTES if r.public)
 
     def add_routes(self, app: web.Application) -> None:
-        base = self._s.settings.api_path
+        base = self._s.limits.api_path
         for route in ROUTES:
             handler: Handler = getattr(self, route.name)
             app.router.add_route(route.method, base + route.path, handler, name=route.name)
@@ -141,7 +126,7 @@ class Api:
     def info_body(self) -> dict[str, Any]:
         s = self._s
         return {"name": str(s.device.get().get("name", "")), "id": s.identity.short_id,
-                "model": s.settings.model, "version": s.version, "api": "v1",
+                "model": s.model, "version": s.version, "api": "v1",
                 "pairing_open": s.pairing.is_open, "fingerprint": s.identity.fingerprint}
 
     async def info(self, request: web.Request) -> web.Response:
@@ -162,7 +147,7 @@ class Api:
     async def pair_start(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         s = self._s
-        if len(s.phones) >= s.settings.max_phones:
+        if len(s.phones) >= s.limits.max_phones:
             raise ApiError(409, "too_many_phones", "the device has the maximum number of phones")
         try:
             session_id, msg_b = await s.pairing.begin(body.get("pake"), request.remote or "?")
@@ -203,7 +188,7 @@ class Api:
     # --- player ------------------------------------------------------------------------
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return web.json_response(build_document(ROUTES, self._s.settings.api_path,
+        return web.json_response(build_document(ROUTES, self._s.limits.api_path,
                                                 self._s.version))
 
     async def status(self, request: web.Request) -> web.Response:
@@ -356,7 +341,7 @@ class Api:
 
     async def pairing_window(self, request: web.Request) -> web.Response:
         await read_json(request, required=False)
-        if len(self._s.phones) >= self._s.settings.max_phones:
+        if len(self._s.phones) >= self._s.limits.max_phones:
             raise ApiError(409, "too_many_phones", "the device has the maximum number of phones")
         code = self._s.open_pairing()
         # the requester is an authenticated phone on TLS: it may relay the code (multi-admin)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from daemon.control.api import Route
+from daemon.control.routes import Route
 
 
 def _obj(props: dict[str, Any], required: Iterable[str] = ()) -> dict[str, Any]:

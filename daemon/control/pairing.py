@@ -9,14 +9,15 @@ is refused until a new window opens. The code is held as `Secret` and never logg
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from daemon.control.limits import ControlLimits
 from daemon.control.pake import DeviceSession, PakeError, b64d
-from daemon.control.settings import ControlSettings, is_trivial_code
 from daemon.core.clock import Clock
 from daemon.core.errors import ConfigError
 from daemon.core.redact import Secret
@@ -24,6 +25,17 @@ from daemon.core.redact import Secret
 log = logging.getLogger("daemon.control")
 
 CODE_DIGITS = 8
+
+#: Static label codes that a person could guess; refused at start (spec §2.2).
+_TRIVIAL_CODES = frozenset({"12345678", "87654321", "12341234", "11223344", "01234567"})
+
+
+def is_trivial_code(code: str) -> bool:
+    """True for codes a block-list refuses: repeated, sequential or well-known."""
+    if len(set(code)) <= 2 or code in _TRIVIAL_CODES:
+        return True
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(code)}
+    return len(steps) == 1
 
 
 class PairingRefused(Exception):
@@ -61,10 +73,13 @@ class _Pending:
 class PairingWindow:
     """Owns the code, the deadline, the failure count and the single pending session."""
 
-    def __init__(self, settings: ControlSettings, clock: Clock,
-                 on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
-        if settings.static_pairing_code is not None:
-            check_static_code(settings.static_pairing_code)
+    def __init__(self, settings: ControlLimits, clock: Clock,
+                 on_change: Callable[[dict[str, Any]], None] | None = None, *,
+                 static_code: Secret | None = None) -> None:
+        """`static_code`: the label's code (`control.setup_code`), else one per window."""
+        if static_code is not None:
+            check_static_code(static_code)
+        self._static_code = static_code
         self._settings = settings
         self._clock = clock
         self._on_change = on_change
@@ -106,7 +121,7 @@ class PairingWindow:
 
     def open(self) -> Secret:
         """Open (or re-open) the window for `pairing_window_s`; returns the code to show."""
-        code = self._settings.static_pairing_code or new_code()
+        code = self._static_code or new_code()
         self._code = code
         self._deadline = self._clock.monotonic() + self._settings.pairing_window_s
         self._failures = 0

@@ -3,7 +3,7 @@
 `remote pair HOST[:PORT]` runs the phone side of pairing (the code is read from the
 terminal, never from argv, so it does not show in /proc/<pid>/cmdline) and stores the
 pairing in the user's config directory (0600); the other verbs talk to that speaker over
-HTTPS pinned to its certificate. The lead wires `add_parser` into daemon/cli.py.
+HTTPS pinned to its certificate. `daemon.cli` registers `add_parser`.
 """
 
 from __future__ import annotations

@@ -17,18 +17,19 @@ from typing import Any
 import ifaddr
 from aiohttp import hdrs, web
 
-from daemon.control.api import PHONE, Api
+from daemon.control.api import PHONE, Api, HealthSource
 from daemon.control.apierror import HTTP_CODES, ApiError, error_response
 from daemon.control.frontdoor import ConnectionGuard, HostPolicy, RateLimiter
 from daemon.control.identity import DeviceIdentity, SecretStore, aload_or_create_identity
+from daemon.control.limits import ControlLimits
 from daemon.control.local import LocalAdmin
 from daemon.control.metrics import LatencyHistogram, MetricSource
 from daemon.control.pairing import PairingWindow
 from daemon.control.phones import Phone, PhoneRegistry
 from daemon.control.services import Browser, DeviceSettings, SignIn
-from daemon.control.settings import ControlSettings
 from daemon.control.wsevents import EventHubWs
 from daemon.core.clock import Clock
+from daemon.core.config import ControlConfig
 from daemon.core.errors import ControlError
 from daemon.core.redact import Secret
 from daemon.core.resource import StartableResource
@@ -46,7 +47,6 @@ def local_addresses() -> list[str]:
             found.append(str(entry.ip[0] if isinstance(entry.ip, tuple) else entry.ip))
     return found
 
-HealthSource = Callable[[], tuple[str, bool]]
 CodeDisplay = Callable[[Secret], None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,7 +54,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ControlServer(StartableResource):
     """The LAN control API. Construct, `await start()`, later `await aclose()`."""
 
-    def __init__(self, state_dir: Path, clock: Clock, settings: ControlSettings, *,
+    def __init__(self, state_dir: Path, clock: Clock, config: ControlConfig, *, model: str,
+                 limits: ControlLimits | None = None,
                  store: SecretStore, player: PlayerCommands, device: DeviceSettings,
                  browser: Browser | None = None, signin: SignIn | None = None,
                  version: str = "0", health_sources: Sequence[HealthSource] = (),
@@ -62,7 +63,10 @@ class ControlServer(StartableResource):
                  code_display: CodeDisplay | None = None) -> None:
         self._state_dir = state_dir
         self._clock = clock
-        self.settings = settings
+        settings = limits or ControlLimits()
+        self.config = config
+        self.model = model
+        self.limits = settings
         self._store = store
         self.player = player
         self.device = device
@@ -73,7 +77,8 @@ class ControlServer(StartableResource):
         self.metric_sources = list(metric_sources)
         self._code_display = code_display
         self.phones = PhoneRegistry(state_dir, clock, settings.max_phones)
-        self.pairing = PairingWindow(settings, clock, self._on_pairing_change)
+        self.pairing = PairingWindow(settings, clock, self._on_pairing_change,
+                                     static_code=config.setup_code)
         self.hosts = HostPolicy(extra_hosts=settings.extra_hosts,
                                 extra_origins=settings.extra_origins)
         self.latency = LatencyHistogram()
@@ -93,8 +98,8 @@ class ControlServer(StartableResource):
             max_message_bytes=settings.max_ws_message_bytes,
             auth_timeout_s=settings.ws_auth_timeout_s, heartbeat_s=settings.ws_heartbeat_s)
         self._api = Api(self)
-        #: in-process observers of every published event (the lead wires e.g. a device
-        #: rename to Announcer.rename and pairing changes to Announcer.set_pairing_open)
+        #: in-process observers of every published event (the composition root ties e.g.
+        #: a device rename to Announcer.rename, pairing changes to set_pairing_open)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.local_admin = LocalAdmin(state_dir, self.open_pairing, self.pairing.status)
         self._started = False
@@ -162,43 +167,43 @@ class ControlServer(StartableResource):
         self._identity, created = await aload_or_create_identity(self._store, self._clock.time())
         await asyncio.to_thread(self.phones.load)
         ssl_ctx = self.identity.ssl_context(self._state_dir)
-        app = web.Application(client_max_size=self.settings.max_body_bytes,
+        app = web.Application(client_max_size=self.limits.max_body_bytes,
                               middlewares=[self._errors_mw, self._front_door_mw])
         self._api.add_routes(app)
-        app.router.add_get(f"{self.settings.api_path}/events", self._events_route)
+        app.router.add_get(f"{self.limits.api_path}/events", self._events_route)
         runner = web.AppRunner(app, access_log=None,
-                               keepalive_timeout=self.settings.keepalive_timeout_s,
+                               keepalive_timeout=self.limits.keepalive_timeout_s,
                                max_field_size=8190, max_line_size=8190)
         await runner.setup()
         self._runner = runner
         assert runner.server is not None
-        guard = ConnectionGuard(runner.server, self.settings.header_timeout_s,
-                                self.settings.max_connections,
-                                self.settings.max_connections_per_ip)
+        guard = ConnectionGuard(runner.server, self.limits.header_timeout_s,
+                                self.limits.max_connections,
+                                self.limits.max_connections_per_ip)
         self._guard = guard
         try:
-            self.https_port = await self._listen(guard, self.settings.https_port, ssl_ctx)
-            if self.settings.http_port is not None:
-                self.http_port = await self._listen(guard, self.settings.http_port, None)
+            self.https_port = await self._listen(guard, self.config.port, ssl_ctx)
+            if self.limits.http_port is not None:
+                self.http_port = await self._listen(guard, self.limits.http_port, None)
         except OSError as exc:
             await self.aclose()
             raise ControlError(f"cannot listen: {exc.strerror}") from None
-        self.update_network(names=[socket.gethostname(), *self.settings.local_names])
+        self.update_network(names=[socket.gethostname(), *self.limits.local_names])
         ports = {self.https_port} | ({self.http_port} if self.http_port else set())
         self.hosts.set_ports(ports)
         log.info(f"control.listening https_port={self.https_port} http_port={self.http_port}"
                  f" fingerprint={self.identity.fingerprint[:16]} created={created}")
-        if self.settings.open_pairing_when_unpaired and len(self.phones) == 0:
+        if self.limits.open_pairing_when_unpaired and len(self.phones) == 0:
             self.open_pairing()
 
     async def _listen(self, guard: ConnectionGuard, port: int, ssl_ctx: Any) -> int:
         loop = asyncio.get_running_loop()
         bound = port
-        for host in self.settings.bind:
+        for host in self.limits.bind:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             server = await loop.create_server(
                 guard, host=host, port=bound, family=family, ssl=ssl_ctx,
-                ssl_handshake_timeout=self.settings.tls_handshake_timeout_s if ssl_ctx else None,
+                ssl_handshake_timeout=self.limits.tls_handshake_timeout_s if ssl_ctx else None,
                 reuse_address=True, backlog=128)
             self._servers.append(server)
             if bound == 0:
@@ -294,12 +299,12 @@ class ControlServer(StartableResource):
                 and not public:
                 location = request.url.with_scheme("https").with_port(self.https_port)
                 raise web.HTTPPermanentRedirect(location=str(location))
-        if matched and request.path.startswith(f"{self.settings.api_path}/pair/") and \
+        if matched and request.path.startswith(f"{self.limits.api_path}/pair/") and \
                 not self._pair_rate.allow(ip):
             raise ApiError(429, "rate_limited", "too many pairing requests", {"Retry-After": "2"})
         if request.body_exists:
             length = request.content_length
-            if length is not None and length > self.settings.max_body_bytes:
+            if length is not None and length > self.limits.max_body_bytes:
                 raise ApiError(413, "body_too_large", "request body over the size limit")
             if request.content_type != "application/json":
                 raise ApiError(415, "unsupported_media_type", "request bodies must be JSON")
@@ -313,7 +318,7 @@ class ControlServer(StartableResource):
         return await handler(request)
 
     def _is_ws_upgrade(self, request: web.Request) -> bool:
-        return (request.path == f"{self.settings.api_path}/events"
+        return (request.path == f"{self.limits.api_path}/events"
                 and request.headers.get(hdrs.UPGRADE, "").lower() == "websocket")
 
     def _authenticate(self, request: web.Request) -> Phone | None:

@@ -1,8 +1,9 @@
 """What the control API needs from other components, as Protocols (fakes in tests).
 
-The lead wires real implementations: the service clients behind `Browser` and `SignIn`,
-and the config/state-backed `DeviceSettings`. Each returns JSON-safe dicts; raising a
-`daemon.core.errors.DaemonError` maps to an API error with that error's `code`.
+The composition root (daemon/app/lan.py) supplies the real ones: the service clients
+behind `Browser` and `SignIn`, and the config/state-backed `DeviceSettings`. Each returns
+JSON-safe dicts; raising a `daemon.core.errors.DaemonError` maps to an API error with that
+error's `code`.
 """
 
 from __future__ import annotations

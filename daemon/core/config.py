@@ -26,10 +26,7 @@ from daemon.core.configschema import (
 )
 from daemon.core.errors import ConfigError
 from daemon.core.redact import Secret
-
-CapabilityToken = Literal["STD_RES", "HI_FI", "HI_RES", "THREE_DIMENSIONAL", "REAL_AUDIO_360"]
-ALL_CAPABILITIES: tuple[CapabilityToken, ...] = (
-    "STD_RES", "HI_FI", "HI_RES", "THREE_DIMENSIONAL", "REAL_AUDIO_360")
+from daemon.core.tiers import CAPABILITY_ORDER, Capability
 
 _NAME_RE = re.compile(r"^[^\x00-\x1f\x7f.]{1,63}$")
 _LANG_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
@@ -121,9 +118,9 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class QualityConfig:
-    allow: tuple[CapabilityToken, ...] = option(
+    allow: tuple[Capability, ...] = option(
         doc="Capability tokens this speaker may ask for (intersected with the hardware).",
-        factory=lambda: ALL_CAPABILITIES)
+        factory=lambda: CAPABILITY_ORDER)
 
 
 @dataclass(frozen=True)
@@ -233,7 +230,10 @@ class ConfigProblems(ConfigError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path))
-        super().__init__("\n".join(str(p) for p in self.problems) or "invalid configuration")
+        first = self.problems[0] if self.problems else None
+        where = {"file": first.file, "key": first.path, "line": first.line} if first else {}
+        super().__init__("\n".join(str(p) for p in self.problems) or "invalid configuration",
+                         **where)
 
     def _render(self) -> str:
         return self.detail

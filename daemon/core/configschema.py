@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -40,12 +41,14 @@ class Problem:
 
 
 def option(default: Any = dataclasses.MISSING, doc: str = "", *, check: Check | None = None,
-           factory: Callable[[], Any] | None = None, live: bool = False) -> Any:
-    """Declare a config field: its default, a one-line doc, an optional value check.
+           each: Check | None = None, factory: Callable[[], Any] | None = None,
+           live: bool = False) -> Any:
+    """Declare a config field: its default (none: the key is required), a one-line doc, an
+    optional value check, and for a list an optional check of each item.
 
     `live=True` marks a field that SIGHUP can change without a restart.
     """
-    meta = {"doc": doc, "check": check, "live": live}
+    meta = {"doc": doc, "check": check, "each": each, "live": live}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -53,7 +56,8 @@ def option(default: Any = dataclasses.MISSING, doc: str = "", *, check: Check | 
 
 def section(cls: type[T], doc: str = "") -> T:
     """A nested section whose defaults come from its own dataclass."""
-    spec: T = field(default_factory=cls, metadata={"doc": doc, "check": None, "live": False})
+    spec: T = field(default_factory=cls,
+                    metadata={"doc": doc, "check": None, "each": None, "live": False})
     return spec
 
 
@@ -151,7 +155,14 @@ class SchemaLoader:
                 self.problem(value_node, path, message)
                 ok = False
                 continue
+            if not self._check_items(f.metadata.get("each"), value, value_node, path):
+                ok = False
+                continue
             values[name] = value
+        for name, f in fields.items():
+            if name not in given and _required(f):
+                self.problem(node, f"{prefix}{name}", "missing key")
+                ok = False
         if not ok:
             return None
         try:
@@ -159,6 +170,19 @@ class SchemaLoader:
         except TypeError as exc:  # a required field without default
             self.problem(node, prefix.rstrip("."), f"incomplete section: {exc}")
             return None
+
+    def _check_items(self, each: Check | None, value: Any, node: yaml.Node,
+                     path: str) -> bool:
+        if each is None or not isinstance(value, tuple) or \
+                not isinstance(node, yaml.SequenceNode):
+            return True
+        ok = True
+        for index, (item, item_node) in enumerate(zip(value, node.value, strict=True)):
+            message = each(item)
+            if message:
+                self.problem(item_node, f"{path}[{index}]", message)
+                ok = False
+        return ok
 
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -177,6 +201,8 @@ class SchemaLoader:
             for arg in (a for a in args if a is not type(None)):
                 try:
                     return self._convert(arg, node, path)
+                except _Reported:
+                    raise  # the nested section's own problems say it better
                 except _Invalid as exc:
                     errors.append(str(exc))
             raise _Invalid(" or ".join(dict.fromkeys(errors)))
@@ -194,12 +220,28 @@ class SchemaLoader:
                 raise _Invalid(f"expected a list, got {_describe(node)}")
             (item_hint, *_) = get_args(hint)
             items = []
+            bad = False
             for index, item in enumerate(node.value):
+                item_path = f"{path}[{index}]"
                 try:
-                    items.append(self._convert(item_hint, item, f"{path}[{index}]"))
+                    items.append(self._convert(item_hint, item, item_path))
+                except _Reported:
+                    bad = True
                 except _Invalid as exc:
-                    raise _Invalid(f"item {index}: {exc}") from None
+                    self.problem(item, item_path, str(exc))
+                    bad = True
+            if bad:
+                raise _Reported()
             return tuple(items)
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            value = self._scalar(node)
+            members = [m.value for m in hint]
+            if value in members:
+                return hint(value)
+            shown = ", ".join(repr(m) for m in members)
+            close = difflib.get_close_matches(str(value), [str(m) for m in members], n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _Invalid(f"must be one of {shown}, got {value!r}{suggestion}")
         if dataclasses.is_dataclass(hint):
             if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
                 return hint()  # type: ignore[operator]
@@ -215,6 +257,25 @@ class SchemaLoader:
 
 class _Reported(_Invalid):
     """Problems inside a nested section were already recorded."""
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def node_at(node: yaml.Node | None, path: str) -> yaml.Node | None:
+    """The value node at a dotted path of mappings (for a problem's line), or None."""
+    for key in path.split(".") if path else []:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        node = next((value for k, value in node.value
+                     if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+    return node
+
+
+def line_of(node: yaml.Node | None) -> int | None:
+    """1-based line where a node starts."""
+    return node.start_mark.line + 1 if node is not None else None
 
 
 def _describe(node: yaml.Node) -> str:
@@ -284,6 +345,8 @@ def to_plain(value: Any) -> Any:
     """A config value as plain YAML-able data, secrets masked."""
     if isinstance(value, Secret):
         return MASK
+    if isinstance(value, enum.Enum):
+        return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):

@@ -15,20 +15,23 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from zeroconf import IPVersion, NonUniqueNameException, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
 from daemon.core.clock import Clock
+from daemon.core.config import DiscoveryConfig
 from daemon.core.errors import DaemonError
 from daemon.core.resource import StartableResource
 from daemon.discovery.netwatch import current_addresses, flat
-from daemon.discovery.settings import HTTP_SERVICE_TYPE, DiscoverySettings
 from daemon.state.files import ensure_private_dir, read_json, write_json
 
 log = logging.getLogger("daemon.discovery")
 
+SERVICE_TYPE = "_speakerd._tcp.local."
+HTTP_SERVICE_TYPE = "_http._tcp.local."
 STATE_FILE = "mdns.json"
 MAX_INSTANCE_BYTES = 63
 MAX_TXT_BYTES = 200
@@ -37,6 +40,25 @@ _IP_VERSIONS = {"v4": IPVersion.V4Only, "v6": IPVersion.V6Only, "both": IPVersio
 
 NetworkListener = Callable[[list[str], list[str]], None]  # (host names, addresses)
 RenameListener = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncerTuning:
+    """What the announcer takes besides `discovery:` in the configuration and the model.
+
+    `host_label` is the mDNS host name (without .local); empty means speakerd-<device id>.
+    The address watcher polls every `poll_interval_s` and re-announces after `settle_s`
+    of quiet, which coalesces link flaps.
+    """
+
+    service_type: str = SERVICE_TYPE
+    announce_http: bool = True
+    host_label: str = ""
+    api_path: str = "/api/v1"
+    api_version: str = "1"
+    poll_interval_s: float = 1.0
+    settle_s: float = 0.5
+    max_renames: int = 20
 
 
 class DiscoveryError(DaemonError):
@@ -61,10 +83,12 @@ def numbered(name: str, n: int) -> str:
     return base.rstrip() + suffix
 
 
-def build_txt(settings: DiscoverySettings, device_id: str, pairing_open: bool) -> dict[str, str]:
+def build_txt(device_id: str, pairing_open: bool, *, model: str,
+              tuning: AnnouncerTuning | None = None) -> dict[str, str]:
     """Public TXT keys only (spec §7.2): no secrets, no account or Amazon ids."""
-    txt = {"v": "1", "id": device_id, "md": settings.model, "path": settings.api_path,
-           "api": settings.api_version, "pair": "1" if pairing_open else "0"}
+    api = tuning or AnnouncerTuning()
+    txt = {"v": "1", "id": device_id, "md": model, "path": api.api_path,
+           "api": api.api_version, "pair": "1" if pairing_open else "0"}
     size = sum(1 + len(k.encode()) + 1 + len(v.encode()) for k, v in txt.items())
     if size > MAX_TXT_BYTES or any(len(k) > 9 for k in txt):
         raise DiscoveryError("TXT record over its size limit", bytes=size)
@@ -74,12 +98,16 @@ def build_txt(settings: DiscoverySettings, device_id: str, pairing_open: bool) -
 class Announcer(StartableResource):
     """One AsyncZeroconf instance, its registrations and the address watcher task."""
 
-    def __init__(self, state_dir: Path, clock: Clock, settings: DiscoverySettings, *,
-                 name: str, port: int, device_id: str, http_port: int | None = None,
+    def __init__(self, state_dir: Path, clock: Clock, config: DiscoveryConfig, *,
+                 model: str, name: str, port: int, device_id: str,
+                 tuning: AnnouncerTuning | None = None, http_port: int | None = None,
                  pairing_open: bool = False, on_network: NetworkListener | None = None,
                  on_renamed: RenameListener | None = None) -> None:
+        settings = tuning or AnnouncerTuning()
         self._state_dir = state_dir
         self._clock = clock
+        self._config = config
+        self._model = model
         self._settings = settings
         self._requested = instance_name(name)
         self._port = port
@@ -183,10 +211,11 @@ class Announcer(StartableResource):
     # --- zeroconf --------------------------------------------------------------------
 
     def _scan(self) -> dict[str, list[str]]:
-        return current_addresses(self._settings.interfaces, self._settings.ip_version)
+        return current_addresses(self._config.interfaces, self._config.ip_version)
 
     def _infos_for(self, name: str) -> list[ServiceInfo]:
-        txt = build_txt(self._settings, self._device_id, self._pairing_open)
+        txt = build_txt(self._device_id, self._pairing_open, model=self._model,
+                        tuning=self._settings)
         addresses = [a.split("%", 1)[0] for a in self.addresses]
         infos = [ServiceInfo(self._settings.service_type,
                              f"{name}.{self._settings.service_type}", port=self._port,
@@ -203,7 +232,7 @@ class Announcer(StartableResource):
             interfaces = [a.split("%", 1)[0] for a in self.addresses]
             try:
                 self._zc = AsyncZeroconf(interfaces=interfaces,
-                                         ip_version=_IP_VERSIONS[self._settings.ip_version])
+                                         ip_version=_IP_VERSIONS[self._config.ip_version])
             except (OSError, ValueError) as exc:
                 raise DiscoveryError(f"cannot open mDNS sockets: {exc}") from None
         return self._zc

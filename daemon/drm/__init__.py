@@ -3,9 +3,9 @@
 - `Cdm` (protocol, cdm.py): start/aclose, open, challenge(session, pssh, *,
   service_certificate), keys(session, licence) -> {KID: key}, close.
 - `CdmSession(cdm)`: one session as an async context manager, closed also on cancellation.
-- `DrmSettings` + `create_cdm(settings, *, clock=None) -> Cdm`: `none`, `clearkey`,
-  `widevine` (pywidevine + .wvd), `remote` (`pywidevine serve`), or a `speakerd.cdm`
-  entry-point plug-in (`factory(settings) -> Cdm`).
+- `create_cdm(config: DrmConfig, *, options: CdmOptions, clock, http) -> Cdm`: `none`,
+  `clearkey`, `widevine` (pywidevine + .wvd), `remote` (`pywidevine serve`), or a
+  `speakerd.cdm` entry-point plug-in (`factory(config, options) -> Cdm`).
 - `LicenceFlow(cdm, *, privacy_mode, clock).acquire(post, *, mpd_pssh, init_segment,
   default_kids) -> ContentKeys`.
 - Errors: DrmError / LicenseError (daemon.core.errors), `LicenseDenied` (`.reason`),
@@ -18,8 +18,7 @@ from daemon.drm.cdm import Cdm, CdmSession, ContentKeys
 from daemon.drm.errors import CdmNotConfigured, LicenseDenied, denial_from_response
 from daemon.drm.flow import SERVICE_CERTIFICATE_REQUEST, LicenceFlow, LicencePost, select_pssh
 from daemon.drm.pssh import COMMON, PLAYREADY, WIDEVINE, Pssh, build_pssh, parse_pssh
-from daemon.drm.registry import ENTRY_POINT_GROUP, create_cdm, plugin_names
-from daemon.drm.settings import DrmSettings
+from daemon.drm.registry import ENTRY_POINT_GROUP, CdmOptions, create_cdm, plugin_names
 
 __all__ = [
     "COMMON",
@@ -29,9 +28,9 @@ __all__ = [
     "WIDEVINE",
     "Cdm",
     "CdmNotConfigured",
+    "CdmOptions",
     "CdmSession",
     "ContentKeys",
-    "DrmSettings",
     "LicenceFlow",
     "LicencePost",
     "LicenseDenied",

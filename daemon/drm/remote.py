@@ -67,9 +67,9 @@ class RemoteCdm(StartableResource):
         http: HttpClient | None = None,
     ) -> None:
         if not host.startswith(("http://", "https://")):
-            raise DrmError("drm.remote.host must be an http(s) URL", host=host)
+            raise DrmError("drm.remote_url must be an http(s) URL", host=host)
         if not device or "/" in device:
-            raise DrmError("drm.remote.device must be a device name", device=device)
+            raise DrmError("drm.remote_device must be a device name", device=device)
         self._host = host.rstrip("/")
         self._secret = secret
         self._device = device
@@ -262,7 +262,7 @@ def _json(raw: bytes) -> dict[str, Any]:
 def _raise_for(status: int, doc: dict[str, Any], host: str) -> None:
     message = str(doc.get("message", ""))
     if status == 401:
-        raise DrmError("remote CDM refused the secret (401): check drm.remote.secret", host=host)
+        raise DrmError("remote CDM refused the secret (401): check drm.remote_secret", host=host)
     for prefix, meaning in _LICENCE_MESSAGES:
         if message.startswith(prefix):
             raise LicenseError(meaning, cdm="remote", status=status)
@@ -271,7 +271,7 @@ def _raise_for(status: int, doc: dict[str, Any], host: str) -> None:
             raise DrmError(meaning, cdm="remote", status=status)
     if status == 403:
         raise DrmError(
-            "remote CDM refused access to the device (403): check drm.remote.device",
+            "remote CDM refused access to the device (403): check drm.remote_device",
             host=host,
             status=status,
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.contracts import amazon_music as am
-from daemon.sandbox.amazon import choices
+from daemon.sandbox import choices
 from daemon.sandbox.config import CATALOGS, SandboxConfig
 
 EX_OK = 0

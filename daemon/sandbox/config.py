@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from daemon.contracts import amazon_music as am
-from daemon.sandbox.amazon import choices
+from daemon.sandbox import choices
 
 #: The security profile client id the sandbox enables by default (AM-C06 allow-list).
 DEFAULT_CLIENT_ID: Final = "amzn1.application-oa2-client.speakerd-sandbox"

@@ -12,16 +12,13 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from daemon.core.clock import Clock
 from daemon.sandbox.config import FaultRule
 from daemon.sandbox.web import HOOK_PREFIX, HttpProblem, json_response, read_json
-
-if TYPE_CHECKING:
-    from daemon.sandbox.amazon.lwa import LwaService
 
 log = logging.getLogger("daemon.sandbox")
 
@@ -154,8 +151,7 @@ class FaultInjector:
 
     # -- admin routes ---------------------------------------------------------------------
 
-    def add_routes(self, app: web.Application, lwa: LwaService) -> None:
-        self._lwa = lwa
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/_sandbox/faults", self.hook_list)
         app.router.add_post("/_sandbox/faults", self.hook_add)
         app.router.add_delete("/_sandbox/faults", self.hook_clear)

@@ -164,7 +164,7 @@ class Sandbox(StartableResource):
         self._services.append(music)
         self.music = music
         if admin:
-            self.faults.add_routes(app, self.lwa)
+            self.faults.add_routes(app)
         self._mount_audible(app)
         return app
 

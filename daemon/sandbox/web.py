@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from daemon.sandbox.amazon import choices
+from daemon.sandbox import choices
 
 JSON_TYPE: Final = "application/json"
 FORM_TYPE: Final = "application/x-www-form-urlencoded"

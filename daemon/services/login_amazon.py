@@ -1,7 +1,7 @@
 """`speakerd login amazon`: code-based linking from a terminal.
 
 Prints the verification URL and the code, polls until the user has signed in, and stores
-the tokens in the secret store. The lead's `daemon/cli.py` builds the `LwaClient` from the
+the tokens in the secret store. The command line builds the `LwaClient` from the
 configuration and calls `add_parser` / `run`. The device code is never printed.
 """
 

@@ -275,3 +275,22 @@ class SecretStore:
 
     async def adelete(self, name: str) -> bool:
         return await asyncio.to_thread(self.delete, name)
+
+
+def open_secret_store(state_dir: Path, environ: Mapping[str, str] | None = None) -> SecretStore:
+    """The daemon's secret store in `state_dir` (the files `speakerd run` and `login` share).
+
+    The device key comes from the systemd credential directory when `$CREDENTIALS_DIRECTORY`
+    is set, else from `<state_dir>/device.key`.
+    """
+    env = os.environ if environ is None else environ
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    # Bound to this machine: a state directory copied elsewhere (key file included) does
+    # not open there, even without a systemd credential.
+    try:
+        binding = Path("/etc/machine-id").read_bytes().strip()
+    except OSError:
+        binding = b""
+    return SecretStore.open(state_dir / "secrets", key_file=state_dir / "device.key",
+                            credentials_dir=Path(credentials) if credentials else None,
+                            binding=binding)

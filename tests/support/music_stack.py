@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.cli.commands import open_secret_store
 from daemon.core.clock import SystemClock
 from daemon.drm.flow import LicenceFlow
 from daemon.playback.fetcher import FetchSettings
@@ -15,6 +14,7 @@ from daemon.services.http import HttpClient
 from daemon.services.lwa import LwaClient, LwaSettings
 from daemon.services.music import MusicClient, MusicSettings
 from daemon.sources.amazon import AmazonPlayback
+from daemon.state.secrets import open_secret_store
 
 
 @contextlib.asynccontextmanager

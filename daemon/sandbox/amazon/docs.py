@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from daemon.contracts import amazon_music as am
-from daemon.sandbox.amazon import choices, images
+from daemon.sandbox import choices
+from daemon.sandbox.amazon import images
 from daemon.sandbox.media.catalog import Album, Catalog, Playlist, Station, Track
 
 #: Tracks per station chunk; stations are endless chains of chunks (spec §5.1).

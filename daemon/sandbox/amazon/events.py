@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from daemon.contracts import amazon_music as am
 from daemon.core.tiers import Quality
-from daemon.sandbox.amazon import choices
+from daemon.sandbox import choices
 
 #: Collectors kept; the oldest are forgotten first (a client walking a station forever
 #: must not grow the sandbox without bound).

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from daemon.contracts import amazon_music as am
-from daemon.sandbox.amazon import choices, docs
+from daemon.sandbox import choices
+from daemon.sandbox.amazon import docs
 from daemon.sandbox.media.catalog import Track
 from daemon.sandbox.web import HttpProblem, json_response, read_json, read_json_object
 

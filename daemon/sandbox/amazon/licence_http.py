@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from daemon.contracts import amazon_music as am
-from daemon.sandbox.amazon import choices
+from daemon.sandbox import choices
 from daemon.sandbox.faults import FLAG_DENIAL
 from daemon.sandbox.web import JSON_TYPE, HttpProblem, json_response, read_body
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
-from daemon.sandbox.amazon import choices
+from daemon.sandbox import choices
 from daemon.sandbox.config import SandboxConfig
 from daemon.sandbox.web import (
     HttpProblem,

@@ -22,7 +22,8 @@ from aiohttp import web
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.tiers import Capability
-from daemon.sandbox.amazon import choices, docs, images
+from daemon.sandbox import choices
+from daemon.sandbox.amazon import docs, images
 from daemon.sandbox.amazon.events import EventRejected, validate_event
 from daemon.sandbox.amazon.extras import MOVED, MusicExtras
 from daemon.sandbox.amazon.licence_http import LicenceEndpoint

@@ -17,7 +17,8 @@ from aiohttp import web
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import Clock
 from daemon.core.tiers import Capability
-from daemon.sandbox.amazon import choices, docs
+from daemon.sandbox import choices
+from daemon.sandbox.amazon import docs
 from daemon.sandbox.amazon.content import Content
 from daemon.sandbox.amazon.events import Collectors, Streams
 from daemon.sandbox.amazon.signing import UrlSigner

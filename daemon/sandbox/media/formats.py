@@ -1,7 +1,7 @@
 """How the generator makes each format id of the AM-C07 fixture table.
 
 The ids, qualities, codecs, rates and bit depths are the contract's
-(daemon.sandbox.amazon.choices.FORMATS); this module adds what an encoder needs.
+(daemon.sandbox.choices.FORMATS); this module adds what an encoder needs.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from daemon.core.tiers import Quality
-from daemon.sandbox.amazon.choices import FORMATS as CONTRACT_FORMATS
-from daemon.sandbox.amazon.choices import FormatInfo
+from daemon.sandbox.choices import FORMATS as CONTRACT_FORMATS
+from daemon.sandbox.choices import FormatInfo
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from daemon.drm.pssh import widevine_pssh
-from daemon.sandbox.amazon.choices import BIT_DEPTH_SCHEME, MPD_PROFILE
+from daemon.sandbox.choices import BIT_DEPTH_SCHEME, MPD_PROFILE
 from daemon.sandbox.media.catalog import Track
 from daemon.sandbox.media.formats import FORMATS
 from daemon.sandbox.media.package import Layout

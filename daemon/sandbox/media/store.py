@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.core.clock import Clock, SystemClock
-from daemon.sandbox.amazon.choices import CLEAR_LEAD_S, SEGMENT_SECONDS
+from daemon.sandbox.choices import CLEAR_LEAD_S, SEGMENT_SECONDS
 from daemon.sandbox.media.catalog import Catalog, CatalogKind, Track, build_catalog
 from daemon.sandbox.media.errors import (
     ContentError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from pathlib import Path
 
@@ -156,3 +157,51 @@ def test_watchdog_usec_for_another_pid_is_ignored() -> None:
                      "WATCHDOG_PID": "1"}).watchdog_interval is None
     assert Notifier({"NOTIFY_SOCKET": "/x",
                      "WATCHDOG_USEC": "1000000"}).watchdog_interval == 0.5
+
+
+async def test_the_supervisor_owns_tasks_spawned_before_and_during_the_run() -> None:
+    from daemon.app import Supervisor
+
+    ran: list[str] = []
+
+    async def work(name: str) -> None:
+        ran.append(name)
+
+    supervisor = Supervisor()
+    supervisor.spawn("early", work("early"))  # before the TaskGroup exists: queued
+    async with asyncio.TaskGroup() as group:
+        supervisor.attach(group)
+        supervisor.spawn("late", work("late"))
+    supervisor.detach()
+    late = work("after")
+    supervisor.spawn("after", late)  # the run is over: closed, never started
+    assert ran == ["early", "late"]
+    assert inspect.getcoroutinestate(late) == inspect.CORO_CLOSED  # no "never awaited" warning
+
+
+async def test_a_reload_that_fails_in_a_component_is_logged_not_fatal(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log: list[str] = []
+    path = tmp_path / "c.yaml"
+    path.write_text(f"state_dir: {tmp_path / 'state'}\n")
+
+    class Fragile(Recorder):
+        def apply_config(self, config: Config) -> None:
+            raise RuntimeError("cannot take it")
+
+    def factory(ctx: AppContext) -> list[Component]:
+        return [Fragile("fragile", log)]
+
+    app = App(_config(tmp_path), config_path=path, clock=FakeClock(), notifier=Notifier({}),
+              factories=[factory], environ={})
+    task = asyncio.create_task(app.run())
+    while "start fragile" not in log:
+        await asyncio.sleep(0.01)
+    path.write_text(f"state_dir: {tmp_path / 'state'}\ndevice: {{name: Den}}\n")
+    with caplog.at_level(logging.ERROR, logger="daemon.app"):
+        app._on_reload_signal()  # what SIGHUP does
+        while not any("config.reload.failed" in r.getMessage() for r in caplog.records):
+            await asyncio.sleep(0.01)
+    assert not task.done()
+    app.request_stop()
+    assert await task == 0

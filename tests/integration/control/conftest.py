@@ -10,9 +10,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from daemon.control.limits import ControlLimits
 from daemon.control.server import ControlServer
-from daemon.control.settings import ControlSettings
 from daemon.core.clock import SystemClock
+from daemon.core.config import ControlConfig
 from daemon.core.redact import Secret
 from daemon.state.files import ensure_private_dir
 from daemon.state.secrets import SecretStore
@@ -76,16 +77,18 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
     async def factory(**overrides: Any) -> Rig:
         index = len(made)
         state = tmp_path / f"state{index}"
-        settings = replace(ControlSettings(bind=("127.0.0.1",), https_port=0,
-                                           request_rate_per_second=1000, request_burst=1000,
-                                           pair_rate_per_minute=600), **overrides)
+        config = ControlConfig(port=0, setup_code=overrides.pop("setup_code", None))
+        limits = replace(ControlLimits(bind=("127.0.0.1",), request_rate_per_second=1000,
+                                       request_burst=1000, pair_rate_per_minute=600),
+                         **overrides)
         shown: list[Secret]
         player, device, shown = FakePlayer(), FakeDevice(), []
         ensure_private_dir(state)
         # the real encrypted secret store (daemon/secrets.py), key file kept outside state
         store = SecretStore.open(state / "secrets", key_file=tmp_path / f"device{index}.key",
                                  credentials_dir=tmp_path / "no-credentials")
-        server = ControlServer(state, SystemClock(), settings, store=store,
+        server = ControlServer(state, SystemClock(), config, model="speakerd", limits=limits,
+                               store=store,
                                player=player, device=device, browser=FakeBrowser(),
                                signin=FakeSignIn(), version="1.2.3",
                                code_display=shown.append)

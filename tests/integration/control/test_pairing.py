@@ -59,7 +59,7 @@ async def test_brute_force_closes_window_after_ten_failures(rig: Rig) -> None:
 
 async def test_replayed_transcript_is_refused(make_rig: RigFactory) -> None:
     # a static label code makes replay as strong as possible: the code is the same next time
-    rig = await make_rig(static_pairing_code=Secret(STATIC_CODE))
+    rig = await make_rig(setup_code=Secret(STATIC_CODE))
     transcript, status, _ = await pair_steps(rig.session, rig.base, STATIC_CODE)
     assert status == 200
     rig.server.open_pairing()
@@ -185,22 +185,25 @@ async def test_port_in_use_is_a_clear_error_and_restart_keeps_identity(
     from tests.integration.control.fakes import FakeDevice, FakePlayer, FileStore
 
     _, token = await rig.pair()
-    busy = replace(rig.server.settings, https_port=rig.server.https_port)
-    clash = ControlServer(tmp_path / "other", SystemClock(), busy,
+    busy = replace(rig.server.config, port=rig.server.https_port)
+    clash = ControlServer(tmp_path / "other", SystemClock(), busy, model="speakerd",
+                          limits=rig.server.limits,
                           store=FileStore(tmp_path / "other" / "secrets"), player=FakePlayer(),
                           device=FakeDevice())
     with pytest.raises(ControlError, match="cannot listen"):
         await clash.start()
     await clash.aclose()  # idempotent after a failed start
     # a second daemon on the same state directory is refused while the first runs
-    twin = ControlServer(rig.state_dir, SystemClock(), rig.server.settings,
+    twin = ControlServer(rig.state_dir, SystemClock(), rig.server.config, model="speakerd",
+                         limits=rig.server.limits,
                          store=FileStore(rig.state_dir / "secrets"), player=FakePlayer(),
                          device=FakeDevice())
     with pytest.raises(ControlError, match="already running"):
         await twin.start()
     # a restart on the same state: same certificate, the phone's token still works, no window
     await rig.server.aclose()
-    again = ControlServer(rig.state_dir, SystemClock(), rig.server.settings,
+    again = ControlServer(rig.state_dir, SystemClock(), rig.server.config, model="speakerd",
+                          limits=rig.server.limits,
                           store=rig.server._store, player=FakePlayer(), device=FakeDevice())
     async with again:
         assert again.fingerprint == rig.server.fingerprint

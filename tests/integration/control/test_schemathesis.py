@@ -14,9 +14,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from daemon.control.limits import ControlLimits
 from daemon.control.server import ControlServer
-from daemon.control.settings import ControlSettings
 from daemon.core.clock import SystemClock
+from daemon.core.config import ControlConfig
 from daemon.state.files import ensure_private_dir
 from daemon.state.secrets import SecretStore
 from tests.integration.control.fakes import (
@@ -54,9 +55,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
         state = ensure_private_dir(tmp_path / "state")
         store = SecretStore.open(state / "secrets", key_file=tmp_path / "device.key")
         server = ControlServer(state, SystemClock(),
-                               ControlSettings(bind=("127.0.0.1",), https_port=0,
-                                               request_rate_per_second=10_000,
-                                               request_burst=10_000, pair_rate_per_minute=6000),
+                               ControlConfig(port=0), model="speakerd",
+                               limits=ControlLimits(bind=("127.0.0.1",),
+                                                    request_rate_per_second=10_000,
+                                                    request_burst=10_000,
+                                                    pair_rate_per_minute=6000),
                                store=store, player=FakePlayer(), device=FakeDevice(),
                                browser=FakeBrowser(), signin=FakeSignIn(), version="1.0.0",
                                code_display=shown.append)

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from daemon.core.clock import SystemClock
-from daemon.discovery.announcer import Announcer
-from daemon.discovery.settings import DiscoverySettings
+from daemon.core.config import DiscoveryConfig
+from daemon.discovery.announcer import Announcer, AnnouncerTuning
 
 
 def emit(event: str, **data: object) -> None:
@@ -25,9 +25,10 @@ def emit(event: str, **data: object) -> None:
 async def main() -> None:
     state, name, iface = Path(sys.argv[1]), sys.argv[2], sys.argv[3]  # iface: a,b for several
     port = int(sys.argv[4]) if len(sys.argv) > 4 else 8443
-    settings = DiscoverySettings(interfaces=tuple(iface.split(",")), ip_version="v4",
-                                 poll_interval_s=0.5, settle_s=0.3, host_label="speakerd-test")
-    announcer = Announcer(state, SystemClock(), settings, name=name, port=port,
+    config = DiscoveryConfig(interfaces=tuple(iface.split(",")), ip_version="v4")
+    tuning = AnnouncerTuning(poll_interval_s=0.5, settle_s=0.3, host_label="speakerd-test")
+    announcer = Announcer(state, SystemClock(), config, model="speakerd", tuning=tuning,
+                          name=name, port=port,
                           device_id="0a1b2c3d4e5f", pairing_open=True,
                           on_network=lambda names, addrs: emit("network", addresses=addrs),
                           on_renamed=lambda new: emit("renamed", name=new))

@@ -14,16 +14,19 @@ from zeroconf import IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
 from daemon.core.clock import SystemClock
-from daemon.discovery.announcer import Announcer
-from daemon.discovery.settings import SERVICE_TYPE, DiscoverySettings
+from daemon.core.config import DiscoveryConfig
+from daemon.discovery.announcer import SERVICE_TYPE, Announcer, AnnouncerTuning
+
+LOOPBACK = DiscoveryConfig(interfaces=("lo",), ip_version="v4")
 
 
-def settings(tag: str) -> DiscoverySettings:
-    return DiscoverySettings(interfaces=("lo",), host_label=f"spk-{tag}", poll_interval_s=0.2)
+def tuning(tag: str) -> AnnouncerTuning:
+    return AnnouncerTuning(host_label=f"spk-{tag}", poll_interval_s=0.2)
 
 
 def make(state: Path, tag: str, name: str, port: int = 8443) -> Announcer:
-    return Announcer(state, SystemClock(), settings(tag), name=name, port=port,
+    return Announcer(state, SystemClock(), LOOPBACK, model="speakerd", tuning=tuning(tag),
+                     name=name, port=port,
                      device_id=tag, pairing_open=False)
 
 
@@ -78,7 +81,8 @@ async def test_conflict_gives_numbered_name_that_is_kept(tmp_path: Path) -> None
     renamed: list[str] = []
     await holder.start()
     try:
-        second = Announcer(tmp_path / "second", SystemClock(), settings(tag + "x"), name=name,
+        second = Announcer(tmp_path / "second", SystemClock(), LOOPBACK, model="speakerd",
+                           tuning=tuning(tag + "x"), name=name,
                            port=2000, device_id=tag + "x", on_renamed=renamed.append)
         async with second:
             assert second.name == f"{name} (2)"

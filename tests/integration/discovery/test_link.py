@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable
 from pathlib import Path
 
 import aiohttp
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
+from daemon.app.announcer_link import AnnouncerLink
+from daemon.control.limits import ControlLimits
 from daemon.control.server import ControlServer
-from daemon.control.settings import ControlSettings
 from daemon.core.clock import SystemClock
-from daemon.discovery.announcer import Announcer
-from daemon.discovery.link import AnnouncerLink
-from daemon.discovery.settings import SERVICE_TYPE, DiscoverySettings
+from daemon.core.config import ControlConfig, DiscoveryConfig
+from daemon.discovery.announcer import SERVICE_TYPE, Announcer, AnnouncerTuning
 from tests.integration.control.fakes import FakeDevice, FakePlayer, FileStore, insecure, pair_steps
 
 
@@ -23,17 +24,25 @@ async def test_rename_pairing_health_metrics_flow_through(tmp_path: Path) -> Non
     tag = secrets.token_hex(4)
     state = tmp_path / "state"
     device = FakeDevice(name=f"Attic {tag}")
-    server = ControlServer(state, SystemClock(), ControlSettings(bind=("127.0.0.1",),
-                                                                 https_port=0),
+    server = ControlServer(state, SystemClock(), ControlConfig(port=0),
+                           model="speakerd", limits=ControlLimits(bind=("127.0.0.1",)),
                            store=FileStore(state / "secrets"), player=FakePlayer(),
                            device=device)
     await server.start()
     announcer = Announcer(state, SystemClock(),
-                          DiscoverySettings(interfaces=("lo",), host_label=f"spk-{tag}"),
+                          DiscoveryConfig(interfaces=("lo",), ip_version="v4"),
+                          model="speakerd", tuning=AnnouncerTuning(host_label=f"spk-{tag}"),
                           name=device.get()["name"], port=server.https_port,
                           device_id=server.identity.short_id,
                           pairing_open=server.pairing.is_open)
-    link = AnnouncerLink(server, announcer)
+    tasks: list[asyncio.Task[None]] = []
+
+    def spawn(name: str, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            await work
+        tasks.append(asyncio.create_task(run(), name=name))
+
+    AnnouncerLink(server, announcer, spawn)
     peer = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     session = aiohttp.ClientSession()
     try:
@@ -82,7 +91,10 @@ async def test_rename_pairing_health_metrics_flow_through(tmp_path: Path) -> Non
             assert resp.status == 503  # the watchdog input: a dead announcer is unhealthy
     finally:
         await session.close()
-        await link.aclose()
+        for task in tasks:
+            task.cancel()
+        assert not [r for r in await asyncio.gather(*tasks, return_exceptions=True)
+                    if isinstance(r, Exception)]
         await announcer.aclose()
         await peer.async_close()
         await server.aclose()

@@ -11,8 +11,9 @@ import aiohttp
 import numpy as np
 import pytest
 
+from daemon.core.config import DrmConfig
 from daemon.core.errors import ConfigError
-from daemon.drm import DrmSettings, LicenceFlow, create_cdm, plugin_names
+from daemon.drm import CdmOptions, LicenceFlow, create_cdm, plugin_names
 from tests.integration.drm.drm_testkit import (
     KEY_A,
     KID_A,
@@ -51,7 +52,8 @@ async def test_plugin_is_picked_up_by_name_and_works(
 ) -> None:
     assert "test-plugin" in plugin_names()
     cdm = create_cdm(
-        DrmSettings(cdm="test-plugin", plugin_options=MappingProxyType({"label": "maker-hw"}))
+        DrmConfig(cdm="test-plugin"),
+        options=CdmOptions(plugin_options=MappingProxyType({"label": "maker-hw"})),
     )
     assert type(cdm).__module__ == "speakerd_test_cdm_plugin"
     assert cdm.name == "test-plugin"
@@ -74,10 +76,10 @@ async def test_plugin_is_picked_up_by_name_and_works(
 )
 def test_broken_plugins_are_config_errors(name: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        create_cdm(DrmSettings(cdm=name))
+        create_cdm(DrmConfig(cdm=name))
 
 
 def test_without_the_plugin_the_name_is_unknown() -> None:
     with pytest.raises(ConfigError, match="unknown CDM 'test-plugin'"):
-        create_cdm(DrmSettings(cdm="test-plugin"))
+        create_cdm(DrmConfig(cdm="test-plugin"))
     assert json.dumps(plugin_names())  # listing works with whatever is installed

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from pywidevine.license_protocol_pb2 import SignedMessage
 
+from daemon.core.config import DrmConfig
 from daemon.core.errors import DrmError, LicenseError
 from daemon.core.redact import Secret
-from daemon.drm import CdmSession, DrmSettings, LicenceFlow, create_cdm
+from daemon.drm import CdmOptions, CdmSession, LicenceFlow, create_cdm
 from daemon.drm.remote import RemoteCdm
 from tests.integration.drm.conftest import SECRET, _free_port
 from tests.integration.drm.drm_testkit import KID_A, KID_B, cancel_points, decrypt_pcm, poster
@@ -20,11 +21,10 @@ from tests.support.clock import FakeClock
 
 
 def _remote(url: str, secret: str = SECRET, device: str = "android", **kw: Any) -> RemoteCdm:
-    settings = DrmSettings(
-        cdm="remote", remote_host=url, remote_secret=Secret(secret), remote_device=device,
-        privacy_mode=False, **kw,
-    )  # fmt: skip
-    cdm = create_cdm(settings)
+    config = DrmConfig(
+        cdm="remote", remote_url=url, remote_secret=Secret(secret), remote_device=device
+    )
+    cdm = create_cdm(config, options=CdmOptions(privacy_mode=False, **kw))
     assert isinstance(cdm, RemoteCdm)
     return cdm
 

@@ -1,4 +1,4 @@
-"""Issue 6 end to end over the sandbox: a device minted by `speakerd sandbox mint-device`,
+"""Widevine end to end over the sandbox: a device minted by `speakerd sandbox mint-device`,
 the daemon's pywidevine CDM (privacy mode, trusting the sandbox's test root), licences
 through the Music licence endpoint, and the decrypted track equal to the clear reference;
 then the same through `pywidevine serve` (a subprocess) with the remote CDM."""
@@ -15,8 +15,8 @@ pytest.importorskip("pywidevine")
 
 from daemon.contracts import amazon_music as am
 from daemon.core.clock import SystemClock
-from daemon.drm.registry import create_cdm
-from daemon.drm.settings import DrmSettings
+from daemon.core.config import DrmConfig
+from daemon.drm.registry import CdmOptions, create_cdm
 from daemon.playback.commands import PlayKind
 from daemon.playback.sinks.base import ANY_CAPS
 from daemon.sandbox.config import SandboxConfig
@@ -55,8 +55,8 @@ async def test_minted_device_plays_the_sandbox_track(tmp_path: Path, content_dir
     sandbox = Sandbox(SandboxConfig(data_dir=content_dir, catalog="small", seed=1,
                                     licence_backend=am.LicenceBackend.WIDEVINE_TEST), clock)
     await sandbox.start()
-    cdm = create_cdm(DrmSettings(
-        cdm="widevine", widevine_device=wvd, privacy_mode=True,
+    cdm = create_cdm(DrmConfig(cdm="widevine", widevine_device=wvd), options=CdmOptions(
+        privacy_mode=True,
         service_certificate_root=content_dir / "widevine" / "root-cert.bin"), clock=clock)
     await cdm.start()
     pcm, track_id = await _play_track(sandbox, cdm, tmp_path / "state")
@@ -74,9 +74,9 @@ async def test_remote_cdm_through_pywidevine_serve_plays_the_sandbox_track(
     sandbox = Sandbox(SandboxConfig(data_dir=sandbox_dir, catalog="small", seed=1,
                                     licence_backend=am.LicenceBackend.WIDEVINE_TEST), clock)
     await sandbox.start()
-    cdm = create_cdm(DrmSettings(cdm="remote", remote_host=serve_url,
-                                 remote_secret=Secret(SECRET), remote_device="android",
-                                 privacy_mode=False), clock=clock)
+    cdm = create_cdm(DrmConfig(cdm="remote", remote_url=serve_url,
+                               remote_secret=Secret(SECRET), remote_device="android"),
+                     options=CdmOptions(privacy_mode=False), clock=clock)
     await cdm.start()
     pcm, track_id = await _play_track(sandbox, cdm, tmp_path / "state")
     assert pcm == reference_pcm(sandbox_dir, track_id, "FLAC_16_44")

@@ -9,7 +9,7 @@ import pytest
 from daemon.contracts import amazon_music as am
 from daemon.core.retry import jittered
 from daemon.core.tiers import Capability
-from daemon.sandbox.amazon import choices
+from daemon.sandbox import choices
 from daemon.services import amazon_policy
 
 

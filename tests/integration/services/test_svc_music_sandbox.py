@@ -13,7 +13,7 @@ from daemon.contracts import amazon_music as am
 from daemon.core.errors import TransportError
 from daemon.core.retry import RetryPolicy
 from daemon.core.tiers import Quality
-from daemon.sandbox.amazon import choices
+from daemon.sandbox import choices
 from daemon.services import amazon_policy
 from daemon.services.lwa import STORE_NAME, SignInRequired
 from daemon.services.music import MusicClient, TrackInstance

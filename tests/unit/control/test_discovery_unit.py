@@ -12,20 +12,19 @@ from daemon.discovery.announcer import (
     numbered,
 )
 from daemon.discovery.netwatch import current_addresses
-from daemon.discovery.settings import DiscoverySettings
 
 
 def test_txt_is_small_public_and_versioned() -> None:
-    txt = build_txt(DiscoverySettings(), "0a1b2c3d4e5f", pairing_open=True)
+    txt = build_txt("0a1b2c3d4e5f", pairing_open=True, model="speakerd")
     size = sum(1 + len(k) + 1 + len(v.encode()) for k, v in txt.items())
     assert size <= MAX_TXT_BYTES
     assert all(len(k) <= 9 for k in txt)
     assert txt["v"] == "1"
     assert txt["pair"] == "1"
     assert set(txt) == {"v", "id", "md", "path", "api", "pair"}
-    assert build_txt(DiscoverySettings(), "x", pairing_open=False)["pair"] == "0"
+    assert build_txt("x", pairing_open=False, model="speakerd")["pair"] == "0"
     with pytest.raises(DiscoveryError):
-        build_txt(DiscoverySettings(model="m" * 250), "x", pairing_open=False)
+        build_txt("x", pairing_open=False, model="m" * 250)
 
 
 def test_instance_names_fit_63_bytes() -> None:

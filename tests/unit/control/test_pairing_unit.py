@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from daemon.control.pairing import PairingRefused, PairingWindow, check_static_code, new_code
+from daemon.control.limits import ControlLimits
+from daemon.control.pairing import (
+    PairingRefused,
+    PairingWindow,
+    check_static_code,
+    is_trivial_code,
+    new_code,
+)
 from daemon.control.pake import DeviceSession, PakeError, PhoneSession, b64e
 from daemon.control.phones import PhoneLimitReached, PhoneRegistry, clean_name
-from daemon.control.settings import ControlSettings, is_trivial_code
 from daemon.core.errors import ConfigError
 from daemon.core.redact import Secret
 from tests.support.clock import FakeClock
@@ -83,7 +89,7 @@ async def finish(window: PairingWindow, code: str) -> None:
 async def test_window_expires_at_300s_and_refuses_the_right_code() -> None:
     clock = FakeClock()
     changes: list[dict[str, object]] = []
-    window = PairingWindow(ControlSettings(), clock, changes.append)
+    window = PairingWindow(ControlLimits(), clock, changes.append)
     code = window.open().reveal()
     clock.advance(299.0)
     assert window.is_open
@@ -97,7 +103,7 @@ async def test_window_expires_at_300s_and_refuses_the_right_code() -> None:
 
 async def test_window_closes_after_ten_failures() -> None:
     clock = FakeClock()
-    window = PairingWindow(ControlSettings(), clock)
+    window = PairingWindow(ControlLimits(), clock)
     code = window.open().reveal()
     wrong = "40917263" if code != "40917263" else "40917264"
     for i in range(10):
@@ -115,7 +121,7 @@ async def test_window_closes_after_ten_failures() -> None:
 
 async def test_one_session_at_a_time_and_abandoned_session_counts() -> None:
     clock = FakeClock()
-    window = PairingWindow(ControlSettings(pairing_session_timeout_s=30), clock)
+    window = PairingWindow(ControlLimits(pairing_session_timeout_s=30), clock)
     code = window.open().reveal()
     await begin_with(window, code)
     with pytest.raises(PairingRefused) as info:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from daemon.core.config import DrmConfig
 from daemon.core.errors import DrmError
-from daemon.drm import DrmSettings, create_cdm
+from daemon.drm import create_cdm
 from daemon.sandbox.licence import WidevineLicenceServer, WidevineUnavailable
 
 
@@ -26,8 +27,9 @@ def no_pywidevine(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_importing_the_drm_layer_does_not_import_pywidevine() -> None:
     code = (
         "import sys, daemon.drm, daemon.drm.widevine, daemon.sandbox.licence\n"
-        "from daemon.drm import DrmSettings, create_cdm\n"
-        "create_cdm(DrmSettings(cdm='widevine', widevine_device=__import__('pathlib').Path('x')))\n"
+        "from daemon.core.config import DrmConfig\n"
+        "from daemon.drm import create_cdm\n"
+        "create_cdm(DrmConfig(cdm='widevine', widevine_device=__import__('pathlib').Path('x')))\n"
         "print('pywidevine' in sys.modules)"
     )
     out = subprocess.run(
@@ -41,7 +43,7 @@ async def test_widevine_cdm_without_pywidevine_says_how_to_install(tmp_path: Pat
     device = tmp_path / "d.wvd"
     device.write_bytes(b"WVD")
     os.chmod(device, 0o600)
-    cdm = create_cdm(DrmSettings(cdm="widevine", widevine_device=device))
+    cdm = create_cdm(DrmConfig(cdm="widevine", widevine_device=device))
     with pytest.raises(DrmError, match=r"pip install 'speakerd\[widevine\]'"):
         await cdm.start()
 

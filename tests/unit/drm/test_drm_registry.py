@@ -1,4 +1,4 @@
-"""Choosing a CDM from settings; the `none` CDM; the device file rules."""
+"""Choosing a CDM from the `drm:` configuration; the `none` CDM; the device file rules."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from daemon.core.config import DrmConfig
 from daemon.core.errors import ConfigError, DrmError
 from daemon.core.redact import Secret
-from daemon.drm import CdmNotConfigured, DrmSettings, create_cdm
+from daemon.drm import CdmNotConfigured, CdmOptions, create_cdm
 from daemon.drm.clearkey import ClearKeyCdm
 from daemon.drm.remote import RemoteCdm
 from daemon.drm.widevine import WidevineCdm, read_device_file
 
 
 async def test_none_fails_every_request_with_instructions() -> None:
-    cdm = create_cdm(DrmSettings(cdm="none"))
+    cdm = create_cdm(DrmConfig(cdm="none"))
     await cdm.start()
     with pytest.raises(CdmNotConfigured, match=r"drm\.cdm") as info:
         await cdm.open()
@@ -28,13 +29,13 @@ async def test_none_fails_every_request_with_instructions() -> None:
 
 
 def test_builtins_by_name() -> None:
-    assert isinstance(create_cdm(DrmSettings(cdm="clearkey")), ClearKeyCdm)
-    wv = create_cdm(DrmSettings(cdm="widevine", widevine_device=Path("/nonexistent.wvd")))
+    assert isinstance(create_cdm(DrmConfig(cdm="clearkey")), ClearKeyCdm)
+    wv = create_cdm(DrmConfig(cdm="widevine", widevine_device=Path("/nonexistent.wvd")))
     assert isinstance(wv, WidevineCdm)
     remote = create_cdm(
-        DrmSettings(
+        DrmConfig(
             cdm="remote",
-            remote_host="http://127.0.0.1:1",
+            remote_url="http://127.0.0.1:1",
             remote_secret=Secret("s3cret"),
             remote_device="dev",
         )
@@ -46,21 +47,21 @@ def test_builtins_by_name() -> None:
 @pytest.mark.parametrize(
     ("settings", "key"),
     [
-        (DrmSettings(cdm="widevine"), "drm.widevine.device"),
+        (DrmConfig(cdm="widevine"), "drm.widevine_device"),
         (
-            DrmSettings(cdm="remote", remote_device="d", remote_secret=Secret("x")),
-            "drm.remote.host",
+            DrmConfig(cdm="remote", remote_device="d", remote_secret=Secret("x")),
+            "drm.remote_url",
         ),
-        (DrmSettings(cdm="remote", remote_host="http://h", remote_device="d"), "drm.remote.secret"),
+        (DrmConfig(cdm="remote", remote_url="http://h", remote_device="d"), "drm.remote_secret"),
         (
-            DrmSettings(
-                cdm="remote", remote_host="ftp://h", remote_device="d", remote_secret=Secret("x")
+            DrmConfig(
+                cdm="remote", remote_url="ftp://h", remote_device="d", remote_secret=Secret("x")
             ),
-            "drm.remote",
+            "drm.remote_url",
         ),
     ],
 )
-def test_missing_settings_are_config_errors(settings: DrmSettings, key: str) -> None:
+def test_missing_settings_are_config_errors(settings: DrmConfig, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         create_cdm(settings)
     assert info.value.fields["key"] == key
@@ -68,15 +69,20 @@ def test_missing_settings_are_config_errors(settings: DrmSettings, key: str) -> 
 
 def test_unknown_name_lists_what_is_known() -> None:
     with pytest.raises(ConfigError, match="unknown CDM 'nonesuch'") as info:
-        create_cdm(DrmSettings(cdm="nonesuch"))
+        create_cdm(DrmConfig(cdm="nonesuch"))
     assert "clearkey" in str(info.value)
 
 
-def test_settings_validate_numbers() -> None:
+def test_options_validate_numbers() -> None:
     with pytest.raises(ValueError, match="timeouts"):
-        DrmSettings(request_timeout=0)
+        CdmOptions(request_timeout=0)
     with pytest.raises(ValueError, match="retries"):
-        DrmSettings(retries=-1)
+        CdmOptions(retries=-1)
+
+
+def test_an_empty_name_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="must name a CDM"):
+        create_cdm(DrmConfig(cdm=""))
 
 
 def _write(path: Path, data: bytes, mode: int) -> Path:

@@ -17,11 +17,11 @@ class PluginCdm(ClearKeyCdm):
         self.label = label
 
 
-def create(settings: Any) -> PluginCdm:
-    """Entry-point factory: `factory(settings: DrmSettings) -> Cdm`."""
-    return PluginCdm(str(settings.plugin_options.get("label", "unset")))
+def create(config: Any, options: Any) -> PluginCdm:
+    """Entry-point factory: `factory(config: DrmConfig, options: CdmOptions) -> Cdm`."""
+    return PluginCdm(str(options.plugin_options.get("label", "unset")))
 
 
-def create_broken(settings: Any) -> object:
+def create_broken(config: Any, options: Any) -> object:
     """A factory that returns something that is not a CDM (for the registry's check)."""
     return object()

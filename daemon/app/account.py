@@ -1,42 +1,24 @@
-"""Lifecycle adapters the composition root (app.py) assembles: each is a named component
-with `start()` (returns when ready) and an idempotent `aclose()`."""
+"""The Amazon account as a component: Login With Amazon, the Music client, and code-based
+linking in the background while no account is linked."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
+from daemon.app.lifecycle import Spawn
 from daemon.core.clock import Clock
 from daemon.core.errors import AuthError, DaemonError
 from daemon.core.systemd import Notifier
+from daemon.core.tiers import Capability
 from daemon.services.http import HttpClient
 from daemon.services.lwa import CodePair, LinkState, LwaClient, LwaSettings
 from daemon.services.music import MusicClient, MusicSettings
+from daemon.state.secrets import SecretStore
 
 log = logging.getLogger("daemon.app")
-
-
-class _Lifecycle(Protocol):
-    async def start(self) -> None: ...
-
-    async def aclose(self) -> None: ...
-
-
-class Managed:
-    """Any object with start()/aclose(), under a name."""
-
-    def __init__(self, name: str, obj: _Lifecycle) -> None:
-        self.name = name
-        self.obj = obj
-
-    async def start(self) -> None:
-        await self.obj.start()
-
-    async def aclose(self) -> None:
-        await self.obj.aclose()
 
 
 @dataclass(frozen=True)
@@ -48,19 +30,16 @@ class Endpoints:
     client_id: str
 
 
-Spawn = Callable[[str, Awaitable[None]], None]
-
-
 class AmazonAccount:
     """Login With Amazon and the Music client. When no account is linked, code-based
     linking runs in the background and its code is shown (log and STATUS=)."""
 
     name = "amazon"
 
-    def __init__(self, *, http: HttpClient, store: Any, clock: Clock,
+    def __init__(self, *, http: HttpClient, store: SecretStore, clock: Clock,
                  endpoints: Callable[[], Endpoints], language: str, image_style: str,
-                 device_id: str, capabilities: Callable[[], list[str]],
-                 spawn: Callable[[str, Any], None], notifier: Notifier) -> None:
+                 device_id: str, capabilities: Callable[[], Sequence[Capability]],
+                 spawn: Spawn, notifier: Notifier) -> None:
         self._http = http
         self._store = store
         self._clock = clock
@@ -87,7 +66,7 @@ class AmazonAccount:
     async def wait_linked(self) -> None:
         await self._linked.wait()
 
-    def sign_in_state(self) -> dict[str, Any]:
+    def sign_in_state(self) -> dict[str, object]:
         """What a phone may show: linked or not, and the code to enter (never tokens)."""
         if self._linked.is_set():
             return {"state": "linked"}
@@ -97,7 +76,7 @@ class AmazonAccount:
                     "expires_in": round(self._pair.expires_in)}
         return {"state": "unlinked"}
 
-    async def start_link(self) -> dict[str, Any]:
+    async def start_link(self) -> dict[str, object]:
         """Start code-based linking (if not under way) and return the code to show."""
         if self._linked.is_set():
             return self.sign_in_state()
@@ -166,32 +145,3 @@ class AmazonAccount:
         lwa, self._lwa = self._lwa, None
         if lwa is not None:
             await lwa.aclose()
-
-
-class Autoplay:
-    """Plays one configured item once, after sign-in; a failure is logged, not fatal."""
-
-    name = "autoplay"
-
-    def __init__(self, *, run: Callable[[], Awaitable[None]],
-                 spawn: Callable[[str, Any], None]) -> None:
-        self._run = run
-        self._spawn = spawn
-
-    async def start(self) -> None:
-        self._spawn("autoplay", self._go())
-
-    async def _go(self) -> None:
-        for attempt in range(1, 4):
-            try:
-                await self._run()
-                return
-            except AuthError as exc:  # a stale sign-in: the account re-links, then retry
-                log.warning("autoplay.retry attempt=%s reason=%s", attempt, exc.code)
-            except DaemonError as exc:
-                log.error("autoplay.failed %s", exc)
-                return
-        log.error("autoplay.gave_up")
-
-    async def aclose(self) -> None:
-        return None
