@@ -11,7 +11,8 @@ from daemon.drm.pssh import WIDEVINE
 HOW_TO: Final = (
     "no CDM is configured (drm.cdm: none); protected tracks need one: set drm.cdm to "
     "clearkey, widevine (with drm.widevine_device and pip install 'speakerd[widevine]'), "
-    "remote (drm.remote_url, drm.remote_secret, drm.remote_device) or an installed speakerd.cdm plug-in"
+    "remote (drm.remote_url, drm.remote_secret, drm.remote_device) or an installed"
+    " speakerd.cdm plug-in"
 )
 
 
