@@ -174,7 +174,10 @@ class Sandbox(StartableResource):
         except ImportError as exc:
             log.info("sandbox.audible_unavailable reason=%s", exc)
             return
-        setup_audible(app, AudibleSandboxSettings(), self.clock, self.config.admin_enabled)
+        settings = AudibleSandboxSettings(
+            registrations_path=self.config.resolved_data_dir / "audible" / "registrations.json"
+        )
+        setup_audible(app, settings, self.clock, self.config.admin_enabled)
 
     def _ssl_context(self) -> ssl.SSLContext:
         from daemon.sandbox.tls import server_context

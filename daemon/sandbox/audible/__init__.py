@@ -28,11 +28,13 @@ from aiohttp import web
 
 from daemon.contracts import audible as c
 from daemon.core.clock import Clock
+from daemon.core.errors import StateError
 from daemon.sandbox.audible import choices
 
 from . import api, identity, licences
 from .admin import add_admin_routes
 from .common import STATE_KEY, BodyTooLarge, message
+from .persist import RegistrationFile
 from .settings import AudibleSandboxSettings
 from .state import AudibleState
 
@@ -68,7 +70,17 @@ def setup_audible(
     app: web.Application, settings: AudibleSandboxSettings, clock: Clock, admin_enabled: bool
 ) -> None:
     """Add the Audible routes (and, if `admin_enabled`, the /_sandbox/audible hooks) to `app`."""
-    app[STATE_KEY] = AudibleState.create(settings, clock)
+    state = AudibleState.create(settings, clock)
+    if settings.registrations_path is not None:
+        store = RegistrationFile(settings.registrations_path)
+        try:
+            loaded = store.load_into(state)
+        except StateError as exc:
+            _log.warning("audible.registrations_not_loaded error=%s", exc)
+        else:
+            state.registration_saver = store.save
+            _log.info("audible.registrations_loaded count=%d", loaded)
+    app[STATE_KEY] = state
     r = app.router
     r.add_get(c.SIGNIN_PATH, _guard(identity.signin_get))
     r.add_post(c.SIGNIN_PATH, _guard(identity.signin_post))

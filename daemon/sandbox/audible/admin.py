@@ -74,6 +74,7 @@ async def revoke(request: web.Request) -> web.Response:
         if not reg.revoked and (serial is None or reg.serial == serial):
             reg.revoked = True
             count += 1
+    await state_of(request).registrations_changed()
     return web.json_response({"revoked": count})
 
 
@@ -118,6 +119,7 @@ async def expire_tokens(request: web.Request) -> web.Response:
     state = state_of(request)
     for token, (adp, _exp) in list(state.access_tokens.items()):
         state.access_tokens[token] = (adp, state.now() - 1)
+    await state.registrations_changed()
     return web.json_response({"expired": len(state.access_tokens)})
 
 

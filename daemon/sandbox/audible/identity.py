@@ -285,8 +285,11 @@ async def register(request: web.Request) -> web.Response:
         refresh_token=c.REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(48),
         locale=locale,
     )
+    store_cookie = secrets.token_urlsafe(24)
+    reg.store_cookie = store_cookie
     state.registrations[adp] = reg
     access = state.new_access_token(adp)
+    await state.registrations_changed()
     tld = c.LOCALES[locale].tld
     first = state.settings.account_name.split()[0]
     success: dict[str, Any] = {
@@ -308,7 +311,7 @@ async def register(request: web.Request) -> web.Response:
                     "Expires": "01 Jan 2030 00:00:00 GMT",
                 }
             ],
-            "store_authentication_cookie": {"cookie": secrets.token_urlsafe(24)},
+            "store_authentication_cookie": {"cookie": store_cookie},
         },
         "extensions": {
             "device_info": {
@@ -362,6 +365,7 @@ async def token(request: web.Request) -> web.Response:
             status=400,
         )
     access = state.new_access_token(reg.adp_token)
+    await state.registrations_changed()
     ttl = int(state.settings.access_token_ttl)
     if state.toggles.actor_mode:
         return web.json_response(
@@ -392,6 +396,7 @@ async def deregister(request: web.Request) -> web.Response:
     for other in state.registrations.values():
         if other is reg or (everything and other.customer_id == reg.customer_id):
             other.revoked = True
+    await state.registrations_changed()
     return web.json_response({"response": {"success": {}}, "request_id": request_id()})
 
 

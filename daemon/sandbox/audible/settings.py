@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from daemon.contracts import audible as c
 from daemon.sandbox.audible import choices
@@ -36,6 +37,8 @@ class AudibleSandboxSettings:
     reject_bearer: bool = False
     actor_mode: bool = False
     throttle_after: int | None = None
+    # Where device registrations are kept across restarts (None: in memory only).
+    registrations_path: Path | None = None
 
     def __post_init__(self) -> None:
         if self.rsa_key_bits not in (1024, 2048, 3072, 4096):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,10 @@ class Registration:
     locale: str
     revoked: bool = False
     licence_count: int = 0
+    # "Amazon", or "Audible" for a pre-Amazon username account (AU-C25).
+    account_pool: str = "Amazon"
+    # `store_authentication_cookie` issued at registration (activation bytes use it).
+    store_cookie: str = ""
 
 
 @dataclass
@@ -80,6 +85,8 @@ class AudibleState:
     content_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     state_version: int = 0
+    # Called after registrations or access tokens change (persist.RegistrationFile.save).
+    registration_saver: Callable[[AudibleState], Awaitable[None]] | None = None
 
     @classmethod
     def create(cls, settings: AudibleSandboxSettings, clock: Clock) -> AudibleState:
@@ -95,6 +102,11 @@ class AudibleState:
         state.titles = {t.asin: t for t in FIXTURE_TITLES}
         state.state_version = int(clock.time() * 1000)
         return state
+
+    async def registrations_changed(self) -> None:
+        """Persist registrations now, when a registration file is configured."""
+        if self.registration_saver is not None:
+            await self.registration_saver(self)
 
     def now(self) -> float:
         """The sandbox's wall clock, shifted by the clock-offset hook."""
