@@ -86,7 +86,7 @@ def init_cookies() -> dict[str, str]:
     map_md = {
         "device_user_dictionary": [],
         "device_registration_data": {"software_version": policy.SOFTWARE_VERSION},
-        "app_identifier": {"app_version": policy.APP_VERSION, "bundle_id": "com.audible.iphone"},
+        "app_identifier": {"app_version": policy.APP_VERSION, "bundle_id": policy.BUNDLE_ID},
     }
     return {
         "frc": frc,

@@ -13,30 +13,37 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
+# --- The device profile: every request that names the app takes it from here ----------
+# Values of the current Audible for iPhone app as mkb79/Audible 0.13.1 sends them
+# (registration body, refresh and cookie-exchange forms, `map-md` init cookie, sign-in UA).
 DEVICE_TYPE: Final = "A2CZJZGLK2JJVM"
 APP_NAME: Final = "Audible"
-APP_VERSION: Final = "3.56.2"
-SOFTWARE_VERSION: Final = "35602678"
-OS_VERSION: Final = "15.0.0"
+APP_VERSION: Final = "4.60"
+SOFTWARE_VERSION: Final = "46000856"
+OS_VERSION: Final = "26.2"
 DEVICE_MODEL: Final = "iPhone"
+BUNDLE_ID: Final = "com.audible.iphone"
+# The sign-in pages see the app's web view; WebKit has frozen the OS token it reports
+# (18_7) while the device itself registers with the OS_VERSION above.
+LOGIN_USER_AGENT: Final = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_7 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148"
+)
 DEVICE_NAME_TEMPLATE: Final = (
     "%FIRST_NAME%%FIRST_NAME_POSSESSIVE_STRING%%DUPE_STRATEGY_1ST%Audible for iPhone"
 )
 OPENID_IDENTIFIER_SELECT: Final = "http://specs.openid.net/auth/2.0/identifier_select"
 # The code parameter names accepted from a pasted maplanding URL, in order (§3.2 step 5).
 AUTH_CODE_PARAMS: Final = ("openid.oa2.authorization_code", "authorization_code", "code")
-LOGIN_USER_AGENT: Final = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 15_0 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Mobile/15E148"
-)
 REQUESTED_TOKEN_TYPES: Final = (
     "bearer",
     "mac_dms",
     "website_cookies",
     "store_authentication_cookie",
 )
-# AU-C09: the client's timestamp format (UTC, no fraction).
-SIGNATURE_TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+# AU-C09: the client's timestamp format: UTC with microseconds and `Z`, as the seed's
+# example and mkb79 send it (mkb79 now writes `+00:00Z`; both parse the same).
+SIGNATURE_TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 # AU-C10: mkb79's default API headers.
 DEFAULT_API_HEADERS: Final = MappingProxyType(
     {"Accept": "application/json", "Accept-Charset": "utf-8", "Content-Type": "application/json"}

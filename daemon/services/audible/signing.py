@@ -21,7 +21,7 @@ from daemon.services.audible import policy
 
 
 def format_timestamp(now: datetime) -> str:
-    """AU-C09: `YYYY-MM-DDTHH:MM:SSZ` in UTC (naive datetimes are taken as UTC)."""
+    """AU-C09: `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC (naive datetimes are taken as UTC)."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return now.astimezone(UTC).strftime(policy.SIGNATURE_TIMESTAMP_FORMAT)

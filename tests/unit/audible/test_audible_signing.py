@@ -49,12 +49,12 @@ def test_get_signature_verifies_over_the_spec_string(key: rsa.RSAPrivateKey) -> 
     assert set(headers) == {"x-adp-token", "x-adp-alg", "x-adp-signature"}
     assert headers["x-adp-token"] == ADP
     assert headers["x-adp-alg"] == "SHA256withRSA:1.0"
-    assert headers["x-adp-signature"].endswith(":2026-09-30T12:33:04Z")
+    assert headers["x-adp-signature"].endswith(":2026-09-30T12:33:04.987654Z")
     # Upper-case method, empty line for the empty body, token last (§5).
     verify(
         key,
         headers,
-        b"GET\n/1.0/library?num_results=5&page=2\n2026-09-30T12:33:04Z\n\n" + ADP.encode(),
+        b"GET\n/1.0/library?num_results=5&page=2\n2026-09-30T12:33:04.987654Z\n\n" + ADP.encode(),
     )
 
 
@@ -65,7 +65,7 @@ def test_post_body_is_signed(key: rsa.RSAPrivateKey) -> None:
         "POST", "/1.0/content/B0X/licenserequest", body, ADP, pkcs1_pem(key).encode(), now
     )
     expected = (
-        b"POST\n/1.0/content/B0X/licenserequest\n2026-01-02T03:04:05Z\n"
+        b"POST\n/1.0/content/B0X/licenserequest\n2026-01-02T03:04:05.000000Z\n"
         + body
         + b"\n"
         + ADP.encode()
@@ -80,7 +80,7 @@ def test_timestamp_is_utc_for_any_zone_and_naive_is_utc(key: rsa.RSAPrivateKey) 
     naive = datetime(2026, 1, 2, 3, 4, 5)
     for now in (zoned, naive):
         headers = sign_request("GET", "/x", b"", ADP, pkcs1_pem(key), now)
-        assert headers["x-adp-signature"].split(":", 1)[1] == "2026-01-02T03:04:05Z"
+        assert headers["x-adp-signature"].split(":", 1)[1] == "2026-01-02T03:04:05.000000Z"
 
 
 def test_pkcs8_der_base64_key_is_accepted(key: rsa.RSAPrivateKey) -> None:
@@ -89,7 +89,7 @@ def test_pkcs8_der_base64_key_is_accepted(key: rsa.RSAPrivateKey) -> None:
     )
     now = datetime(2026, 1, 1, tzinfo=UTC)
     headers = sign_request("GET", "/a", b"", ADP, base64.b64encode(der).decode(), now)
-    verify(key, headers, b"GET\n/a\n2026-01-01T00:00:00Z\n\n" + ADP.encode())
+    verify(key, headers, b"GET\n/a\n2026-01-01T00:00:00.000000Z\n\n" + ADP.encode())
 
 
 def test_unreadable_key_is_an_auth_error_without_the_key() -> None:
@@ -110,7 +110,7 @@ def test_any_request_verifies(key: rsa.RSAPrivateKey, method: str, path: str, bo
     now = datetime(2030, 6, 7, 8, 9, 10, tzinfo=UTC)
     raw = body.encode()
     headers = sign_request(method, path, raw, ADP, pkcs1_pem(key), now)
-    expected = f"{method}\n{path}\n2030-06-07T08:09:10Z\n{body}\n{ADP}".encode()
+    expected = f"{method}\n{path}\n2030-06-07T08:09:10.000000Z\n{body}\n{ADP}".encode()
     verify(key, headers, expected)
 
 
@@ -125,7 +125,9 @@ def test_request_signer_matches_sign_request_and_hides_the_key(key: rsa.RSAPriva
         "PUT", "/1.0/lastpositions/B0X", b'{"a":1}', ADP, pkcs1_pem(key), now
     )
     verify(
-        key, headers, b'PUT\n/1.0/lastpositions/B0X\n2026-03-04T05:06:07Z\n{"a":1}\n' + ADP.encode()
+        key,
+        headers,
+        b'PUT\n/1.0/lastpositions/B0X\n2026-03-04T05:06:07.000000Z\n{"a":1}\n' + ADP.encode(),
     )
     assert "PRIVATE" not in repr(signer)
     assert "{enc:" not in repr(signer)
