@@ -37,7 +37,7 @@ class RecordingHttp(HttpClient):
         super().__init__(clock=SystemClock(), retry=RetryPolicy(max_attempts=1))
         self.sent: list[tuple[str, str, dict[str, str], Any]] = []
 
-    async def request(  # type: ignore[override]
+    async def request(
         self,
         method: str,
         url: str,
