@@ -50,6 +50,13 @@ DEFAULT_LOCALE: Final = "us"
 WWW_HOST: Final = "www.amazon.{tld}"
 IDENTITY_HOST: Final = "api.amazon.{tld}"
 API_HOST: Final = "api.audible.{tld}"
+# Pre-Amazon ("username") accounts sign in, register, refresh and deregister on Audible's
+# own hosts (mkb79 `with_username`); only these marketplaces ever had such accounts.
+USERNAME_WWW_HOST: Final = "www.audible.{tld}"
+USERNAME_IDENTITY_HOST: Final = "api.audible.{tld}"
+USERNAME_LOCALES: Final = frozenset({"us", "uk", "de"})
+ACCOUNT_POOL_AMAZON: Final = "Amazon"
+ACCOUNT_POOL_AUDIBLE: Final = "Audible"
 
 
 # --- §3.1 login (DOCUMENTED) / AU-C02, AU-C06 iOS profile -----------------------------------

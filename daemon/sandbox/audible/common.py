@@ -86,9 +86,23 @@ def marketplace(request: web.Request) -> str:
             c.API_HOST.format(tld=loc.tld),
             c.IDENTITY_HOST.format(tld=loc.tld),
             c.WWW_HOST.format(tld=loc.tld),
+            c.USERNAME_WWW_HOST.format(tld=loc.tld),
         ):
             return code
     return state_of(request).settings.default_locale
+
+
+def host_pool(request: web.Request) -> str:
+    """The account pool a request's Host addresses: `Audible` for `www.audible.*` and
+    `api.audible.*` (username accounts' identity hosts), otherwise `Amazon`."""
+    host = (request.headers.get("Host") or "").split(":", 1)[0].lower()
+    for loc in c.LOCALES.values():
+        if host in (
+            c.USERNAME_WWW_HOST.format(tld=loc.tld),
+            c.USERNAME_IDENTITY_HOST.format(tld=loc.tld),
+        ):
+            return c.ACCOUNT_POOL_AUDIBLE
+    return c.ACCOUNT_POOL_AMAZON
 
 
 # --- AU-C09 signature verification ------------------------------------------------------

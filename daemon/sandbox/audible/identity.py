@@ -23,6 +23,7 @@ from daemon.sandbox.audible import choices
 
 from .common import (
     access_token_registration,
+    host_pool,
     marketplace,
     parse_json_object,
     read_body,
@@ -92,8 +93,12 @@ _REQUIRED_SIGNIN = (
 )
 
 
-def start_login(state: AudibleState, query: dict[str, str]) -> LoginSession | str:
-    """A new login session from sign-in URL parameters, or the reason they are unusable."""
+def start_login(
+    state: AudibleState, query: dict[str, str], reached_pool: str | None = None
+) -> LoginSession | str:
+    """A new login session from sign-in URL parameters, or the reason they are unusable.
+    `reached_pool` is the pool of the host the pages were reached on (None: not checked, as
+    for the scripted phone, which has only the URL's parameters)."""
     missing = [k for k in _REQUIRED_SIGNIN if not query.get(k)]
     if missing:
         return "missing parameter " + missing[0]
@@ -104,14 +109,23 @@ def start_login(state: AudibleState, query: dict[str, str]) -> LoginSession | st
     client_id = query["openid.oa2.client_id"]
     if not client_id.startswith("device:"):
         return "bad client_id"
-    cc = query["openid.assoc_handle"].rsplit("_", 1)[-1]
+    handle = query["openid.assoc_handle"]
+    cc = handle.rsplit("_", 1)[-1]
     if cc not in c.LOCALES:
         return "unknown assoc_handle"
+    pool = c.ACCOUNT_POOL_AUDIBLE if handle.startswith("amzn_audible_ios_lap_") else (
+        c.ACCOUNT_POOL_AMAZON
+    )
+    if pool == c.ACCOUNT_POOL_AUDIBLE and cc not in c.USERNAME_LOCALES:
+        return "username sign-in is not available in this marketplace"
+    if reached_pool is not None and reached_pool != pool:
+        return "this sign-in belongs on the other host (www.amazon vs www.audible)"
     return LoginSession(
         challenge=query["openid.oa2.code_challenge"],
         client_id=client_id[len("device:") :],
         return_to=query["openid.return_to"],
         country_code=cc,
+        pool=pool,
     )
 
 
@@ -119,12 +133,16 @@ def finish_login(state: AudibleState, session: LoginSession) -> str:
     """Issue a single-use code; return the maplanding target (path + query, local host)."""
     code = secrets.token_urlsafe(18)
     state.codes[code] = AuthCode(
-        session.challenge, session.client_id, state.now() + state.settings.auth_code_ttl
+        session.challenge,
+        session.client_id,
+        state.now() + state.settings.auth_code_ttl,
+        session.pool,
     )
+    lap = "lap_" if session.pool == c.ACCOUNT_POOL_AUDIBLE else ""
     params = {
         "openid.oa2.authorization_code": code,
         "openid.mode": "id_res",
-        "openid.assoc_handle": f"amzn_audible_ios_{session.country_code}",
+        "openid.assoc_handle": f"amzn_audible_ios_{lap}{session.country_code}",
         "openid.return_to": session.return_to,
     }
     return f"{c.MAPLANDING_PATH}?{urlencode(params)}"
@@ -132,7 +150,7 @@ def finish_login(state: AudibleState, session: LoginSession) -> str:
 
 async def signin_get(request: web.Request) -> web.Response:
     state = state_of(request)
-    result = start_login(state, dict(request.query))
+    result = start_login(state, dict(request.query), host_pool(request))
     if isinstance(result, str):
         return _page(
             "Error",
@@ -159,7 +177,12 @@ async def signin_post(request: web.Request) -> web.Response:
         )
     toggles = state.toggles
     if not session.authenticated:
-        if form.get("email") != state.settings.account_email or not secrets.compare_digest(
+        login_name = (
+            state.settings.account_username
+            if session.pool == c.ACCOUNT_POOL_AUDIBLE
+            else state.settings.account_email
+        )
+        if form.get("email") != login_name or not secrets.compare_digest(
             form.get("password", "").encode(), state.settings.account_password.encode()
         ):
             return _page(
@@ -271,6 +294,8 @@ async def register(request: web.Request) -> web.Response:
         not secrets.compare_digest(challenge, issued.challenge)
         or client_id != expected_client
         or issued.client_id != expected_client
+        # A username account's code registers only on api.audible, an Amazon one on api.amazon.
+        or issued.pool != host_pool(request)
     ):
         return _credential_error(request)
     pem, public_key = await asyncio.to_thread(_new_key_pem, state.settings.rsa_key_bits)
@@ -284,6 +309,7 @@ async def register(request: web.Request) -> web.Response:
         public_key=public_key,
         refresh_token=c.REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(48),
         locale=locale,
+        account_pool=issued.pool,
     )
     store_cookie = secrets.token_urlsafe(24)
     reg.store_cookie = store_cookie
@@ -291,6 +317,7 @@ async def register(request: web.Request) -> web.Response:
     access = state.new_access_token(adp)
     await state.registrations_changed()
     tld = c.LOCALES[locale].tld
+    cookie_domain = f".{issued.pool.lower()}.{tld}"
     first = state.settings.account_name.split()[0]
     success: dict[str, Any] = {
         "tokens": {
@@ -304,7 +331,7 @@ async def register(request: web.Request) -> web.Response:
                 {
                     "Name": "session-id",
                     "Value": f'"{secrets.token_hex(8)}"',
-                    "Domain": f".amazon.{tld}",
+                    "Domain": cookie_domain,
                     "Path": "/",
                     "Secure": "true",
                     "HttpOnly": "false",
@@ -320,7 +347,7 @@ async def register(request: web.Request) -> web.Response:
                 "device_type": device_type,
             },
             "customer_info": {
-                "account_pool": "Amazon",
+                "account_pool": reg.account_pool,
                 "user_id": reg.customer_id,
                 "home_region": "NA",
                 "name": state.settings.account_name,
@@ -359,7 +386,7 @@ async def token(request: web.Request) -> web.Response:
         ),
         None,
     )
-    if reg is None or reg.revoked:
+    if reg is None or reg.revoked or reg.account_pool != host_pool(request):
         return web.json_response(
             {"error": "invalid_grant", "error_description": "The refresh token is invalid."},
             status=400,
@@ -385,7 +412,7 @@ async def deregister(request: web.Request) -> web.Response:
     state = state_of(request)
     raw = await read_body(request)
     reg = access_token_registration(request)
-    if reg is None or reg.revoked:
+    if reg is None or reg.revoked or reg.account_pool != host_pool(request):
         return _identity_error(401, "Unauthorized", "Access token is invalid or expired.")
     body = parse_json_object(raw) if raw else {}
     if body is None:

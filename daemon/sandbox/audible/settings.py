@@ -20,6 +20,8 @@ class AudibleSandboxSettings:
     account_email: str = "listener@example.com"
     account_password: str = "sandbox-password"  # noqa: S105 - fixture account
     account_name: str = "Alice Example"
+    # The same customer as a pre-Amazon username account (signs in on www.audible.{tld}).
+    account_username: str = "alice-audible"
     customer_id: str = "amzn1.account.SANDBOXLISTENER0000000000000"
     rsa_key_bits: int = choices.SANDBOX_RSA_KEY_BITS
     access_token_ttl: float = float(c.ACCESS_TOKEN_TTL_SECONDS)

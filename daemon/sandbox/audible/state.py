@@ -57,6 +57,7 @@ class LoginSession:
     client_id: str
     return_to: str
     country_code: str
+    pool: str = c.ACCOUNT_POOL_AMAZON
     authenticated: bool = False
     captcha_solved: bool = False
     otp_passed: bool = False
@@ -67,6 +68,7 @@ class AuthCode:
     challenge: str
     client_id: str
     expires: float
+    pool: str = c.ACCOUNT_POOL_AMAZON
 
 
 @dataclass

@@ -123,6 +123,12 @@ class AudibleClient(AsyncResource):
     def locale(self) -> Locale:
         return get_locale(self._session.locale_code)
 
+    def _identity(self) -> tuple[str, dict[str, str]]:
+        """The identity host of this account's pool (username accounts: `api.audible`)."""
+        return self._endpoints.identity_base(
+            self.locale, with_username=self._session.with_username
+        )
+
     # -- tokens ---------------------------------------------------------------------------
 
     async def access_token(self) -> Secret:
@@ -142,7 +148,7 @@ class AudibleClient(AsyncResource):
             await self._refresh()
 
     async def _refresh(self) -> None:
-        base, host = self._endpoints.identity_base(self.locale)
+        base, host = self._identity()
         form = {
             "app_name": policy.APP_NAME,
             "app_version": policy.APP_VERSION,
@@ -152,7 +158,9 @@ class AudibleClient(AsyncResource):
         }
         headers = {
             **host,
-            "x-amzn-identity-auth-domain": c.IDENTITY_HOST.format(tld=self.locale.tld),
+            "x-amzn-identity-auth-domain": self._endpoints.identity_host(
+                self.locale, with_username=self._session.with_username
+            ),
         }
         response = await transport.send(
             self._http, "POST", base + c.TOKEN_PATH, headers=headers, body=form
@@ -188,7 +196,7 @@ class AudibleClient(AsyncResource):
     async def deregister(self) -> None:
         """Remove this device's registration (never all devices, §4.4)."""
         await self.refresh_access_token()  # mkb79 refreshes first; the token must be live
-        base, host = self._endpoints.identity_base(self.locale)
+        base, host = self._identity()
         headers = {
             **host,
             c.ACCESS_TOKEN_HEADER: self._session.access_token.reveal(),
@@ -203,7 +211,7 @@ class AudibleClient(AsyncResource):
 
     async def user_profile(self) -> dict[str, Any]:
         token = await self.access_token()
-        base, host = self._endpoints.identity_base(self.locale)
+        base, host = self._identity()
         response = await transport.send(
             self._http,
             "GET",

@@ -120,12 +120,16 @@ async def form_login(
     captcha_callback: CaptchaCallback | None = None,
     otp_callback: OtpCallback | None = None,
     serial: str | None = None,
+    with_username: bool = False,
 ) -> LoginResult:
-    """Sign in through the HTML pages; returns the code + verifier for `/auth/register`."""
+    """Sign in through the HTML pages; returns the code + verifier for `/auth/register`.
+    `with_username`: a pre-Amazon account, signed in on `www.audible.{tld}`."""
     captcha_cb: CaptchaCallback = captcha_callback or prompt_captcha
     otp_cb: OtpCallback = otp_callback or prompt_otp
-    pending = start_external_login(locale, endpoints, serial=serial)
-    www, host = endpoints.www_base(locale)
+    pending = start_external_login(
+        locale, endpoints, serial=serial, with_username=with_username
+    )
+    www, host = endpoints.www_base(locale, with_username=with_username)
     cookies = init_cookies()
     base_headers = {**host, "User-Agent": policy.LOGIN_USER_AGENT, "Accept-Language": "en-US"}
     method, url, body = "GET", pending.signin_url, None
@@ -208,7 +212,7 @@ def _local(url: str, www: str) -> str:
     base = urlsplit(www)
     if parts.netloc == base.netloc:
         return url
-    if parts.hostname and parts.hostname.startswith("www.amazon."):
+    if parts.hostname and parts.hostname.startswith(("www.amazon.", "www.audible.")):
         return f"{www}{parts.path}" + (f"?{parts.query}" if parts.query else "")
     return url
 

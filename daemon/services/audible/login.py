@@ -52,8 +52,9 @@ def build_signin_url(
     with_username: bool = False,
 ) -> str:
     """The §3.1 sign-in URL (iOS profile)."""
-    www, _ = endpoints.www_base(locale)
-    return_to = f"https://{c.WWW_HOST.format(tld=locale.tld)}{c.MAPLANDING_PATH}"
+    www, _ = endpoints.www_base(locale, with_username=with_username)
+    return_to = f"https://{endpoints.www_host(locale, with_username=with_username)}"
+    return_to += c.MAPLANDING_PATH
     handle = ("amzn_audible_ios_lap_" if with_username else "amzn_audible_ios_") + (
         locale.country_code
     )

@@ -23,9 +23,10 @@ log = logging.getLogger("daemon.services.audible")
 def _registration_body(login: LoginResult) -> dict[str, Any]:
     """The §4.1 iOS-profile body (AU-C06)."""
     tld = login.locale.tld
+    pool = "audible" if login.with_username else "amazon"
     return {
         "requested_token_type": list(policy.REQUESTED_TOKEN_TYPES),
-        "cookies": {"website_cookies": [], "domain": f".amazon.{tld}"},
+        "cookies": {"website_cookies": [], "domain": f".{pool}.{tld}"},
         "registration_data": {
             "domain": "Device",
             "app_version": policy.APP_VERSION,
@@ -52,7 +53,7 @@ async def register_device(
     login: LoginResult, *, http: HttpClient, clock: Clock, endpoints: Endpoints
 ) -> AudibleSession:
     """Exchange the login's code at `/auth/register` for a device registration."""
-    base, host = endpoints.identity_base(login.locale)
+    base, host = endpoints.identity_base(login.locale, with_username=login.with_username)
     body = json.dumps(_registration_body(login)).encode()
     headers = {**host, "Content-Type": "application/json", "Accept": "application/json"}
     response = await transport.send(

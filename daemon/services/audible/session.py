@@ -112,6 +112,7 @@ class AudibleSession:
             or not isinstance(with_username, bool)
             or (activation is not None and not isinstance(activation, str))
             or fields["locale_code"] not in c.LOCALES
+            or (with_username and fields["locale_code"] not in c.USERNAME_LOCALES)
             or not _ADP_TOKEN.match(fields["adp_token"])
         ):
             raise AuthError("saved Audible sign-in is damaged; " + policy.RELOGIN_HINT)

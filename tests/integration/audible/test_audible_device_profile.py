@@ -10,44 +10,21 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from audible_account_helpers import RecordingHttp
 from audible_sandbox_helpers import OffsetClock, register, sign
 
-from daemon.core.clock import SystemClock
 from daemon.core.redact import Secret
-from daemon.core.retry import RetryPolicy
 from daemon.services.audible import AudibleClient, Endpoints, form_login, get_locale, policy
-from daemon.services.http import HttpClient, HttpResponse
 
 LIB = "/1.0/library"
 _STAMP = re.compile(r":\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-class RecordingHttp(HttpClient):
-    """The real client, keeping (method, url, headers, body) of every request."""
-
-    def __init__(self) -> None:
-        super().__init__(clock=SystemClock(), retry=RetryPolicy(max_attempts=1))
-        self.sent: list[tuple[str, str, dict[str, str], Any]] = []
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        data: bytes | Mapping[str, str] | None = None,
-        **kwargs: Any,
-    ) -> HttpResponse:
-        self.sent.append((method.upper(), url, dict(headers or {}), data))
-        return await super().request(method, url, headers=headers, data=data, **kwargs)
 
 
 @pytest.fixture
