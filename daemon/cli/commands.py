@@ -82,7 +82,11 @@ def _run_login_audible(args: argparse.Namespace) -> int:
         async with HttpClient(clock=clock) as http:
             return await login_cli.run(locale_code=args.locale, http=http, clock=clock,
                                        endpoints=Endpoints(), store=store,
-                                       with_username=args.username_account, force=args.force)
+                                       with_username=args.username_account, force=args.force,
+                                       import_file=args.import_file,
+                                       export_file=args.export_file,
+                                       password_file=args.password_file,
+                                       encrypt=args.encrypt)
 
     return asyncio.run(go())
 

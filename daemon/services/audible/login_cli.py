@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from daemon.contracts import audible as c
@@ -20,6 +21,7 @@ from daemon.core.errors import DaemonError
 from daemon.services.audible import policy
 from daemon.services.http import HttpClient
 
+from . import login_transfer
 from .client import AudibleClient
 from .locales import Endpoints, get_locale
 from .login import start_external_login
@@ -43,9 +45,36 @@ def add_parser(
     )
     parser.add_argument(
         "--locale",
-        default=c.DEFAULT_LOCALE,
+        default=None,
         choices=sorted(c.LOCALES),
-        help="Audible marketplace (default us)",
+        help="Audible marketplace (default us; with --import: the file's, checked if given)",
+    )
+    move = parser.add_mutually_exclusive_group()
+    move.add_argument(
+        "--import",
+        dest="import_file",
+        type=Path,
+        metavar="FILE",
+        help="bring the device registration of an mkb79/audible-cli auth file (plain or"
+        " encrypted) instead of signing in",
+    )
+    move.add_argument(
+        "--export",
+        dest="export_file",
+        type=Path,
+        metavar="FILE",
+        help="write the saved sign-in as an auth file mkb79/audible-cli can load",
+    )
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help="the auth file's password is the first line of FILE (else it is asked for)",
+    )
+    parser.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="with --export: encrypt the file with a password (asked for)",
     )
     parser.add_argument(
         "--username-account",
@@ -67,7 +96,7 @@ async def _terminal_prompt(text: str) -> str:
 
 async def run(
     *,
-    locale_code: str,
+    locale_code: str | None,
     http: HttpClient,
     clock: Clock,
     endpoints: Endpoints,
@@ -77,13 +106,45 @@ async def run(
     prompt: Prompt | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    import_file: Path | None = None,
+    export_file: Path | None = None,
+    password_file: Path | None = None,
+    encrypt: bool = False,
 ) -> int:
-    """Run the login; returns the process exit code (0 signed in, else sysexits)."""
+    """Run the login (or the import/export); returns the exit code (0 done, else sysexits)."""
     out = out or sys.stdout
     err = err or sys.stderr
     ask = prompt or _terminal_prompt
+    if import_file is not None or export_file is not None:
+        try:
+            if import_file is not None:
+                await login_transfer.import_auth_file(
+                    import_file,
+                    password=await login_transfer.password_for(
+                        password_file=password_file, encrypt=False, confirm=False
+                    ),
+                    locale_code=locale_code,
+                    http=http,
+                    clock=clock,
+                    endpoints=endpoints,
+                    store=store,
+                    out=out,
+                )
+            elif export_file is not None:
+                await login_transfer.export_auth_file(
+                    export_file,
+                    password=await login_transfer.password_for(
+                        password_file=password_file, encrypt=encrypt, confirm=True
+                    ),
+                    store=store,
+                    out=out,
+                )
+        except DaemonError as exc:
+            print(f"speakerd: {exc}", file=err)
+            return exc.exit_code
+        return 0
     try:
-        locale = get_locale(locale_code)
+        locale = get_locale(locale_code or c.DEFAULT_LOCALE)
         saved = await asyncio.to_thread(store.load, policy.SESSION_SECRET_NAME)
         old: AudibleSession | None = None
         if saved is not None:

@@ -7,6 +7,7 @@ the store must offer (`daemon.state.secrets.SecretStore` satisfies it).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -44,6 +45,23 @@ class AudibleSession:
     locale_code: str
     with_username: bool = False
     activation_bytes: Secret | None = None
+    # Website cookies from registration or exchange (JSON object name -> value) and the
+    # `store_authentication_cookie`; both are credentials, kept only in the secret store.
+    website_cookies: Secret | None = None
+    store_cookie: Secret | None = None
+
+    def cookies(self) -> dict[str, str]:
+        """The website cookies as a dict (empty when none were issued)."""
+        if self.website_cookies is None:
+            return {}
+        value = json.loads(self.website_cookies.reveal())
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    def with_cookies(self, cookies: dict[str, str]) -> AudibleSession:
+        return replace(self, website_cookies=Secret(json.dumps(cookies, sort_keys=True)))
+
+    def with_activation_bytes(self, value: str) -> AudibleSession:
+        return replace(self, activation_bytes=Secret(value))
 
     def with_access_token(
         self, token: Secret, expires: float, refresh_token: Secret | None = None
@@ -76,6 +94,10 @@ class AudibleSession:
             "activation_bytes": (
                 self.activation_bytes.reveal() if self.activation_bytes is not None else None
             ),
+            "website_cookies": self.cookies() if self.website_cookies is not None else None,
+            "store_authentication_cookie": (
+                self.store_cookie.reveal() if self.store_cookie is not None else None
+            ),
         }
 
     @classmethod
@@ -99,6 +121,8 @@ class AudibleSession:
             expires = data["expires"]
             with_username = data.get("with_username", False)
             activation = data.get("activation_bytes")
+            cookies = data.get("website_cookies")
+            store_cookie = data.get("store_authentication_cookie")
         except (KeyError, TypeError, AttributeError):
             raise AuthError("saved Audible sign-in is incomplete; " + policy.RELOGIN_HINT) from None
         if (
@@ -111,6 +135,8 @@ class AudibleSession:
             or isinstance(expires, bool)
             or not isinstance(with_username, bool)
             or (activation is not None and not isinstance(activation, str))
+            or (cookies is not None and not _cookie_dict(cookies))
+            or (store_cookie is not None and not isinstance(store_cookie, str))
             or fields["locale_code"] not in c.LOCALES
             or (with_username and fields["locale_code"] not in c.USERNAME_LOCALES)
             or not _ADP_TOKEN.match(fields["adp_token"])
@@ -130,7 +156,34 @@ class AudibleSession:
             locale_code=fields["locale_code"],
             with_username=with_username,
             activation_bytes=Secret(activation) if activation else None,
+            website_cookies=(
+                Secret(json.dumps(cookies, sort_keys=True)) if cookies is not None else None
+            ),
+            store_cookie=Secret(store_cookie) if store_cookie else None,
         )
+
+
+def _cookie_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def registration_cookies(tokens: Any) -> tuple[dict[str, str] | None, str | None]:
+    """`website_cookies` (list of {Name, Value}) as a dict, and the store cookie text;
+    missing or malformed parts are None (they are not needed to play)."""
+    cookies: dict[str, str] | None = None
+    raw = tokens.get("website_cookies") if isinstance(tokens, dict) else None
+    if isinstance(raw, list):
+        cookies = {}
+        for item in raw:
+            if isinstance(item, dict):
+                name, value = item.get("Name"), item.get("Value")
+                if isinstance(name, str) and isinstance(value, str):
+                    cookies[name] = value.replace('"', "")
+    store = tokens.get("store_authentication_cookie") if isinstance(tokens, dict) else None
+    cookie = store.get("cookie") if isinstance(store, dict) else None
+    return cookies, cookie if isinstance(cookie, str) and cookie else None
 
 
 def parse_registration(
@@ -175,6 +228,7 @@ def parse_registration(
         raise bad("expires_in is not a number") from None
     if dev_serial != serial:
         raise bad("device serial was not echoed back")
+    web_cookies, store_cookie = registration_cookies(tokens)
     return AudibleSession(
         device_serial=dev_serial,
         device_type=dev_type,
@@ -188,4 +242,8 @@ def parse_registration(
         expires=now + ttl,
         locale_code=locale_code,
         with_username=with_username,
+        website_cookies=(
+            Secret(json.dumps(web_cookies, sort_keys=True)) if web_cookies is not None else None
+        ),
+        store_cookie=Secret(store_cookie) if store_cookie else None,
     )
