@@ -55,6 +55,16 @@ API_HOST: Final = "api.audible.{tld}"
 USERNAME_WWW_HOST: Final = "www.audible.{tld}"
 USERNAME_IDENTITY_HOST: Final = "api.audible.{tld}"
 USERNAME_LOCALES: Final = frozenset({"us", "uk", "de"})
+# §1: activation and the legacy content service are `.com` for every marketplace; an AAX
+# download redirect names `cds.audible.com`, moved to the marketplace's `cds.audible.{tld}`.
+ACTIVATION_HOST: Final = "www.audible.com"
+LEGACY_CONTENT_HOST: Final = "cde-ta-g7g.amazon.com"
+DOWNLOAD_HOST: Final = "cds.audible.{tld}"
+ACTIVATION_PATH: Final = "/license/token"
+ACTIVATION_QUERY: Final = "player_manuf=Audible,iPhone&action=register&player_model=iPhone"
+FS_DOWNLOAD_PATH: Final = "/FionaCDEServiceEngine/FSDownloadContent"
+AAX_DOWNLOAD_PATH: Final = "/download"
+COOKIE_EXCHANGE_PATH: Final = "/ap/exchangetoken/cookies"
 ACCOUNT_POOL_AMAZON: Final = "Amazon"
 ACCOUNT_POOL_AUDIBLE: Final = "Audible"
 

@@ -8,7 +8,9 @@ Routes: GET/POST /ap/signin, GET /ap/maplanding, POST /ap/exchangetoken/cookies,
 POST /auth/register, /auth/token, /auth/deregister, GET /user/profile, GET /1.0/library,
 /1.0/library/{asin}, /1.0/catalog/products/{asin}, /1.0/content/{asin}/metadata,
 POST /1.0/content/{asin}/licenserequest, GET /1.0/annotations/lastpositions,
-PUT /1.0/lastpositions/{asin}, GET /_cdn/audible/{asin}/{aaxc|mp3|index.m3u8|segment.aac}.
+PUT /1.0/lastpositions/{asin}, GET /_cdn/audible/{asin}/{aaxc|mp3|index.m3u8|segment.aac},
+GET /license/token (activation blob), /FionaCDEServiceEngine/FSDownloadContent, /download (AAX).
+With `registrations_path` set, device registrations survive a restart (persist.py).
 
 Hooks (only with `admin_enabled`), all POST JSON under /_sandbox/audible/:
 `login/approve {"signin_url"}` → `{"maplanding_url"}` (the scripted phone);
@@ -31,7 +33,7 @@ from daemon.core.clock import Clock
 from daemon.core.errors import StateError
 from daemon.sandbox.audible import choices
 
-from . import api, identity, licences
+from . import activation, api, identity, licences
 from .admin import add_admin_routes
 from .common import STATE_KEY, BodyTooLarge, message
 from .persist import RegistrationFile
@@ -99,5 +101,6 @@ def setup_audible(
     r.add_get(f"{v}/annotations/lastpositions", _guard(api.last_positions))
     r.add_put(f"{v}/lastpositions/{{asin}}", _guard(api.put_last_position))
     r.add_get("/_cdn/audible/{asin}/{kind}", _guard(licences.cdn))
+    activation.add_routes(app, _guard)
     if admin_enabled:
         add_admin_routes(app, _guard)

@@ -470,9 +470,11 @@ async def exchange_cookies(request: web.Request) -> web.Response:
         ),
         None,
     )
-    if form.get("requested_token_type") != "auth_cookies" or not domain.startswith(".amazon."):
+    if form.get("requested_token_type") != "auth_cookies" or not domain.startswith(
+        (".amazon.", ".audible.")
+    ):
         return web.json_response({"error": "invalid_request"}, status=400)
-    if reg is None or reg.revoked:
+    if reg is None or reg.revoked or reg.account_pool != host_pool(request):
         return web.json_response({"error": "invalid_grant"}, status=400)
     cookie = {"Name": "session-id", "Value": secrets.token_hex(8), "Domain": domain, "Path": "/"}
     return web.json_response({"response": {"tokens": {"cookies": {domain: [cookie]}}}})

@@ -120,6 +120,14 @@ class AudibleClient(AsyncResource):
         return self._session
 
     @property
+    def endpoints(self) -> Endpoints:
+        return self._endpoints
+
+    @property
+    def http(self) -> HttpClient:
+        return self._http
+
+    @property
     def locale(self) -> Locale:
         return get_locale(self._session.locale_code)
 
@@ -231,14 +239,7 @@ class AudibleClient(AsyncResource):
         if params:
             url += "?" + urlencode({k: v for k, v in params.items() if v is not None}, safe=",")
         raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        target = transport.request_target(url)
-        now = datetime.fromtimestamp(self._clock.time(), UTC)
-        if self._signer is None:
-            s = self._session
-            self._signer = await asyncio.to_thread(
-                RequestSigner, s.adp_token.reveal(), s.device_private_key.reveal()
-            )
-        signed = await asyncio.to_thread(self._signer.headers, method, target, raw, now)
+        signed = await self._sign_headers(method, url, raw)
         headers = {
             **policy.DEFAULT_API_HEADERS,
             **host,
@@ -252,6 +253,35 @@ class AudibleClient(AsyncResource):
             transport.raise_for_status(response, signed=True, clock_skew=self._skew(response))
         transport.raise_for_status(response)
         return response
+
+    async def _sign_headers(self, method: str, url: str, raw: bytes) -> dict[str, str]:
+        target = transport.request_target(url)
+        now = datetime.fromtimestamp(self._clock.time(), UTC)
+        if self._signer is None:
+            s = self._session
+            self._signer = await asyncio.to_thread(
+                RequestSigner, s.adp_token.reveal(), s.device_private_key.reveal()
+            )
+        return await asyncio.to_thread(self._signer.headers, method, target, raw, now)
+
+    async def signed_send(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> HttpResponse:
+        """One signed request to any host (activation, legacy content service); the
+        answer comes back unmapped, redirects included, for the caller to read."""
+        signed = await self._sign_headers(method, url, body)
+        return await transport.send(
+            self._http, method, url, headers={**headers, **signed}, body=body or None
+        )
+
+    async def replace_session(self, session: AudibleSession) -> None:
+        """Adopt an updated session (cookies, activation bytes) and save it."""
+        previous, self._session = self._session, session
+        try:
+            await self.save()
+        except StateError:
+            self._session = previous
+            raise
 
     def _skew(self, response: HttpResponse) -> float | None:
         """Our clock minus the server's `Date`, when the server sent one."""

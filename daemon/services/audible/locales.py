@@ -49,6 +49,9 @@ class Endpoints:
     send_host_header: bool = False
     username_www: str = "https://" + c.USERNAME_WWW_HOST
     username_identity: str = "https://" + c.USERNAME_IDENTITY_HOST
+    activation: str = "https://" + c.ACTIVATION_HOST
+    legacy_content: str = "https://" + c.LEGACY_CONTENT_HOST
+    download: str = "https://" + c.DOWNLOAD_HOST
 
     @classmethod
     def sandbox(cls, base_url: str) -> Endpoints:
@@ -61,6 +64,9 @@ class Endpoints:
             send_host_header=True,
             username_www=base,
             username_identity=base,
+            activation=base,
+            legacy_content=base,
+            download=base,
         )
 
     def _resolve(self, template: str, host: str, locale: Locale) -> tuple[str, dict[str, str]]:
@@ -86,6 +92,18 @@ class Endpoints:
             check_username_locale(locale, with_username)
             return self._resolve(self.username_identity, c.USERNAME_IDENTITY_HOST, locale)
         return self._resolve(self.identity, c.IDENTITY_HOST, locale)
+
+    def activation_base(self) -> tuple[str, dict[str, str]]:
+        """`www.audible.com` for every marketplace (§1)."""
+        return self._resolve(self.activation, c.ACTIVATION_HOST, LOCALES[c.DEFAULT_LOCALE])
+
+    def legacy_content_base(self) -> tuple[str, dict[str, str]]:
+        """`cde-ta-g7g.amazon.com` (always `.com`) for `FSDownloadContent`."""
+        return self._resolve(self.legacy_content, c.LEGACY_CONTENT_HOST, LOCALES["us"])
+
+    def download_base(self, locale: Locale) -> tuple[str, dict[str, str]]:
+        """`cds.audible.{tld}`: where an AAX redirect is sent for this marketplace."""
+        return self._resolve(self.download, c.DOWNLOAD_HOST, locale)
 
     def www_host(self, locale: Locale, *, with_username: bool = False) -> str:
         """The real host name of the sign-in pages (for `openid.return_to`)."""

@@ -30,7 +30,13 @@ class ToSandbox(httpx.HTTPTransport):
 def routed(port: int) -> Iterator[httpx.Client]:
     """httpx's module-level helpers, and the yielded client, all reach the sandbox."""
     client = httpx.Client(transport=ToSandbox(port), follow_redirects=False)
-    saved = {name: getattr(httpx, name) for name in ("get", "post", "put")}
+    saved = {name: getattr(httpx, name) for name in ("get", "post", "put", "Client")}
+    real_client = saved["Client"]
+
+    class RoutedClient(real_client):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", ToSandbox(port))
+            super().__init__(*args, **kwargs)
 
     def bind(method: str) -> Any:
         def call(url: Any, **kwargs: Any) -> httpx.Response:
@@ -39,8 +45,9 @@ def routed(port: int) -> Iterator[httpx.Client]:
 
         return call
 
-    for name in saved:
+    for name in ("get", "post", "put"):
         setattr(httpx, name, bind(name.upper()))
+    httpx.Client = RoutedClient  # type: ignore[misc]
     try:
         yield client
     finally:
@@ -67,6 +74,11 @@ def mkb79_register(port: int, locale: str = "us", with_username: bool = False) -
         return audible.Authenticator.from_login_external(
             locale, with_username=with_username, login_url_callback=browser
         )
+
+
+def mkb79_activation_bytes(port: int, auth: Any) -> str:
+    with routed(port):
+        return str(auth.get_activation_bytes(force_refresh=True))
 
 
 def mkb79_library_asins(port: int, auth: Any) -> set[str]:
