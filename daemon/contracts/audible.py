@@ -78,6 +78,15 @@ MAPLANDING_PATH: Final = "/ap/maplanding"
 
 SIGNIN_FORM_NAME: Final = "signIn"
 MFA_FORM_ID: Final = "auth-mfa-form"
+# The other §3.3 steps, keyed on these ids/classes/names by client and sandbox alike.
+DEVICE_SELECT_FORM_ID: Final = "auth-select-device-form"
+DEVICE_OPTION_INPUT: Final = "otpDeviceContext"
+CVF_CONTAINER_ID: Final = "cvf-page-content"
+APPROVAL_FORM_IDS: Final = ("resend-approval-alert", "resend-approval-form")
+APPROVAL_WAIT_CLASS: Final = "transaction-approval-word-break"
+# `metadata1`: "ECdITeCs:" + base64(XXTEA("{CRC32 hex upper}#{json}")) under this key.
+METADATA1_PREFIX: Final = "ECdITeCs:"
+METADATA1_KEY: Final = b"a\x03\x8fp4\x18\x97\x99:\xeb\xe7\x8b\x85\x97$4"
 
 # --- §4 registration / AU-C07, AU-C22 --------------------------------------------------------
 

@@ -12,10 +12,23 @@ from aiohttp import web
 
 from daemon.sandbox.audible import choices
 
+from . import login_steps
 from .common import message, parse_json_object, read_body, state_of
-from .identity import finish_login, signin_query, start_login
+from .identity import signin_query, start_login
+from .login_steps import finish_login
 
-_BOOL_TOGGLES = ("captcha", "otp", "captcha_without_init_cookies", "reject_bearer", "actor_mode")
+_BOOL_TOGGLES = (
+    "captcha",
+    "otp",
+    "captcha_without_init_cookies",
+    "reject_bearer",
+    "actor_mode",
+    # The further sign-in steps (login_steps.py).
+    "mfa_choice",
+    "cvf",
+    "approval",
+    "captcha_without_metadata",
+)
 
 
 async def _json(request: web.Request) -> dict[str, Any] | web.Response:
@@ -45,6 +58,11 @@ async def approve_login(request: web.Request) -> web.Response:
     if isinstance(session, str):
         return message(400, session)
     return web.json_response({"maplanding_url": finish_login(state, session)})
+
+
+async def approve_alerts(request: web.Request) -> web.Response:
+    """The scripted phone approves every pending approval alert."""
+    return web.json_response({"approved": login_steps.approve_alerts(state_of(request))})
 
 
 async def set_toggles(request: web.Request) -> web.Response:
@@ -148,6 +166,7 @@ def add_admin_routes(app: web.Application, wrap: Any) -> None:
     app.router.add_post(f"{p}/login/approve", wrap(approve_login))
     app.router.add_post(f"{p}/toggles", wrap(set_toggles))
     app.router.add_post(f"{p}/registrations/revoke", wrap(revoke))
+    app.router.add_post(f"{p}/login/approve-alert", wrap(approve_alerts))
     app.router.add_post(f"{p}/clock", wrap(set_clock))
     app.router.add_post(f"{p}/throttle", wrap(throttle))
     app.router.add_post(f"{p}/faults", wrap(faults))

@@ -15,6 +15,10 @@ ERROR_BOX_ID: Final = "auth-error-message-box"
 # AU-C03: the sandbox's fixed test answers.
 SANDBOX_CAPTCHA_ANSWER: Final = "speakerd"
 SANDBOX_OTP_CODE: Final = "123456"
+# The code the sandbox "sends" by email/SMS in the CVF step, and the MFA devices it offers.
+SANDBOX_CVF_CODE: Final = "654321"
+SANDBOX_MFA_DEVICES: Final = (("auth-TOTP", "totp-app", "Authenticator app"),
+                              ("auth-SMS", "sms-1234", "Text message to ***-***-1234"))
 ADP_TOKEN_NAME: Final = "QURQVG9rZW5FbmNyeXB0aW9uS2V5"  # base64("ADPTokenEncryptionKey")
 # AU-C07: 2048-bit keys by default; 1024 allowed for speed (tests).
 SANDBOX_RSA_KEY_BITS: Final = 2048

@@ -12,6 +12,7 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from cryptography.exceptions import InvalidSignature
@@ -205,3 +206,13 @@ def take_fault(request: web.Request) -> web.Response | None:
             {"message": "Rate exceeded"}, status=429, headers={"Retry-After": "1"}
         )
     return message(status, choices.MSG_SERVER_ERROR)
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """A form-encoded body as a dict; undecodable bytes give an empty form (the handler then
+    answers as for missing fields). An oversized body raises BodyTooLarge (-> 413)."""
+    raw = await read_body(request)
+    try:
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        return {}

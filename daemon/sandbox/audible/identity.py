@@ -12,7 +12,7 @@ import hashlib
 import html
 import secrets
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
@@ -20,17 +20,20 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from daemon.contracts import audible as c
 from daemon.sandbox.audible import choices
+from daemon.services.audible import metadata1
 
+from . import login_steps
 from .common import (
     access_token_registration,
     host_pool,
     marketplace,
     parse_json_object,
     read_body,
+    read_form,
     request_id,
     state_of,
 )
-from .state import AudibleState, AuthCode, LoginSession, Registration
+from .state import AudibleState, LoginSession, Registration
 
 # --- pages ------------------------------------------------------------------------------
 
@@ -67,20 +70,6 @@ def _signin_form(session_id: str, *, error: str | None = None, captcha: bool = F
         )
     parts.append('<input type="submit" value="Sign-In"></form>')
     return "".join(parts)
-
-
-def _mfa_form(session_id: str, error: str | None = None) -> str:
-    err = (
-        f'<div id="{choices.ERROR_BOX_ID}">'
-        f"<ul><li><span>{html.escape(error)}</span></li></ul></div>"
-        if error
-        else ""
-    )
-    return (
-        f'{err}<form id="{c.MFA_FORM_ID}" method="post" action="{c.SIGNIN_PATH}">'
-        f'{_hidden("session", session_id)}<input type="tel" name="otpCode">'
-        '<input type="submit" name="mfaSubmit" value="Submit"></form>'
-    )
 
 
 _REQUIRED_SIGNIN = (
@@ -129,25 +118,6 @@ def start_login(
     )
 
 
-def finish_login(state: AudibleState, session: LoginSession) -> str:
-    """Issue a single-use code; return the maplanding target (path + query, local host)."""
-    code = secrets.token_urlsafe(18)
-    state.codes[code] = AuthCode(
-        session.challenge,
-        session.client_id,
-        state.now() + state.settings.auth_code_ttl,
-        session.pool,
-    )
-    lap = "lap_" if session.pool == c.ACCOUNT_POOL_AUDIBLE else ""
-    params = {
-        "openid.oa2.authorization_code": code,
-        "openid.mode": "id_res",
-        "openid.assoc_handle": f"amzn_audible_ios_{lap}{session.country_code}",
-        "openid.return_to": session.return_to,
-    }
-    return f"{c.MAPLANDING_PATH}?{urlencode(params)}"
-
-
 async def signin_get(request: web.Request) -> web.Response:
     state = state_of(request)
     result = start_login(state, dict(request.query), host_pool(request))
@@ -193,24 +163,24 @@ async def signin_post(request: web.Request) -> web.Response:
                     captcha=toggles.captcha and not session.captcha_solved,
                 ),
             )
-        need_captcha = toggles.captcha or (
-            toggles.captcha_without_init_cookies
-            and not {"frc", "map-md", "amzn-app-id"} <= set(request.cookies)
+        need_captcha = (
+            toggles.captcha
+            or (
+                toggles.captcha_without_init_cookies
+                and not {"frc", "map-md", "amzn-app-id"} <= set(request.cookies)
+            )
+            or (
+                toggles.captcha_without_metadata
+                and metadata1.decode(form.get("metadata1", "")) is None
+            )
         )
         if need_captcha and not session.captcha_solved:
             if form.get("guess", "").strip().lower() != choices.SANDBOX_CAPTCHA_ANSWER:
                 return _page("Amazon Sign-In", _signin_form(session_id, captcha=True))
             session.captcha_solved = True
         session.authenticated = True
-    if toggles.otp and not session.otp_passed:
-        code = form.get("otpCode")
-        if code is None:
-            return _page("Two-Step Verification", _mfa_form(session_id))
-        if code.strip() != choices.SANDBOX_OTP_CODE:
-            return _page("Two-Step Verification", _mfa_form(session_id, "The code is invalid"))
-        session.otp_passed = True
-    del state.login_sessions[session_id]
-    raise web.HTTPFound(finish_login(state, session))
+        return login_steps.next_step(state, session_id, session)
+    return login_steps.mfa_post(state, session_id, session, form)
 
 
 async def maplanding(request: web.Request) -> web.Response:
@@ -439,16 +409,6 @@ async def profile(request: web.Request) -> web.Response:
             "email": state.settings.account_email,
         }
     )
-
-
-async def read_form(request: web.Request) -> dict[str, str]:
-    """A form-encoded body as a dict; undecodable bytes give an empty form (the handler then
-    answers as for missing fields). An oversized body raises BodyTooLarge (-> 413)."""
-    raw = await read_body(request)
-    try:
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-    except (UnicodeDecodeError, ValueError):
-        return {}
 
 
 def signin_query(url: str) -> dict[str, str]:

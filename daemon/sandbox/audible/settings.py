@@ -39,6 +39,10 @@ class AudibleSandboxSettings:
     reject_bearer: bool = False
     actor_mode: bool = False
     throttle_after: int | None = None
+    # Sign-in steps: how long a CVF code lives; after how many polls the scripted phone
+    # approves an approval alert by itself (None: only the `login/approve-alert` hook).
+    cvf_code_ttl: float = 600.0
+    approval_after_polls: int | None = None
     # Where device registrations are kept across restarts (None: in memory only).
     registrations_path: Path | None = None
 

@@ -27,6 +27,12 @@ class Toggles:
     actor_mode: bool
     throttle_after: int | None
     clock_offset: float = 0.0
+    # Further sign-in steps (login_steps.py): several MFA devices to choose from, a
+    # verification code by email/SMS, an approval on the phone, CAPTCHA for a bad metadata1.
+    mfa_choice: bool = False
+    cvf: bool = False
+    approval: bool = False
+    captcha_without_metadata: bool = False
     # AU-C23 faults: next N API calls answer with this status (429/503/200-html).
     fault_status: int | None = None
     fault_count: int = 0
@@ -61,6 +67,11 @@ class LoginSession:
     authenticated: bool = False
     captcha_solved: bool = False
     otp_passed: bool = False
+    device_chosen: str | None = None
+    cvf_sent_at: float | None = None
+    cvf_passed: bool = False
+    approved: bool = False
+    approval_polls: int = 0
 
 
 @dataclass
