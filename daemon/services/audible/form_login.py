@@ -1,10 +1,20 @@
-"""Legacy headless form login (spec/audible.md §3.3) with CAPTCHA and OTP callbacks.
+"""Headless form login (spec/audible.md §3.3): every sign-in step through callbacks.
 
-Not the daemon's normal path (that is the external PKCE login), but kept for a terminal
-fallback and to exercise the sandbox pages. It keys on the documented form names/ids,
-answers CAPTCHA and OTP steps through callbacks (terminal prompts by default) and ends
-when a redirect carries `openid.oa2.authorization_code`. The password never leaves the
-request body.
+Not the daemon's normal path (that is the external PKCE login in a browser), but the
+terminal and LAN sign-in for people without a browser at hand, and the way the sandbox
+pages are exercised. It keys on the documented form names/ids and answers each step
+through a callback of one shape — `f(...) -> str | Awaitable[str]`:
+
+- CAPTCHA: `captcha_callback(image_url)` → the characters;
+- MFA device choice: `mfa_choice_callback(labels)` → one label (or its 1-based number);
+- one-time code: `otp_callback()` → the code;
+- verification code by email/SMS (CVF): `cvf_callback()` → the code;
+- approval alert: `approval_callback()` is told once ("approve on your phone"), then the
+  page is polled every `approval_poll_seconds` until approved or `approval_timeout`.
+
+Terminal prompts are the defaults. It ends when a redirect carries
+`openid.oa2.authorization_code`. The password never leaves the request body; `metadata1`
+carries a browser fingerprint (metadata1.py) so the pages ask for fewer CAPTCHAs.
 """
 
 from __future__ import annotations
@@ -12,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-from collections.abc import Awaitable, Callable
-from html.parser import HTMLParser
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -24,15 +34,22 @@ from daemon.core.redact import Secret, redact
 from daemon.services.audible import policy
 from daemon.services.http import HttpClient
 
-from . import transport
+from . import metadata1, transport
+from .form_pages import SignInPage, hidden_fields
 from .locales import Endpoints, Locale
 from .login import LoginResult, extract_authorization_code, init_cookies, start_external_login
 
 CaptchaCallback = Callable[[str], "str | Awaitable[str]"]
 OtpCallback = Callable[[], "str | Awaitable[str]"]
+CvfCallback = Callable[[], "str | Awaitable[str]"]
+MfaChoiceCallback = Callable[[Sequence[str]], "str | Awaitable[str]"]
+ApprovalCallback = Callable[[], "Awaitable[None] | None"]
 
-_MAX_STEPS = 10
-_VOID = frozenset({"input", "img", "br", "hr", "meta", "link"})
+_MAX_STEPS = 12
+
+
+async def _ask(text: str) -> str:
+    return (await asyncio.to_thread(input, text)).strip()
 
 
 async def prompt_captcha(image_url: str) -> str:
@@ -41,13 +58,33 @@ async def prompt_captcha(image_url: str) -> str:
         f"Amazon asks for a CAPTCHA. Open this image and type the characters:\n  {image_url}",
         file=sys.stderr,
     )
-    answer = await asyncio.to_thread(input, "CAPTCHA: ")
-    return answer.strip().lower()
+    return (await _ask("CAPTCHA: ")).lower()
 
 
 async def prompt_otp() -> str:
     """Default OTP callback: read the one-time code from the terminal."""
-    return (await asyncio.to_thread(input, "One-time code (authenticator app): ")).strip()
+    return await _ask("One-time code (authenticator app or text message): ")
+
+
+async def prompt_cvf() -> str:
+    """Default CVF callback: the code Amazon just sent by email or text message."""
+    return await _ask("Amazon sent a verification code by email or text message. Code: ")
+
+
+async def prompt_mfa_choice(labels: Sequence[str]) -> str:
+    """Default device choice: a numbered list, read a number."""
+    print("Where should Amazon send the one-time code?", file=sys.stderr)
+    for n, label in enumerate(labels, 1):
+        print(f"  {n}. {label}", file=sys.stderr)
+    return await _ask("Number: ")
+
+
+def prompt_approval() -> None:
+    """Default approval callback: say what to do; the login then waits."""
+    print(
+        "Amazon sent a sign-in notification: approve it on your phone. Waiting…",
+        file=sys.stderr,
+    )
 
 
 async def _call(callback: Callable[..., Any], *args: Any) -> str:
@@ -59,55 +96,18 @@ async def _call(callback: Callable[..., Any], *args: Any) -> str:
     return result
 
 
-class _Page(HTMLParser):
-    """Forms (attributes + inputs), CAPTCHA images and error-box text of one page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[tuple[dict[str, str], list[dict[str, str]]]] = []
-        self.captcha: str | None = None
-        self.errors: list[str] = []
-        self._in_error = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append((a, []))
-        elif tag == "input" and self.forms and a.get("name"):
-            self.forms[-1][1].append(a)
-        elif tag == "img" and "CAPTCHA" in a.get("alt", ""):
-            self.captcha = a.get("src", "")
-        if tag in _VOID:
-            return
-        is_box = a.get("id") in (
-            "auth-error-message-box",
-            "auth-warning-message-box",
-            "ap_error_page_message",
-        )
-        if is_box or self._in_error:
-            self._in_error += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._in_error and tag not in _VOID:
-            self._in_error -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self._in_error and data.strip():
-            self.errors.append(data.strip())
-
-    def form(
-        self, *, name: str | None = None, id_part: tuple[str, ...] = ()
-    ) -> tuple[dict[str, str], list[dict[str, str]]] | None:
-        for attrs, inputs in self.forms:
-            if name is not None and attrs.get("name") == name:
-                return attrs, inputs
-            if id_part and any(p in attrs.get("id", "") for p in id_part):
-                return attrs, inputs
-        return None
+def _choose(answer: str, labels: Sequence[str]) -> int:
+    text = answer.strip()
+    if text.isdigit() and 1 <= int(text) <= len(labels):
+        return int(text) - 1
+    for i, label in enumerate(labels):
+        if text and text.lower() == label.lower():
+            return i
+    raise AuthError(f"{text!r} is none of the offered devices; give a number 1-{len(labels)}")
 
 
-def _hidden(inputs: list[dict[str, str]]) -> dict[str, str]:
-    return {i["name"]: i.get("value", "") for i in inputs if i.get("type") == "hidden"}
+def _step_error(what: str, page: SignInPage) -> AuthError:
+    return AuthError(f"{what}: " + redact(" ".join(page.errors))[:200])
 
 
 async def form_login(
@@ -119,26 +119,33 @@ async def form_login(
     *,
     captcha_callback: CaptchaCallback | None = None,
     otp_callback: OtpCallback | None = None,
+    cvf_callback: CvfCallback | None = None,
+    mfa_choice_callback: MfaChoiceCallback | None = None,
+    approval_callback: ApprovalCallback | None = None,
+    approval_poll_seconds: float = 3.0,
+    approval_timeout: float = 180.0,
     serial: str | None = None,
     with_username: bool = False,
 ) -> LoginResult:
     """Sign in through the HTML pages; returns the code + verifier for `/auth/register`.
     `with_username`: a pre-Amazon account, signed in on `www.audible.{tld}`."""
-    captcha_cb: CaptchaCallback = captcha_callback or prompt_captcha
-    otp_cb: OtpCallback = otp_callback or prompt_otp
     pending = start_external_login(
         locale, endpoints, serial=serial, with_username=with_username
     )
     www, host = endpoints.www_base(locale, with_username=with_username)
     cookies = init_cookies()
     base_headers = {**host, "User-Agent": policy.LOGIN_USER_AGENT, "Accept-Language": "en-US"}
-    method, url, body = "GET", pending.signin_url, None
-    sent_credentials = sent_otp = False
-    for _ in range(_MAX_STEPS):
+    method, url, body = "GET", pending.signin_url, b""
+    sent_credentials = sent_otp = sent_cvf = False
+    approval_deadline: float | None = None
+    steps = 0
+    while steps < _MAX_STEPS:
         headers = {**base_headers, "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
-        if body is not None:
+        if method == "POST":
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        response = await transport.send(http, method, url, headers=headers, body=body)
+        response = await transport.send(
+            http, method, url, headers=headers, body=body if method == "POST" else None
+        )
         for raw in response.headers.getall("Set-Cookie", []):
             try:
                 jar: SimpleCookie = SimpleCookie(raw)
@@ -150,38 +157,72 @@ async def form_login(
             target = urljoin(url, location)
             if policy.AUTH_CODE_PARAMS[0] in target:
                 return pending.complete(target)
-            method, url, body = "GET", _local(target, www), None
+            method, url, body = "GET", _local(target, www), b""
+            steps += 1
             continue
         if response.status >= 500:
             raise ProtocolError("Amazon sign-in page failed", status=response.status)
-        page = _Page()
+        page = SignInPage()
         page.feed(response.body.decode("utf-8", "replace"))
+        if page.is_approval:
+            now = time.monotonic()
+            if approval_deadline is None:
+                if approval_callback is None:
+                    prompt_approval()
+                else:
+                    told = approval_callback()
+                    if inspect.isawaitable(told):
+                        await told
+                approval_deadline = now + approval_timeout
+            elif now >= approval_deadline:
+                raise AuthError(
+                    "the sign-in was not approved on the phone in time; run the sign-in"
+                    " again and approve the notification"
+                )
+            await asyncio.sleep(approval_poll_seconds)
+            method, body = "GET", b""  # re-read the same page: polls are not steps
+            continue
+        steps += 1
+        device = page.form(id_part=(c.DEVICE_SELECT_FORM_ID,))
         mfa = page.form(id_part=(c.MFA_FORM_ID, "verification-code-form"))
         signin = page.form(name=c.SIGNIN_FORM_NAME) or (page.forms[0] if page.forms else None)
-        if mfa is not None:
+        if device is not None and page.devices:
+            labels = [d.label or d.kind for d in page.devices]
+            pick = page.devices[_choose(await _call(mfa_choice_callback or prompt_mfa_choice,
+                                                    labels), labels)]
+            fields = {**hidden_fields(device[1]), c.DEVICE_OPTION_INPUT: pick.value}
+            form_attrs = device[0]
+        elif mfa is not None:
             if page.errors and sent_otp:
-                raise AuthError(
-                    "Amazon did not accept the one-time code: "
-                    + redact(" ".join(page.errors))[:200]
-                )
-            code = await _call(otp_cb)
+                raise _step_error("Amazon did not accept the one-time code", page)
+            code = await _call(otp_callback or prompt_otp)
             sent_otp = True
             fields = {
-                **_hidden(mfa[1]),
+                **hidden_fields(mfa[1]),
                 "otpCode": code,
                 "mfaSubmit": "Submit",
                 "rememberDevice": "false",
             }
             form_attrs = mfa[0]
+        elif page.is_cvf and page.forms:
+            form_attrs, inputs = page.forms[0]
+            if page.errors and sent_cvf:
+                raise _step_error("Amazon did not accept the verification code", page)
+            fields = hidden_fields(inputs)
+            if any(i.get("name") == "code" for i in inputs):
+                fields.update(action="code", code=await _call(cvf_callback or prompt_cvf))
+                sent_cvf = True
+            # else: posting the page as it is makes Amazon send the code.
         elif signin is not None:
             fields = {
-                **_hidden(signin[1]),
+                **hidden_fields(signin[1]),
                 "email": email,
                 "password": password.reveal(),
-                "metadata1": "",
+                "metadata1": metadata1.browser_metadata(policy.LOGIN_USER_AGENT, url),
             }
             if page.captcha is not None:
-                answer = await _call(captcha_cb, urljoin(url, page.captcha))
+                answer = await _call(captcha_callback or prompt_captcha,
+                                     urljoin(url, page.captcha))
                 fields.update(
                     guess=answer,
                     use_image_captcha="true",
@@ -189,7 +230,7 @@ async def form_login(
                     showPasswordChecked="false",
                 )
             elif sent_credentials and page.errors:
-                raise AuthError("Amazon sign-in failed: " + redact(" ".join(page.errors))[:200])
+                raise _step_error("Amazon sign-in failed", page)
             sent_credentials = True
             form_attrs = signin[0]
         else:
@@ -197,9 +238,12 @@ async def form_login(
                 "Amazon showed a sign-in step speakerd does not know; use the"
                 " browser sign-in: `speakerd login audible`"
             )
-        method = "POST"
-        url = _local(urljoin(url, form_attrs.get("action") or url), www)
-        body = urlencode(fields).encode()
+        method = (form_attrs.get("method") or "post").upper()
+        action = _local(urljoin(url, form_attrs.get("action") or url), www)
+        if method == "GET":
+            url, body = f"{action}?{urlencode(fields)}", b""
+        else:
+            url, body = action, urlencode(fields).encode()
     raise AuthError(
         "Amazon sign-in did not finish after several steps; use the browser"
         " sign-in: `speakerd login audible`"
@@ -218,10 +262,16 @@ def _local(url: str, www: str) -> str:
 
 
 __all__ = [
+    "ApprovalCallback",
     "CaptchaCallback",
+    "CvfCallback",
+    "MfaChoiceCallback",
     "OtpCallback",
     "extract_authorization_code",
     "form_login",
+    "prompt_approval",
     "prompt_captcha",
+    "prompt_cvf",
+    "prompt_mfa_choice",
     "prompt_otp",
 ]
