@@ -27,6 +27,7 @@ from daemon.control.metrics import LatencyHistogram, MetricSource
 from daemon.control.pairing import PairingWindow
 from daemon.control.phones import Phone, PhoneRegistry
 from daemon.control.services import Browser, DeviceSettings, SignIn
+from daemon.control.wire import quiet_protocols
 from daemon.control.wsevents import EventHubWs
 from daemon.core.clock import Clock
 from daemon.core.config import ControlConfig
@@ -177,7 +178,9 @@ class ControlServer(StartableResource):
         await runner.setup()
         self._runner = runner
         assert runner.server is not None
-        guard = ConnectionGuard(runner.server, self.limits.header_timeout_s,
+        protocols = quiet_protocols(
+            runner.server, lambda: self._count("speakerd_http_bad_request_total"))
+        guard = ConnectionGuard(protocols, self.limits.header_timeout_s,
                                 self.limits.max_connections,
                                 self.limits.max_connections_per_ip)
         self._guard = guard
