@@ -48,6 +48,9 @@ def local_addresses() -> list[str]:
             found.append(str(entry.ip[0] if isinstance(entry.ip, tuple) else entry.ip))
     return found
 
+#: the display hook: a device with a screen shows the code there. The setup code is never
+#: written to the log or the journal; without a hook only the local socket's caller
+#: (`speakerd pair --open`) receives it.
 CodeDisplay = Callable[[Secret], None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -104,6 +104,8 @@ def test_pair_then_control_playback_over_https(tmp_path: Path, content_dir: Path
         listener.close()
     assert daemon.returncode == 0, err
     assert canary.leaks(err) == []
+    # the setup code went to the person who asked (`pair --open`), never to the journal
+    assert code not in err.replace(" ", ""), err
     # The volume the phone set survives a restart (persisted, never 100 % by default).
     saved = json.loads((state / "player.json").read_text())
     assert saved["volume"] == 40
