@@ -43,6 +43,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     from daemon.core.configschema import to_plain
 
     config = load_config(args.file)
+    if config.drm.cdm == "widevine" and config.drm.widevine_device is not None:
+        from daemon.drm.widevine import read_device_file
+
+        read_device_file(config.drm.widevine_device)  # raises with the reason, exit 78
     if args.show:
         print(yaml.safe_dump(to_plain(config), sort_keys=False), end="")
     else:
