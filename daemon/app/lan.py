@@ -193,7 +193,6 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
     if not cfg.control.enabled:
         return []
     from daemon import __version__
-    from daemon.control.local import show_code_on_stderr
     from daemon.control.server import ControlServer
     from daemon.services.audible.locales import Endpoints, get_locale
     from daemon.services.audible.login import start_external_login
@@ -222,7 +221,7 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
         store=store, player=player, device=device, browser=MusicBrowser(account),
         signin=AccountSignIn(account, audible_start=audible_start,
                              audible_finish=audible_finish),
-        version=__version__, code_display=show_code_on_stderr)
+        version=__version__)
     parts: list[Component] = [Managed("control", server)]
     if cfg.discovery.enabled:
         parts.append(Discovery(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,6 +43,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     from daemon.core.configschema import to_plain
 
     config = load_config(args.file)
+    if config.drm.cdm == "widevine" and config.drm.widevine_device is not None:
+        from daemon.drm.widevine import read_device_file
+
+        read_device_file(config.drm.widevine_device)  # raises with the reason, exit 78
     if args.show:
         print(yaml.safe_dump(to_plain(config), sort_keys=False), end="")
     else:
@@ -59,6 +64,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config) if args.config is not None else Config()
     setup_logging(config.logging.level, verbose=args.verbose)
+    # what the unit's UMask=0077 gives, also when started from a shell: every file the
+    # daemon or its embedded sandbox creates in the state directory is private
+    os.umask(0o077)
     notifier = Notifier()
     try:
         app = App(config, config_path=args.config, clock=SystemClock(), notifier=notifier,

@@ -94,6 +94,8 @@ async def read_json(request: web.Request, *, required: bool = True) -> dict[str,
             from None
     except RecursionError:
         raise ApiError(400, "malformed_json", "JSON nested too deeply") from None
+    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+        raise ApiError(400, "malformed_json", "JSON number too long") from None
     if not isinstance(value, dict):
         raise ApiError(400, "malformed_json", "body must be a JSON object")
     try:  # "\ud800" escapes decode to lone surrogates that nothing downstream can encode

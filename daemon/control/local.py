@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,12 +104,3 @@ async def request_local(state_dir: Path, cmd: str) -> dict[str, Any]:
         raise ControlError("the daemon refused the command", cmd=cmd)
     return value
 
-
-def show_code_on_stderr(code: Secret, seconds: float = 300.0) -> None:
-    """A `code_display` for headless devices: one line on stderr (the journal under
-    systemd), written directly rather than through logging so no log handler, file or
-    remote sink ever receives it."""
-    text = code.reveal()
-    sys.stderr.write(f"speakerd: pairing open for {seconds / 60:.0f} min, setup code "
-                     f"{text[:4]} {text[4:]}\n")
-    sys.stderr.flush()

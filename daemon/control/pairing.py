@@ -202,10 +202,12 @@ class PairingWindow:
         self._pending = pending  # taken before the thread hop so a racer sees Busy
         try:
             msg_b = await asyncio.to_thread(session.respond, msg_a)
-        except PakeError:
+        except Exception as exc:  # whatever the message did, the slot is freed at once
             if self._pending is pending:
                 self._pending = None
                 self._fail("bad_pake_message")
+            if not isinstance(exc, PakeError):
+                log.error(f"pairing.pake_error error={type(exc).__name__}")
             raise PairingRefused("pairing_failed", 401, "pairing proof rejected") from None
         return session.session_id, msg_b
 

@@ -32,11 +32,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from spake2 import SPAKE2_A, SPAKE2_B, SPAKEError
+from spake2.ed25519_basic import NotOnCurve
 
 ID_PHONE = b"speakerd-phone"
 ID_DEVICE = b"speakerd-device"
 PROTOCOL = b"speakerd-pair/v1"
 _MAX_SEALED = 4096
+#: what the spake2 library raises for a peer message it cannot use (NotOnCurve is its own
+#: Exception subclass, outside SPAKEError, for a y coordinate with no point on the curve)
+_REJECTED = (SPAKEError, NotOnCurve, ValueError, TypeError, AssertionError)
 
 
 class PakeError(Exception):
@@ -114,7 +118,7 @@ class DeviceSession:
         msg_b: bytes = self._spake.start()
         try:
             shared: bytes = self._spake.finish(msg_a)
-        except (SPAKEError, ValueError, TypeError, AssertionError):
+        except _REJECTED:
             raise PakeError("pake message rejected") from None
         self._keys = _derive(shared, self.session_id, msg_a, msg_b)
         return msg_b
@@ -150,7 +154,7 @@ class PhoneSession:
         """Returns (confirm, sealed hello) for step 2."""
         try:
             shared: bytes = self._spake.finish(msg_b)
-        except (SPAKEError, ValueError, TypeError, AssertionError):
+        except _REJECTED:
             raise PakeError("device pake message rejected") from None
         keys = _derive(shared, session_id, self._msg_a, msg_b)
         self._keys = keys

@@ -27,6 +27,7 @@ from daemon.control.metrics import LatencyHistogram, MetricSource
 from daemon.control.pairing import PairingWindow
 from daemon.control.phones import Phone, PhoneRegistry
 from daemon.control.services import Browser, DeviceSettings, SignIn
+from daemon.control.wire import quiet_protocols
 from daemon.control.wsevents import EventHubWs
 from daemon.core.clock import Clock
 from daemon.core.config import ControlConfig
@@ -47,6 +48,9 @@ def local_addresses() -> list[str]:
             found.append(str(entry.ip[0] if isinstance(entry.ip, tuple) else entry.ip))
     return found
 
+#: the display hook: a device with a screen shows the code there. The setup code is never
+#: written to the log or the journal; without a hook only the local socket's caller
+#: (`speakerd pair --open`) receives it.
 CodeDisplay = Callable[[Secret], None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -177,7 +181,9 @@ class ControlServer(StartableResource):
         await runner.setup()
         self._runner = runner
         assert runner.server is not None
-        guard = ConnectionGuard(runner.server, self.limits.header_timeout_s,
+        protocols = quiet_protocols(
+            runner.server, lambda: self._count("speakerd_http_bad_request_total"))
+        guard = ConnectionGuard(protocols, self.limits.header_timeout_s,
                                 self.limits.max_connections,
                                 self.limits.max_connections_per_ip)
         self._guard = guard

@@ -120,6 +120,14 @@ class DrmError(DaemonError):
     code = "drm"
 
 
+class DrmSetupError(DrmError):
+    """A file the CDM's configuration names is missing or unusable: a setup fault that a
+    restart cannot fix, so it ends the process with 78 like a configuration error."""
+
+    code = "drm_setup"
+    exit_code = 78
+
+
 class LicenseError(DrmError):
     """A licence was denied, tampered with, or lacks a needed key."""
 

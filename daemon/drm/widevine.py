@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from daemon.core.errors import DrmError, LicenseError
+from daemon.core.errors import DrmError, DrmSetupError, LicenseError
 from daemon.drm.cdm import run_blocking
 from daemon.drm.pssh import WIDEVINE, parse_pssh
 
@@ -39,31 +39,34 @@ def import_pywidevine() -> Any:
 
 
 def read_device_file(path: Path) -> bytes:
-    """Read a .wvd that only the service may read; refuse anything else with the reason."""
+    """Read a .wvd that only the service may read; refuse anything else with the reason.
+
+    `DrmSetupError` (exit 78) for every refusal: each is fixed by the owner, not a restart.
+    `speakerd check-config` calls this too."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        raise DrmError("Widevine device file does not exist", path=str(path)) from None
+        raise DrmSetupError("Widevine device file does not exist", path=str(path)) from None
     except PermissionError:
-        raise DrmError(
+        raise DrmSetupError(
             "Widevine device file is not readable by this user", path=str(path)
         ) from None
     except OSError as exc:
-        raise DrmError(
+        raise DrmSetupError(
             f"Widevine device file cannot be opened: {exc.strerror}", path=str(path)
         ) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise DrmError("Widevine device file is not a regular file", path=str(path))
+            raise DrmSetupError("Widevine device file is not a regular file", path=str(path))
         if st.st_mode & 0o077:
-            raise DrmError(
+            raise DrmSetupError(
                 f"Widevine device file is readable by group or others (mode "
                 f"{stat.S_IMODE(st.st_mode):04o}); it holds the device private key: chmod 600 it",
                 path=str(path),
             )
         if st.st_size > _MAX_DEVICE_FILE:
-            raise DrmError("Widevine device file is too large to be a .wvd", path=str(path))
+            raise DrmSetupError("Widevine device file is too large to be a .wvd", path=str(path))
         with os.fdopen(os.dup(fd), "rb") as fh:
             return fh.read(_MAX_DEVICE_FILE)
     finally:

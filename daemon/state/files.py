@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from daemon.core.errors import StateError
 
 _PRIVATE_DIR_MODE = 0o700
 _PRIVATE_FILE_MODE = 0o600
+#: the temp name `atomic_write` uses: `.<name>.<pid>.<8 hex>.tmp`
+_TEMP_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -75,6 +78,23 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def sweep_temp_files(root: Path) -> int:
+    """Remove what an interrupted `atomic_write` left under `root`; returns how many.
+
+    Call it only while holding the state directory's lock: then no writer of ours is
+    mid-write, so every temp file is a leftover (a SIGKILL or power cut between create
+    and rename). Symlinks are not followed."""
+    removed = 0
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(directory, d))]
+        for name in filenames:
+            if _TEMP_NAME.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, name))
+                    removed += 1
+    return removed
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import logging
 import os
 from pathlib import Path
 
 from daemon.core.errors import StateError
 from daemon.core.resource import StartableResource
+from daemon.state.files import sweep_temp_files
+
+log = logging.getLogger("daemon.state")
 
 
 class StateLock(StartableResource):
     """An exclusive `flock` on `<state_dir>/speakerd.lock`, held from `start()` to `aclose()`.
 
-    `start()` raises `StateError` when another process holds it.
+    `start()` raises `StateError` when another process holds it; once it holds the lock it
+    removes the temp files an interrupted atomic write left anywhere in the directory.
     """
 
     name = "state-lock"
@@ -31,6 +37,9 @@ class StateLock(StartableResource):
             raise StateError("another speakerd is already running with this state directory",
                              path=str(self._path.parent)) from None
         self._fd = fd
+        removed = await asyncio.to_thread(sweep_temp_files, self._path.parent)
+        if removed:
+            log.info(f"state.temp_files_removed count={removed}")
 
     async def aclose(self) -> None:
         if self._fd is not None:

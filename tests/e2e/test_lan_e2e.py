@@ -43,6 +43,12 @@ def test_pair_then_control_playback_over_https(tmp_path: Path, content_dir: Path
     config = tmp_path / "config.yaml"
     config.write_text(f"sandbox:\n  data_dir: {content_dir}\ncontrol:\n  port: {port}\n"
                       "discovery:\n  enabled: false\nplayback:\n  initial_volume: 25\n")
+    # what a SIGKILL in the middle of an atomic write leaves behind (here and in a subdir)
+    stale = [state / ".player.json.4242.deadbeef.tmp"]
+    (state / "phones").mkdir(mode=0o700)
+    stale.append(state / "phones" / ".phones.json.4242.0badf00d.tmp")
+    for path in stale:
+        path.write_bytes(b"{half")
     listener = NotifyListener(tmp_path / "notify.sock")
     env = {"STATE_DIRECTORY": str(state)}
     daemon = spawn(["run", "--config", str(config)],
@@ -104,6 +110,13 @@ def test_pair_then_control_playback_over_https(tmp_path: Path, content_dir: Path
         listener.close()
     assert daemon.returncode == 0, err
     assert canary.leaks(err) == []
+    # every file the daemon and its sandbox left is private, and the stale temp files are gone
+    assert [p for p in stale if p.exists()] == []
+    exposed = [(str(p), oct(p.stat().st_mode & 0o777)) for p in [state, *state.rglob("*")]
+               if not p.is_symlink() and p.stat().st_mode & 0o077]
+    assert exposed == []
+    # the setup code went to the person who asked (`pair --open`), never to the journal
+    assert code not in err.replace(" ", ""), err
     # The volume the phone set survives a restart (persisted, never 100 % by default).
     saved = json.loads((state / "player.json").read_text())
     assert saved["volume"] == 40

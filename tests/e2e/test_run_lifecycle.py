@@ -186,3 +186,20 @@ def test_check_config_cli(tmp_path: Path) -> None:
     shown = spawn(["check-config", "--show", str(root / "config.example.yaml")], env={})
     out, _ = shown.communicate(timeout=60)
     assert "service: sandbox" in out
+
+
+def test_missing_widevine_device_exits_78_and_check_config_reports_it(
+        tmp_path: Path, state_dir: Path) -> None:
+    # 78 (EX_CONFIG) tells systemd's RestartPreventExitStatus not to loop on a setup fault
+    missing = tmp_path / "no-such-device.wvd"
+    config = _minimal_config(tmp_path, f"drm:\n  cdm: widevine\n  widevine_device: {missing}\n")
+    check = spawn(["check-config", str(config)], env={})
+    _, err = check.communicate(timeout=60)
+    assert check.returncode == 78, err
+    assert "Widevine device file does not exist" in err
+    assert str(missing) in err
+    proc = spawn(["run", "--config", str(config)], env={"STATE_DIRECTORY": str(state_dir)})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 78, err
+    assert "Widevine device file does not exist" in err
+    assert "Traceback" not in err

@@ -169,11 +169,3 @@ def test_phone_table_stores_only_hashes_and_compares_constant_time(
 def test_clean_name(raw: object, clean: str | None) -> None:
     assert clean_name(raw) == clean
 
-
-def test_code_display_goes_to_stderr_not_logging(capsys: pytest.CaptureFixture[str],
-                                                 caplog: pytest.LogCaptureFixture) -> None:
-    from daemon.control.local import show_code_on_stderr
-
-    show_code_on_stderr(Secret("40917263"))
-    assert "4091 7263" in capsys.readouterr().err
-    assert "4091" not in caplog.text
