@@ -110,8 +110,11 @@ class AccountSignIn:
 
     def __init__(self, account: AmazonAccount, *,
                  audible_start: Callable[[], PendingLogin] | None,
-                 audible_finish: Callable[[PendingLogin, str], Awaitable[None]] | None) -> None:
+                 audible_finish: Callable[[PendingLogin, str], Awaitable[None]] | None,
+                 audible_steps: object | None = None) -> None:
         self._account = account
+        # The phone-driven form sign-in (control.audible_signin.FormSignIn), if offered.
+        self.audible_steps = audible_steps
         self._audible_start = audible_start
         self._audible_finish = audible_finish
         self._audible_pending: PendingLogin | None = None
@@ -198,6 +201,8 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
     from daemon.services.audible.locales import Endpoints, get_locale
     from daemon.services.audible.login import start_external_login
 
+    from .wiring_audible_signin import audible_form_signin
+
     def audible_endpoints() -> Endpoints:
         return Endpoints.sandbox(sandbox_url()) if sandbox_url is not None else Endpoints()
 
@@ -221,7 +226,9 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
         cfg.control, model=cfg.device.model,
         store=store, player=player, device=device, browser=MusicBrowser(account),
         signin=AccountSignIn(account, audible_start=audible_start,
-                             audible_finish=audible_finish),
+                             audible_finish=audible_finish,
+                             audible_steps=audible_form_signin(
+                                 cfg.audible.locale, http, ctx.clock, store, audible_endpoints)),
         version=__version__, code_display=show_code_on_stderr)
     parts: list[Component] = [Managed("control", server)]
     if cfg.discovery.enabled:

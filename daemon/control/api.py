@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from daemon.control import audible_signin
 from daemon.control.apierror import ApiError, bad_request
 from daemon.control.identity import DeviceIdentity
 from daemon.control.limits import ControlLimits
@@ -308,6 +309,31 @@ class Api:
         if not isinstance(url, str) or not url.startswith("https://") or len(url) > 8192:
             raise bad_request("response_url must be the https URL the login ended on")
         return await self._signin(signin.submit_audible(url))
+
+    def _form_signin(self) -> audible_signin.FormSignIn:
+        steps = getattr(self._need(self._s.signin, "sign-in"), "audible_steps", None)
+        if not isinstance(steps, audible_signin.FormSignIn):
+            raise ApiError(409, "unavailable", "the Audible form sign-in is not available")
+        return steps
+
+    async def signin_audible_form_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self._form_signin().state())
+
+    async def signin_audible_form(self, request: web.Request) -> web.Response:
+        steps = self._form_signin()
+        try:
+            email, password, username = audible_signin.parse_start(await read_json(request))
+        except DaemonError as exc:
+            raise bad_request(exc.detail) from None
+        return await self._signin(steps.start(email, password, username))
+
+    async def signin_audible_form_answer(self, request: web.Request) -> web.Response:
+        steps = self._form_signin()
+        try:
+            answer = audible_signin.parse_answer(await read_json(request))
+        except DaemonError as exc:
+            raise bad_request(exc.detail) from None
+        return await self._signin(steps.answer(answer))
 
     # --- settings and phones ---------------------------------------------------------
 

@@ -49,6 +49,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/signin/audible", "signin_audible", "Start the Audible external login"),
     Route("POST", "/signin/audible/code", "signin_audible_code",
           "Submit the Audible login result", body="AudibleCode"),
+    # The Audible sign-in with every step asked over the API (control/audible_signin.py).
+    Route("GET", "/signin/audible/form", "signin_audible_form_state",
+          "The current step of the Audible form sign-in"),
+    Route("POST", "/signin/audible/form", "signin_audible_form",
+          "Start the Audible form sign-in", body="AudibleForm"),
+    Route("POST", "/signin/audible/form/answer", "signin_audible_form_answer",
+          "Answer the current Audible sign-in step", body="AudibleAnswer"),
     Route("GET", "/settings", "settings_get", "Device settings"),
     Route("PATCH", "/settings", "settings_patch", "Change device settings", body="Settings"),
     Route("GET", "/pairings", "pairings", "Paired phones"),
