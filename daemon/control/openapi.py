@@ -38,6 +38,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "AudibleForm": _obj({"email": {"type": "string", "minLength": 1, "maxLength": 256},
                          "password": {"type": "string", "minLength": 1, "maxLength": 1024},
                          "username_account": {"type": "boolean"}}, ["email", "password"]),
+    "AudibleAsin": _obj({"asin": {"type": "string", "pattern": "^[A-Z0-9]{10}$"}}, ["asin"]),
     "AudibleAnswer": _obj({"answer": {"type": "string", "minLength": 1, "maxLength": 256}},
                           ["answer"]),
     "Settings": _obj({"name": {"type": "string", "minLength": 1, "maxLength": 63},

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from audible_account_helpers import base, hook
 from audible_sandbox_helpers import OffsetClock
 
-from daemon.app.wiring_audible_signin import audible_form_signin
+from daemon.app.wiring_audible_signin import AudibleShelfAdapter, audible_form_signin
 from daemon.control.limits import ControlLimits
 from daemon.control.server import ControlServer
 from daemon.core.clock import SystemClock
@@ -59,12 +59,16 @@ async def api(
     steps = audible_form_signin("us", http, OffsetClock(), store,
                                 lambda: Endpoints.sandbox(base(sandbox)))
     signin.audible_steps = steps  # type: ignore[attr-defined]
+    browser = FakeBrowser()
+    browser.audible = AudibleShelfAdapter(  # type: ignore[attr-defined]
+        http, OffsetClock(), store, lambda: Endpoints.sandbox(base(sandbox))
+    )
     shown: list[Secret] = []
     limits = replace(ControlLimits(bind=("127.0.0.1",), request_rate_per_second=1000,
                                    request_burst=1000, pair_rate_per_minute=600))
     server = ControlServer(state, SystemClock(), ControlConfig(port=0), model="speakerd",
                            limits=limits, store=store, player=FakePlayer(), device=FakeDevice(),
-                           browser=FakeBrowser(), signin=signin, version="1.2.3",
+                           browser=browser, signin=signin, version="1.2.3",
                            code_display=shown.append)
     await server.start()
     session = aiohttp.ClientSession()
@@ -133,3 +137,31 @@ async def test_wrong_password_and_bad_bodies(
     assert status == 400
     assert "password" in str(body)
     assert store.load(policy.SESSION_SECRET_NAME) is None
+
+
+async def test_wishlist_and_search_through_the_control_api(
+    sandbox: TestServer, api: tuple[Api, SecretStore]
+) -> None:
+    client, _store = api
+    status, body = await client.call("GET", "/audible/wishlist")
+    assert status == 409  # not signed in yet
+    status, step = await client.call("POST", "/signin/audible/form",
+                                     {"email": "listener@example.com",
+                                      "password": "sandbox-password"})
+    assert step == {"step": "done"}, step
+    assert await client.call("POST", "/audible/wishlist", {"asin": "B0SPKRD002"}) == (
+        200, {"ok": True})
+    status, body = await client.call("GET", "/audible/wishlist")
+    assert status == 200
+    assert [p["asin"] for p in body["products"]] == ["B0SPKRD002"]
+    assert await client.call("DELETE", "/audible/wishlist/B0SPKRD002") == (200, {"ok": True})
+    status, body = await client.call("DELETE", "/audible/wishlist/B0SPKRD002")
+    assert status in {404, 502}, body
+    status, body = await client.call("POST", "/audible/wishlist", {"asin": "../x"})
+    assert status == 400
+    from daemon.sandbox.audible.catalog import FIXTURE_TITLES
+
+    word = FIXTURE_TITLES[0].title.split()[-1]
+    status, body = await client.call("GET", f"/audible/search?q={word}")
+    assert status == 200
+    assert FIXTURE_TITLES[0].asin in {p["asin"] for p in body["products"]}
