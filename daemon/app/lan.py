@@ -85,6 +85,8 @@ class MusicBrowser:
 
     def __init__(self, account: AmazonAccount) -> None:
         self._account = account
+        # Audible wishlist/search for the control API (app/wiring_audible_signin.py).
+        self.audible: object | None = None
 
     async def browse(self, uri: str) -> dict[str, object]:
         music = self._account.music
@@ -110,8 +112,11 @@ class AccountSignIn:
 
     def __init__(self, account: AmazonAccount, *,
                  audible_start: Callable[[], PendingLogin] | None,
-                 audible_finish: Callable[[PendingLogin, str], Awaitable[None]] | None) -> None:
+                 audible_finish: Callable[[PendingLogin, str], Awaitable[None]] | None,
+                 audible_steps: object | None = None) -> None:
         self._account = account
+        # The phone-driven form sign-in (control.audible_signin.FormSignIn), if offered.
+        self.audible_steps = audible_steps
         self._audible_start = audible_start
         self._audible_finish = audible_finish
         self._audible_pending: PendingLogin | None = None
@@ -197,6 +202,8 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
     from daemon.services.audible.locales import Endpoints, get_locale
     from daemon.services.audible.login import start_external_login
 
+    from .wiring_audible_signin import AudibleShelfAdapter, audible_form_signin
+
     def audible_endpoints() -> Endpoints:
         return Endpoints.sandbox(sandbox_url()) if sandbox_url is not None else Endpoints()
 
@@ -215,12 +222,16 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
     device = DeviceSettingsStore(ctx.state_dir, name=cfg.device.name,
                                  default_quality=Capability(allowed[-1]) if allowed
                                  else Capability.STD_RES, output=cfg.audio.output)
+    browser = MusicBrowser(account)
+    browser.audible = AudibleShelfAdapter(http, ctx.clock, store, audible_endpoints)
     server = ControlServer(
         ctx.state_dir, ctx.clock,
         cfg.control, model=cfg.device.model,
-        store=store, player=player, device=device, browser=MusicBrowser(account),
+        store=store, player=player, device=device, browser=browser,
         signin=AccountSignIn(account, audible_start=audible_start,
-                             audible_finish=audible_finish),
+                             audible_finish=audible_finish,
+                             audible_steps=audible_form_signin(
+                                 cfg.audible.locale, http, ctx.clock, store, audible_endpoints)),
         version=__version__)
     parts: list[Component] = [Managed("control", server)]
     if cfg.discovery.enabled:

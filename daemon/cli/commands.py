@@ -86,7 +86,7 @@ def _run_login_audible(args: argparse.Namespace) -> int:
                                        import_file=args.import_file,
                                        export_file=args.export_file,
                                        password_file=args.password_file,
-                                       encrypt=args.encrypt)
+                                       encrypt=args.encrypt, email=args.email)
 
     return asyncio.run(go())
 

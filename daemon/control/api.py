@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from daemon.control import audible_signin, audible_wishlist
 from daemon.control.apierror import ApiError, bad_request
 from daemon.control.identity import DeviceIdentity
 from daemon.control.limits import ControlLimits
@@ -310,6 +311,55 @@ class Api:
         if not isinstance(url, str) or not url.startswith("https://") or len(url) > 8192:
             raise bad_request("response_url must be the https URL the login ended on")
         return await self._signin(signin.submit_audible(url))
+
+    def _form_signin(self) -> audible_signin.FormSignIn:
+        steps = getattr(self._need(self._s.signin, "sign-in"), "audible_steps", None)
+        if not isinstance(steps, audible_signin.FormSignIn):
+            raise ApiError(409, "unavailable", "the Audible form sign-in is not available")
+        return steps
+
+    async def signin_audible_form_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self._form_signin().state())
+
+    async def signin_audible_form(self, request: web.Request) -> web.Response:
+        steps = self._form_signin()
+        try:
+            email, password, username = audible_signin.parse_start(await read_json(request))
+        except DaemonError as exc:
+            raise bad_request(exc.detail) from None
+        return await self._signin(steps.start(email, password, username))
+
+    async def signin_audible_form_answer(self, request: web.Request) -> web.Response:
+        steps = self._form_signin()
+        try:
+            answer = audible_signin.parse_answer(await read_json(request))
+        except DaemonError as exc:
+            raise bad_request(exc.detail) from None
+        return await self._signin(steps.answer(answer))
+
+    def _shelf(self) -> audible_wishlist.AudibleShelf:
+        shelf = getattr(self._s.browser, "audible", None)
+        if shelf is None:
+            raise ApiError(409, "unavailable", "Audible is not available")
+        return shelf  # type: ignore[no-any-return]
+
+    async def audible_wishlist(self, request: web.Request) -> web.Response:
+        return web.json_response(await _service(self._shelf().wishlist()))
+
+    async def audible_wishlist_add(self, request: web.Request) -> web.Response:
+        shelf = self._shelf()
+        asin = audible_wishlist.check_asin((await read_json(request)).get("asin"))
+        return web.json_response(await _service(shelf.wishlist_add(asin)))
+
+    async def audible_wishlist_remove(self, request: web.Request) -> web.Response:
+        shelf = self._shelf()
+        asin = audible_wishlist.check_asin(request.match_info["asin"])
+        return web.json_response(await _service(shelf.wishlist_remove(asin)))
+
+    async def audible_search(self, request: web.Request) -> web.Response:
+        shelf = self._shelf()
+        query = audible_wishlist.check_query(request.query.get("q"))
+        return web.json_response(await _service(shelf.search(query)))
 
     # --- settings and phones ---------------------------------------------------------
 

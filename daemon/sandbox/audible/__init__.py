@@ -33,7 +33,7 @@ from daemon.core.clock import Clock
 from daemon.core.errors import StateError
 from daemon.sandbox.audible import choices
 
-from . import activation, api, identity, licences, login_steps
+from . import activation, api, identity, licences, login_steps, wishlist
 from .admin import add_admin_routes
 from .common import STATE_KEY, BodyTooLarge, message
 from .persist import RegistrationFile
@@ -102,6 +102,7 @@ def setup_audible(
     r.add_put(f"{v}/lastpositions/{{asin}}", _guard(api.put_last_position))
     r.add_get("/_cdn/audible/{asin}/{kind}", _guard(licences.cdn))
     activation.add_routes(app, _guard)
+    wishlist.add_routes(app, _guard)
     r.add_post(login_steps.CVF_PATH, _guard(login_steps.cvf_post))
     r.add_get(login_steps.APPROVAL_PATH, _guard(login_steps.approval_get))
     r.add_get(login_steps.CAPTCHA_PATH, _guard(login_steps.captcha_image))

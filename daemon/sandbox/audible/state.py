@@ -98,6 +98,8 @@ class AudibleState:
     content_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     state_version: int = 0
+    # Wishlist ASINs by customer id, newest first (wishlist.py).
+    wishlists: dict[str, list[str]] = field(default_factory=dict)
     # Called after registrations or access tokens change (persist.RegistrationFile.save).
     registration_saver: Callable[[AudibleState], Awaitable[None]] | None = None
 

@@ -254,6 +254,12 @@ class AudibleClient(AsyncResource):
         transport.raise_for_status(response)
         return response
 
+    async def api_request(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None
+    ) -> HttpResponse:
+        """One signed call to `api.audible.{tld}/1.0{path}` (errors mapped, AU-C20)."""
+        return await self._signed(method, path, params, body)
+
     async def _sign_headers(self, method: str, url: str, raw: bytes) -> dict[str, str]:
         target = transport.request_target(url)
         now = datetime.fromtimestamp(self._clock.time(), UTC)

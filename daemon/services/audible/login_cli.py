@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,11 +19,13 @@ from typing import TextIO
 from daemon.contracts import audible as c
 from daemon.core.clock import Clock
 from daemon.core.errors import DaemonError
+from daemon.core.redact import Secret
 from daemon.services.audible import policy
 from daemon.services.http import HttpClient
 
 from . import login_transfer
 from .client import AudibleClient
+from .form_login import form_login
 from .locales import Endpoints, get_locale
 from .login import start_external_login
 from .session import AudibleSession, SessionStore
@@ -82,6 +85,12 @@ def add_parser(
         help="the account is a pre-Amazon Audible username account",
     )
     parser.add_argument(
+        "--email",
+        metavar="EMAIL",
+        help="sign in here in the terminal instead of a browser (the password and each"
+        " further step are asked for); a username account gives its username",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="sign in again even if a sign-in is saved (the old device"
@@ -110,6 +119,7 @@ async def run(
     export_file: Path | None = None,
     password_file: Path | None = None,
     encrypt: bool = False,
+    email: str | None = None,
 ) -> int:
     """Run the login (or the import/export); returns the exit code (0 done, else sysexits)."""
     out = out or sys.stdout
@@ -159,16 +169,24 @@ async def run(
                     file=out,
                 )
                 return 0
-        pending = start_external_login(locale, endpoints, with_username=with_username)
-        print(
-            "Open this address in a browser and sign in to Audible:\n\n"
-            f"    {pending.signin_url}\n\n"
-            "After signing in the browser shows a 'page not found' page. Copy that page's"
-            " whole address and paste it here.",
-            file=out,
-        )
-        pasted = await ask("Address: ")
-        login = pending.complete(pasted)
+        if email is not None:
+            # Sign-in in this terminal: every step (CAPTCHA, device choice, one-time code,
+            # CVF, approval) is asked for here by form_login's terminal prompts.
+            password = Secret(await asyncio.to_thread(getpass.getpass, "Amazon password: "))
+            login = await form_login(
+                http, locale, endpoints, email, password, with_username=with_username
+            )
+        else:
+            pending = start_external_login(locale, endpoints, with_username=with_username)
+            print(
+                "Open this address in a browser and sign in to Audible:\n\n"
+                f"    {pending.signin_url}\n\n"
+                "After signing in the browser shows a 'page not found' page. Copy that"
+                " page's whole address and paste it here.",
+                file=out,
+            )
+            pasted = await ask("Address: ")
+            login = pending.complete(pasted)
         client = await AudibleClient.register(
             login, http=http, clock=clock, endpoints=endpoints, store=store
         )
@@ -185,3 +203,43 @@ async def run(
     who = client.session.customer_name or "your account"
     print(f"Signed in to Audible ({locale.country_code}) as {who}.", file=out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m daemon.services.audible.login_cli --base URL --secrets DIR …`: the same
+    login against one origin (the sandbox), with its own secret store; for development
+    and the terminal tests. `speakerd login audible` is the product's entry point."""
+    from daemon.core.clock import SystemClock
+    from daemon.state.secrets import SecretStore
+
+    top = argparse.ArgumentParser(prog="login_cli")
+    top.add_argument("--base", required=True, help="origin serving every Audible host")
+    top.add_argument("--secrets", type=Path, required=True, help="secret store directory")
+    sub = top.add_subparsers(dest="service", required=True)
+    add_parser(sub)
+    args = top.parse_args(argv)
+    store = SecretStore.open(args.secrets / "secrets", key_file=args.secrets / "device.key")
+    clock = SystemClock()
+
+    async def go() -> int:
+        async with HttpClient(clock=clock) as http:
+            return await run(
+                locale_code=args.locale,
+                http=http,
+                clock=clock,
+                endpoints=Endpoints.sandbox(args.base),
+                store=store,
+                with_username=args.username_account,
+                force=args.force,
+                import_file=args.import_file,
+                export_file=args.export_file,
+                password_file=args.password_file,
+                encrypt=args.encrypt,
+                email=args.email,
+            )
+
+    return asyncio.run(go())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

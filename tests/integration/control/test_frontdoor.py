@@ -23,6 +23,7 @@ def operations() -> list[tuple[str, str]]:
     ops: list[tuple[str, str]] = []
     for path, methods in doc["paths"].items():
         concrete = path.replace("{item_id}", "q1").replace("{phone_id}", "p1")
+        concrete = concrete.replace("{asin}", "B000000000")
         ops.extend((method.upper(), concrete) for method in methods)
     return ops
 
