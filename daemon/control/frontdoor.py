@@ -149,7 +149,8 @@ class ConnectionGuard:
     """Wraps aiohttp's protocol factory: connection caps and a first-request-head deadline.
 
     aiohttp has a keep-alive timeout but no header-read timeout, so a socket that dribbles a
-    request head forever would be held open; this closes it after `header_timeout_s`.
+    request head forever would be held open; this closes it when any request head (the
+    first or a later keep-alive one) takes longer than `header_timeout_s`.
     """
 
     def __init__(self, factory: Callable[[], asyncio.Protocol], header_timeout_s: float,
@@ -182,7 +183,16 @@ class ConnectionGuard:
 
 
 class _Guarded(asyncio.Protocol):
+    """Times every request head on the connection, not only the first.
+
+    It follows the byte stream just far enough to know where each head starts: after a
+    head, `Content-Length` bytes (or a chunked body up to its last chunk) are body; the
+    next byte starts a new head, which must end within the header timeout. An upgrade
+    (the event WebSocket) ends the tracking: frames are no HTTP heads.
+    """
+
     _HEAD_LIMIT = 16 * 1024
+    _CHUNK_END = b"\r\n0\r\n\r\n"
 
     def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
         self._guard = guard
@@ -190,6 +200,9 @@ class _Guarded(asyncio.Protocol):
         self._ip: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._head = b""
+        self._body_left = 0
+        self._chunked_tail: bytes | None = None  # in a chunked body: its last bytes
+        self._tracking = True
         self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -200,9 +213,12 @@ class _Guarded(asyncio.Protocol):
             transport.close()
             return
         self._ip = ip
+        self._arm()
+        self._inner.connection_made(transport)
+
+    def _arm(self) -> None:
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._guard._timeout, self._expired)
-        self._inner.connection_made(transport)
 
     def _expired(self) -> None:
         self._timer = None
@@ -210,15 +226,58 @@ class _Guarded(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def _track(self, data: bytes) -> None:
+        pos = 0
+        while pos < len(data) and self._tracking:
+            if self._body_left:
+                take = min(self._body_left, len(data) - pos)
+                self._body_left -= take
+                pos += take
+                continue
+            if self._chunked_tail is not None:
+                window = self._chunked_tail + data[pos:]
+                end = window.find(self._CHUNK_END)
+                if end < 0:
+                    self._chunked_tail = window[-len(self._CHUNK_END):]
+                    return
+                pos += end + len(self._CHUNK_END) - len(self._chunked_tail)
+                self._chunked_tail = None
+                continue
+            if self._timer is None:
+                if not self._head and data[pos:pos + 2] == b"\r\n":
+                    pos += 2  # a stray CRLF between requests is allowed (RFC 9112 §2.2)
+                    continue
+                self._arm()  # the first byte of a new head
+            old = len(self._head)
+            self._head = (self._head + data[pos:])[: self._HEAD_LIMIT + 4]
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                return  # aiohttp refuses a head over its own limits
+            pos += end + 4 - old
+            self._head_done(self._head[:end].lower())
+            self._head = b""
+
+    def _head_done(self, head: bytes) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        fields = {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            fields[name.strip()] = value.strip()
+        if b"upgrade" in fields or head.startswith(b"connect "):
+            self._tracking = False
+        elif b"chunked" in fields.get(b"transfer-encoding", b""):
+            self._chunked_tail = b"\r\n"  # lets a first chunk of size 0 end the body
+        else:
+            length = fields.get(b"content-length", b"0")
+            self._body_left = int(length) if length.isdigit() else 0
+
     def data_received(self, data: bytes) -> None:
         if self._ip is None:
             return
-        if self._timer is not None:
-            self._head = (self._head + data)[-self._HEAD_LIMIT :]
-            if b"\r\n\r\n" in self._head:
-                self._timer.cancel()
-                self._timer = None
-                self._head = b""
+        if self._tracking:
+            self._track(data)
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:

@@ -57,6 +57,9 @@ class DeviceIdentity:
         """
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        # TLS 1.2: forward-secret AEAD suites only (no CBC: Lucky13-class padding oracles);
+        # TLS 1.3 suites are all AEAD and not governed by this list
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
         blob = self.cert_pem + self._tls_key_pem.reveal().encode()
         memfd_create = getattr(os, "memfd_create", None)
         if memfd_create is not None and Path("/proc/self/fd").is_dir():

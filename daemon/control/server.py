@@ -13,6 +13,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import ifaddr
 from aiohttp import hdrs, web
@@ -287,7 +288,8 @@ class ControlServer(StartableResource):
     @web.middleware
     async def _front_door_mw(self, request: web.Request,
                              handler: Handler) -> web.StreamResponse:
-        if not self.hosts.host_allowed(request.headers.get(hdrs.HOST)):
+        if not self.hosts.host_allowed(request.headers.get(hdrs.HOST)) \
+                or not self._target_allowed(request.raw_path):
             self._count("speakerd_http_refused_host_total")
             raise ApiError(421, "misdirected_request", "request is not addressed to this device")
         origin = request.headers.get(hdrs.ORIGIN)
@@ -322,6 +324,15 @@ class ControlServer(StartableResource):
                                {"WWW-Authenticate": 'Bearer realm="speakerd"'})
             request[PHONE] = phone
         return await handler(request)
+
+    def _target_allowed(self, target: str) -> bool:
+        """An absolute-form target (`GET http://host/path`) must name this device too:
+        routing ignores its authority, so a foreign one would pass the Host check."""
+        if target.startswith("/"):
+            return True
+        parts = urlsplit(target)
+        return (parts.scheme.lower() in ("http", "https") and not parts.username
+                and self.hosts.host_allowed(parts.netloc))
 
     def _is_ws_upgrade(self, request: web.Request) -> bool:
         return (request.path == f"{self.limits.api_path}/events"

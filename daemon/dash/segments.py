@@ -4,15 +4,20 @@
 %0Nd widths and $$; @duration numbering; SegmentTimeline with t/d/r including r=-1 and
 gaps), SegmentList, SegmentBase (whose segments come from the sidx: fetch `plan.index`, then
 call `resolve_index`) and a bare BaseURL. Every URL is given once per BaseURL alternative, in
-failover order. Counts and values are capped before anything is materialised.
+failover order. Counts and values are capped before anything is materialised, and the
+segments of a timeline or template are made on demand: `SegmentPlan.segments` is a lazy
+sequence, so `r="199999"` costs a few runs, not 200 000 objects, until someone reads them.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import overload
 
 from daemon.core.errors import ManifestError
 from daemon.dash.model import (
@@ -45,11 +50,85 @@ class Segment:
         return self.urls[0]
 
 
+class LazySegments(Sequence[Segment]):
+    """`count` segments made by `make(k)` when read; slices give tuples. Compares equal to
+    any sequence holding the same segments."""
+
+    __slots__ = ("_count", "_make")
+
+    def __init__(self, count: int, make: Callable[[int], Segment]) -> None:
+        self._count = count
+        self._make = make
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Segment: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Segment, ...]: ...
+    def __getitem__(self, index: int | slice) -> Segment | tuple[Segment, ...]:
+        if isinstance(index, slice):
+            return tuple(self._make(k) for k in range(*index.indices(self._count)))
+        k = index + self._count if index < 0 else index
+        if not 0 <= k < self._count:
+            raise IndexError("segment index out of range")
+        return self._make(k)
+
+    def __iter__(self) -> Iterator[Segment]:
+        return (self._make(k) for k in range(self._count))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != self._count:
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"LazySegments(count={self._count})"
+
+
+class SegmentTimes(Sequence[tuple[int, int]]):
+    """(start, duration) in media time per segment, held as runs of equal durations."""
+
+    __slots__ = ("_count", "_firsts", "_runs")
+
+    def __init__(self, runs: list[tuple[int, int, int, int | None]]) -> None:
+        """runs: (start t, duration d, count, stop or None) in timeline order."""
+        self._firsts: list[int] = []
+        self._runs = runs
+        total = 0
+        for _, _, count, _ in runs:
+            self._firsts.append(total)
+            total += count
+        self._count = total
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[int, int]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[int, int] | list[tuple[int, int]]:
+        if isinstance(index, slice):
+            return [self[k] for k in range(*index.indices(self._count))]
+        k = index + self._count if index < 0 else index
+        if not 0 <= k < self._count:
+            raise IndexError("segment index out of range")
+        run = bisect.bisect_right(self._firsts, k) - 1
+        t, d, _, stop = self._runs[run]
+        start = t + (k - self._firsts[run]) * d
+        return start, d if stop is None else min(d, stop - start)
+
+
 @dataclass(frozen=True)
 class SegmentPlan:
     representation_id: str
     init: Segment | None
-    segments: tuple[Segment, ...]
+    segments: Sequence[Segment]
     index: Segment | None  # SegmentBase: fetch this range, then resolve_index(plan, bytes)
     timescale: int
     presentation_time_offset: int
@@ -85,11 +164,12 @@ def expand_template(
 
 def expand_timeline(
     entries: tuple[TimelineEntry, ...], end: int | None, where: str
-) -> list[tuple[int, int]]:
+) -> SegmentTimes:
     """(start, duration) in media time for every segment of a SegmentTimeline.
 
     `end` is the period end in the same media time (needed by a final r=-1)."""
-    out: list[tuple[int, int]] = []
+    runs: list[tuple[int, int, int, int | None]] = []
+    total = 0
     prev_end: int | None = None
     for i, s in enumerate(entries):
         w = f"{where}/S[{i}]"
@@ -110,17 +190,15 @@ def expand_timeline(
                 raise ManifestError(f"r=-1 repeats up to {stop}, before S@t={t}", element=w,
                                     attribute="r")
             count = -(-(stop - t) // s.d)
-        if len(out) + count > MAX_SEGMENTS:
+        if total + count > MAX_SEGMENTS:
             raise ManifestError(f"SegmentTimeline expands to more than {MAX_SEGMENTS} segments",
                                 element=w)
         if t + count * s.d > MAX_MEDIA_TIME:
             raise ManifestError("SegmentTimeline time overflows 64 bits", element=w)
-        for k in range(count):
-            start = t + k * s.d
-            dur = s.d if stop is None else min(s.d, stop - start)
-            out.append((start, dur))
+        runs.append((t, s.d, count, stop))
+        total += count
         prev_end = t + count * s.d if stop is None else max(stop, t)
-    return out
+    return SegmentTimes(runs)
 
 
 def _period_end_media(period: Period, info: SegmentInfo) -> int | None:
@@ -166,13 +244,21 @@ def plan_segments(manifest: Manifest, period: Period, rep: Representation) -> Se
     times = _segment_times(info, period, where)
     segs: list[Segment] = []
     if info.kind == "template":
-        if info.media is None:
+        template = info.media
+        if template is None:
             raise ManifestError("SegmentTemplate without @media", element=where)
-        for k, (t, d) in enumerate(times):
+
+        def make(k: int) -> Segment:
+            t, d = times[k]
             number = info.start_number + k
-            media = expand_template(info.media, representation_id=rep.id,
+            media = expand_template(template, representation_id=rep.id,
                                     bandwidth=rep.bandwidth, number=number, time=t, where=where)
-            segs.append(Segment(urls(media), seconds(t), d / ts, None, number, t))
+            return Segment(urls(media), seconds(t), d / ts, None, number, t)
+
+        if times:  # a bad template or URL is refused now, not when playback reaches it
+            make(0)
+            make(len(times) - 1)
+        return replace(plan, segments=LazySegments(len(times), make))
     else:  # list
         listed = info.segment_urls
         if not listed:
@@ -185,7 +271,7 @@ def plan_segments(manifest: Manifest, period: Period, rep: Representation) -> Se
                 raise ManifestError("SegmentList with several segments needs @duration or a "
                                     "SegmentTimeline", element=where)
             dur = int((period.duration or 0) * ts)
-            times = [(pto, dur)]
+            times = SegmentTimes([(pto, dur, 1, None)])
         for k, item in enumerate(listed):
             t, d = times[k]
             segs.append(Segment(urls(item.url), seconds(t), d / ts, item.byte_range,
@@ -193,12 +279,12 @@ def plan_segments(manifest: Manifest, period: Period, rep: Representation) -> Se
     return replace(plan, segments=tuple(segs))
 
 
-def _segment_times(info: SegmentInfo, period: Period, where: str) -> list[tuple[int, int]]:
+def _segment_times(info: SegmentInfo, period: Period, where: str) -> SegmentTimes:
     end = _period_end_media(period, info)
     if info.timeline is not None:
         return expand_timeline(info.timeline, end, f"{where}/SegmentTimeline")
     if info.duration is None:
-        return []
+        return SegmentTimes([])
     if period.duration is None:
         raise ManifestError("@duration addressing needs a period duration (live edge "
                             "timing is not supported)", element=where)
@@ -208,9 +294,7 @@ def _segment_times(info: SegmentInfo, period: Period, where: str) -> list[tuple[
         raise ManifestError(f"@duration gives {count} segments, more than {MAX_SEGMENTS}",
                             element=where, attribute="duration")
     pto = info.presentation_time_offset
-    stop = pto + math.ceil(total)
-    return [(pto + k * info.duration, min(info.duration, stop - pto - k * info.duration))
-            for k in range(count)]
+    return SegmentTimes([(pto, info.duration, count, pto + math.ceil(total))])
 
 
 def resolve_index(plan: SegmentPlan, sidx: bytes) -> SegmentPlan:

@@ -2,19 +2,30 @@
 
 `load_xml` caps the size before parsing, forbids DTDs (so no entity expansion and no external
 references), declares prefixes a manifest uses without declaring (real manifests do this
-with `mspr:`), and turns every parser failure into ManifestError. Elements are later matched
-by local name, so an upper-case DASH namespace parses the same as the standard one.
+with `mspr:`; a handful at most, so their number is capped), and turns every parser failure
+into ManifestError. The element count and nesting depth are checked while the document is
+fed to the parser in chunks, so a hostile document is refused before its tree is built.
+Elements are later matched by local name, so an upper-case DASH namespace parses the same
+as the standard one.
 """
 
 from __future__ import annotations
 
 import re
 from fractions import Fraction
-from xml.etree.ElementTree import Element, ParseError
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from daemon.core.errors import ManifestError
 
-DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+DEFAULT_MAX_BYTES = 1024 * 1024  # spec drm-and-media.md §9.2
+#: a 1 MiB manifest of real elements (SegmentURLs with byte ranges, ~45 bytes each) holds
+#: about 25 000 of them
+MAX_ELEMENTS = 50_000
+MAX_XML_DEPTH = 24  # MPD/Period/AdaptationSet/Representation/... is 6 deep
+MAX_UNDECLARED_PREFIXES = 32
+MAX_DECLARED_PREFIXES = 256
+_FEED_CHUNK = 64 * 1024
 #: Longest duration accepted anywhere in a manifest (audiobooks run to days, not years).
 MAX_DURATION_SECONDS = 60 * 24 * 3600
 
@@ -65,9 +76,21 @@ def _decode(data: str | bytes) -> str:
 
 def declare_missing_prefixes(text: str) -> str:
     """Add xmlns declarations on <MPD> for prefixes used but never declared."""
-    used = {m.group(1) or m.group(2) for m in _PREFIX_USE.finditer(text)}
-    declared = set(_PREFIX_DECL.findall(text)) | {"xml", "xmlns"}
-    missing = sorted(used - declared)
+    declared = {"xml", "xmlns"}
+    for m in _PREFIX_DECL.finditer(text):
+        declared.add(m.group(1))
+        if len(declared) > MAX_DECLARED_PREFIXES:
+            raise ManifestError(f"more than {MAX_DECLARED_PREFIXES} namespace prefixes"
+                                " declared", element="MPD")
+    found: set[str] = set()
+    for m in _PREFIX_USE.finditer(text):  # stops at the cap: no set of every prefix
+        prefix = m.group(1) or m.group(2)
+        if prefix not in declared:
+            found.add(prefix)
+            if len(found) > MAX_UNDECLARED_PREFIXES:
+                raise ManifestError(f"more than {MAX_UNDECLARED_PREFIXES} undeclared"
+                                    " namespace prefixes", element="MPD")
+    missing = sorted(found)
     if not missing:
         return text
     root = _ROOT.search(text)
@@ -75,6 +98,30 @@ def declare_missing_prefixes(text: str) -> str:
         return text
     decls = "".join(f' xmlns:{p}="urn:undeclared:{p}"' for p in missing)
     return text[: root.end()] + decls + text[root.end() :]
+
+
+class _BoundedBuilder(TreeBuilder):
+    """A TreeBuilder that refuses a document past the element count or nesting depth."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count = 0
+        self._depth = 0
+
+    def start(self, tag: Any, attrs: Any) -> Element:
+        self._count += 1
+        self._depth += 1
+        if self._count > MAX_ELEMENTS:
+            raise ManifestError(f"manifest has more than {MAX_ELEMENTS} elements",
+                                element="MPD")
+        if self._depth > MAX_XML_DEPTH:
+            raise ManifestError(f"manifest elements nested deeper than {MAX_XML_DEPTH}",
+                                element=str(tag)[-40:])
+        return super().start(tag, attrs)
+
+    def end(self, tag: Any) -> Element:
+        self._depth -= 1
+        return super().end(tag)
 
 
 def load_xml(data: str | bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Element:
@@ -88,10 +135,14 @@ def load_xml(data: str | bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Element:
     text = _DECL.sub("", _decode(data), count=1)
     text = declare_missing_prefixes(text)
     from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import fromstring
+    from defusedxml.ElementTree import DefusedXMLParser
 
     try:
-        root = fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser = DefusedXMLParser(target=_BoundedBuilder(), forbid_dtd=True,
+                                  forbid_entities=True, forbid_external=True)
+        for at in range(0, len(text), _FEED_CHUNK):
+            parser.feed(text[at : at + _FEED_CHUNK])
+        root = parser.close()
     except DefusedXmlException as exc:
         raise ManifestError(f"unsafe XML refused: {type(exc).__name__}", element="MPD") from exc
     except ParseError as exc:

@@ -3,8 +3,10 @@
 `parse_boxes(data)` turns bytes into `Box` trees; `Box.to_bytes()` serialises them back so that
 parse -> serialise is byte-identical (64-bit headers, size-0 "to end" boxes and trailing padding
 inside containers are preserved). No size or count field can make the reader allocate more than
-the bytes present: every length is checked against the remaining bytes first, and nesting depth
-is capped. Every malformed input raises `MediaError` naming the box path and byte offset.
+the bytes present: every length is checked against the remaining bytes first, nesting depth
+is capped, and one call reads at most `box_budget(len(input))` boxes, so memory stays
+proportional to the input with a small constant. Every malformed input raises `MediaError`
+naming the box path and byte offset.
 """
 
 from __future__ import annotations
@@ -16,6 +18,30 @@ from dataclasses import dataclass, field
 from daemon.core.errors import MediaError
 
 MAX_DEPTH = 24
+#: boxes one call may read: a floor for init segments (tens of small boxes) plus one box
+#: per 256 bytes; real media fragments carry kilobytes of samples per handful of boxes,
+#: while 8-byte empty boxes would otherwise cost ~100 bytes of Python objects each
+BOX_FLOOR = 4096
+BYTES_PER_BOX = 256
+
+
+def box_budget(n_bytes: int) -> int:
+    """How many boxes a parse of `n_bytes` may produce before it is refused."""
+    return BOX_FLOOR + n_bytes // BYTES_PER_BOX
+
+
+class _Budget:
+    __slots__ = ("left", "limit")
+
+    def __init__(self, n_bytes: int) -> None:
+        self.limit = box_budget(n_bytes)
+        self.left = self.limit
+
+    def take(self, where: str, offset: int) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise MediaError(f"more boxes than the {self.limit} a buffer of this size may"
+                             " hold", box=where or "(top)", offset=offset)
 
 # Containers whose payload is only child boxes, or a fixed prefix then child boxes.
 _PLAIN_CONTAINERS = frozenset(
@@ -32,7 +58,7 @@ VISUAL_SAMPLE_ENTRIES = frozenset(
 )
 
 
-@dataclass(eq=True)
+@dataclass(eq=True, slots=True)
 class Box:
     """One box. For containers `payload` is the fixed prefix before `children`."""
 
@@ -80,7 +106,7 @@ class Box:
         return [c for c in (self.children or []) if c.type == name]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Header:
     type: str
     offset: int
@@ -135,10 +161,13 @@ def read_header(data: bytes | bytearray | memoryview, pos: int, end: int, path: 
 def iter_headers(
     data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None, path: str = ""
 ) -> Iterator[Header]:
-    """Headers of consecutive boxes in [start, end) without copying payloads."""
+    """Headers of consecutive boxes in [start, end) without copying payloads (lazily;
+    at most `box_budget(end - start)` of them)."""
     stop = len(data) if end is None else end
+    budget = _Budget(stop - start)
     pos = start
     while pos < stop:
+        budget.take(path, pos)
         h = read_header(data, pos, stop, path)
         yield h
         pos = h.end
@@ -165,7 +194,8 @@ def _prefix_len(btype: str, data: bytes | memoryview, start: int, end: int, wher
 
 
 def _parse_range(
-    data: bytes, start: int, end: int, path: str, depth: int, *, lenient_tail: bool
+    data: bytes, start: int, end: int, path: str, depth: int, *, lenient_tail: bool,
+    budget: _Budget,
 ) -> tuple[list[Box], bytes]:
     if depth > MAX_DEPTH:
         raise MediaError("boxes nested too deeply", box=path, offset=start)
@@ -174,6 +204,7 @@ def _parse_range(
     while pos < end:
         if lenient_tail and end - pos < 8:
             return boxes, data[pos:end]
+        budget.take(path, pos)
         h = read_header(data, pos, end, path)
         where = f"{path}/{h.type}" if path else h.type
         bstart = h.body_start
@@ -185,8 +216,8 @@ def _parse_range(
             if h.end - bstart < prefix:
                 raise MediaError("truncated container prefix", box=where, offset=bstart)
             kids, trailer = _parse_range(
-                data, bstart + prefix, h.end, where, depth + 1, lenient_tail=True
-            )
+                data, bstart + prefix, h.end, where, depth + 1, lenient_tail=True,
+                budget=budget)
             box = Box(h.type, data[bstart : bstart + prefix], kids, h.usertype, trailer,
                       h.large, h.to_end, h.offset)
         boxes.append(box)
@@ -197,7 +228,8 @@ def _parse_range(
 def parse_boxes(data: bytes | bytearray | memoryview, path: str = "") -> list[Box]:
     """Parse a whole buffer into box trees. Raises MediaError on anything malformed."""
     raw = bytes(data)
-    boxes, _ = _parse_range(raw, 0, len(raw), path, 0, lenient_tail=False)
+    boxes, _ = _parse_range(raw, 0, len(raw), path, 0, lenient_tail=False,
+                            budget=_Budget(len(raw)))
     return boxes
 
 

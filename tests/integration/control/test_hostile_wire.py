@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import traceback
 
 import pytest
 
 from daemon.control.pake import b64e
-from tests.integration.control.conftest import Rig
+from tests.integration.control.conftest import Rig, RigFactory
 from tests.integration.control.fakes import insecure
 
 TOKEN = "sk-" + "Q7wE9rT1yU3iO5pA" * 4  # a bearer value that must never be echoed
@@ -101,3 +102,86 @@ async def test_off_curve_pake_element_fails_the_attempt_at_once(rig: Rig) -> Non
     phone_id, token = await rig.pair("after")
     assert phone_id
     assert token
+
+
+async def test_a_keep_alive_request_head_is_bounded_by_the_header_timeout(
+        make_rig: RigFactory) -> None:
+    # the keep-alive timeout (30 s) must not be what bounds a dribbled second head
+    rig = await make_rig(header_timeout_s=0.3, keepalive_timeout_s=30.0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.server.https_port,
+                                                   ssl=insecure())
+    try:
+        writer.write(b"GET /api/v1/info HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        await asyncio.wait_for(reader.readexactly(length), 5)
+        writer.write(b"GET /api/v1/info HTTP/1.1\r\nHost: local")  # never finished
+        await writer.drain()
+        rest = await asyncio.wait_for(reader.read(), 5)  # EOF when the server hangs up
+    finally:
+        writer.close()
+    assert rest == b""
+    assert rig.server.connection_stats["header_timeouts"] == 1
+
+
+async def test_a_body_is_not_mistaken_for_a_slow_head(make_rig: RigFactory) -> None:
+    rig = await make_rig(header_timeout_s=0.3)
+    _, token = await rig.pair()
+    for _ in range(3):  # keep-alive requests with bodies on one pooled connection
+        status, _ = await rig.call("POST", "/player/volume", token, json={"level": 30})
+        assert status in (200, 202)
+        await asyncio.sleep(0.4)
+    assert rig.server.connection_stats["header_timeouts"] == 0
+
+
+@pytest.mark.parametrize("target", ["http://evil.example/api/v1/info",
+                                    "https://evil.example:7443/api/v1/info",
+                                    "http://169.254.169.254/api/v1/info"])
+async def test_absolute_form_target_with_a_foreign_host_is_refused(rig: Rig,
+                                                                   target: str) -> None:
+    head = f"GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    answer = await raw_exchange(rig.server.https_port, head.encode())
+    assert answer.startswith(b"HTTP/1.1 421"), answer[:120]
+
+
+async def test_absolute_form_target_naming_the_device_is_served(rig: Rig) -> None:
+    port = rig.server.https_port
+    head = (f"GET https://localhost:{port}/api/v1/info HTTP/1.1\r\nHost: localhost\r\n"
+            "Connection: close\r\n\r\n")
+    answer = await raw_exchange(port, head.encode())
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:120]
+
+
+async def test_tls12_offers_no_cbc_suite(rig: Rig) -> None:
+    accepted = []
+    for suite in ("ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA",
+                  "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES128-SHA256",
+                  "ECDHE-ECDSA-AES128-SHA256", "AES128-SHA", "AES256-SHA256"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.set_ciphers(suite)
+        except ssl.SSLError:
+            continue  # this OpenSSL build has no such suite
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", rig.server.https_port,
+                                                      ssl=ctx)
+        except (ssl.SSLError, ConnectionError, OSError):
+            continue
+        accepted.append(suite)
+        writer.close()
+    assert accepted == []
+    # and TLS 1.2 with an AEAD suite still works
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    _, writer = await asyncio.open_connection("127.0.0.1", rig.server.https_port, ssl=ctx)
+    cipher = writer.get_extra_info("cipher")
+    writer.close()
+    assert "GCM" in cipher[0] or "CHACHA20" in cipher[0]
