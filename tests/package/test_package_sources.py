@@ -3,6 +3,9 @@ debian/ installs, and where an installed daemon finds its hardware profiles."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,3 +89,14 @@ def test_the_lookup_order_is_checkout_then_the_package() -> None:
 def test_deb_command_rejects_unknown_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert devenv._build_deb(["--bogus", "x"]) == 64
     assert "usage" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man-db is not installed")
+def test_man_page_renders_without_warnings() -> None:
+    page = ROOT / "docs" / "man" / "speakerd.1"
+    result = subprocess.run(["man", "--warnings", "-l", str(page)], capture_output=True,
+                            text=True, timeout=60, check=False,
+                            env={**os.environ, "MANPAGER": "cat", "MANWIDTH": "80"})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "check-config" in result.stdout
