@@ -30,6 +30,8 @@ from daemon import __version__
 from tests.support.daemon_proc import NotifyListener
 
 ROOT = Path(__file__).resolve().parents[2]
+# By path: a `speakerd` on PATH may be this checkout's (an activated .venv).
+EXE = "/usr/bin/speakerd"
 STATE = Path("/var/lib/speakerd")
 CONFIG = Path("/etc/speakerd/config.yaml")
 UPGRADE_VERSION = f"{__version__}+upgrade1"
@@ -183,14 +185,19 @@ def _check_installed_files(version: str) -> None:
 
 
 def _check_commands() -> None:
-    assert _ok("speakerd", "--version").strip() == f"speakerd {__version__}"
-    assert _ok("speakerd", "check-config", str(CONFIG)).strip() == f"{CONFIG}: OK"
-    shown = _ok("speakerd", "check-config", "--show", str(CONFIG))
+    assert _ok(EXE, "--version").strip() == f"speakerd {__version__}"
+    assert _ok(EXE, "check-config", str(CONFIG)).strip() == f"{CONFIG}: OK"
+    shown = _ok(EXE, "check-config", "--show", str(CONFIG))
     assert "service: amazon" in shown
     # The installed daemon finds the installed profiles, not this checkout's.
-    probe = _ok("speakerd", "probe", "--capabilities", "--board", "rpi-4b",
+    probe = _ok(EXE, "probe", "--capabilities", "--board", "rpi-4b",
                 "--dac", "hifiberry-dacplus")
     assert "hifiberry" in probe.lower()
+    where = _ok("/usr/lib/speakerd/bin/python", "-c",
+                "import daemon; from daemon.capabilities.profiles import hardware_dir;"
+                " print(daemon.__file__); print(hardware_dir())").split()
+    assert where == ["/usr/lib/speakerd/lib/python3.11/site-packages/daemon/__init__.py",
+                     "/usr/share/speakerd/hardware"]
     analyzed = _run("systemd-analyze", "verify", str(_unit_path()), cwd="/")
     assert analyzed.returncode == 0, analyzed.stderr
     assert "speakerd.service" not in analyzed.stderr, analyzed.stderr
@@ -276,7 +283,7 @@ def test_build_install_run_upgrade_purge(debs: Debs, machine: None) -> None:
     assert CONFIG.read_text() == edited
     assert not list(CONFIG.parent.glob("config.yaml.dpkg-*"))
     assert _state_snapshot() == state
-    assert _ok("speakerd", "check-config", str(CONFIG)).strip() == f"{CONFIG}: OK"
+    assert _ok(EXE, "check-config", str(CONFIG)).strip() == f"{CONFIG}: OK"
 
     _ok(*APT, "purge", "-y", "-q", "speakerd")
     assert _installed_status() == "not-installed"
