@@ -1,4 +1,4 @@
-"""Set up a checkout and run it: `python3 -m daemon.devenv run|test|bench`.
+"""Set up a checkout and run it: `python3 -m daemon.devenv run|test|bench|deb`.
 
 Stdlib only, because it runs before anything is installed: it installs the Debian
 packages the command needs (as root, via apt-get; otherwise it names them), creates
@@ -27,6 +27,17 @@ APT_TEST = {
     "iproute2": "network namespaces for the discovery tests",
     "espeak-ng": "speech for the sandbox's audiobooks",
 }
+# `deb` builds the Debian package with Debian's own tools (debian/rules).
+APT_DEB = {
+    "dpkg-dev": "dpkg-buildpackage",
+    "debhelper": "the dh sequencer and its helpers",
+    "dh-virtualenv": "the package's private virtual environment",
+    "python3-venv": "virtual environments for dh-virtualenv",
+}
+APT_TEST.update({name: f"{why} (the package test)" for name, why in APT_DEB.items()})
+# What the build copies of the checkout: everything but local environments and outputs.
+_DEB_SKIP = (".venv", ".git", "dist", "build", "__pycache__", "*.egg-info", ".mypy_cache",
+             ".ruff_cache", ".pytest_cache", ".hypothesis", "results", "node_modules")
 EXTRAS = {"run": "widevine", "test": "dev,widevine", "bench": "dev,widevine"}
 
 
@@ -105,14 +116,67 @@ def _run_tests(bin_dir: Path, args: list[str]) -> int:
     return 0
 
 
+def _debian_version() -> str:
+    first = (ROOT / "debian" / "changelog").read_text().split("\n", 1)[0]
+    return first.split("(", 1)[1].split(")", 1)[0]
+
+
+def _build_deb(args: list[str]) -> int:
+    """Build `dist/speakerd_<version>_<arch>.deb` in a copy of the checkout.
+
+    `--version V` builds as Debian version V (a changelog entry is added to the copy only),
+    `--out DIR` writes elsewhere than dist/. Prints the path of the package on stdout.
+    """
+    import tempfile
+
+    options = dict(zip(args[::2], args[1::2], strict=False))
+    if len(args) % 2 or set(options) - {"--version", "--out"}:
+        _say("usage: python3 -m daemon.devenv deb [--version VERSION] [--out DIR]")
+        return 64
+    if shutil.which("dpkg-buildpackage") is None or shutil.which("dh_virtualenv") is None:
+        _say("dpkg-buildpackage and dh_virtualenv are needed: apt-get install"
+             f" {' '.join(APT_DEB)}")
+        return 69
+    version = options.get("--version") or _debian_version()
+    out = Path(options.get("--out") or ROOT / "dist").resolve()
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="speakerd-deb-") as tmp:
+        src = Path(tmp) / f"speakerd-{version}"
+        shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(*_DEB_SKIP))
+        if version != _debian_version():
+            changelog = src / "debian" / "changelog"
+            stamp = subprocess.run(["date", "-R"], capture_output=True, text=True,
+                                   check=True).stdout.strip()
+            entry = (f"speakerd ({version}) bookworm; urgency=medium\n\n"
+                     f"  * Local build of version {version}.\n\n"
+                     f" -- speakerd developers <speakerd@example.invalid>  {stamp}\n\n")
+            changelog.write_text(entry + changelog.read_text())
+        _say(f"building speakerd {version} for {arch} (pip fetches the dependencies)")
+        code = subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc"], cwd=src,
+                              check=False).returncode
+        built = Path(tmp) / f"speakerd_{version}_{arch}.deb"
+        if code != 0 or not built.exists():
+            _say(f"dpkg-buildpackage failed (exit {code})")
+            return 1
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / built.name
+        shutil.copyfile(built, target)
+    print(target)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):
         _say("speakerd needs Python 3.11 or newer")
         return 69
-    if not argv or argv[0] not in EXTRAS:
-        _say("usage: python3 -m daemon.devenv run|test|bench [ARGS...]")
+    if not argv or argv[0] not in (*EXTRAS, "deb"):
+        _say("usage: python3 -m daemon.devenv run|test|bench|deb [ARGS...]")
         return 64
     command, rest = argv[0], argv[1:]
+    if command == "deb":
+        _ensure_debs(APT_DEB)
+        return _build_deb(rest)
     _ensure_debs(APT_TEST if command in ("test", "bench") else APT_RUN)
     bin_dir = _ensure_venv(EXTRAS[command])
     if command == "test":

@@ -4,6 +4,7 @@ schema loader, so a problem reads `file:line: dotted.path: message` like the con
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -25,9 +26,22 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 T = TypeVar("T")
 
 
-def hardware_dir() -> Path:
-    """The profiles shipped with the source tree (repo root / hardware)."""
-    return Path(__file__).resolve().parents[2] / "hardware"
+# Where the shipped profiles live, first match wins: a source checkout (repo root /
+# hardware), then the Debian package's data directory (the package installs the code in a
+# private virtual environment, away from the profiles).
+HARDWARE_DIRS: tuple[Path, ...] = (
+    Path(__file__).resolve().parents[2] / "hardware",
+    Path("/usr/share/speakerd/hardware"),
+)
+
+
+def hardware_dir(candidates: Sequence[Path] = HARDWARE_DIRS) -> Path:
+    """The first of `candidates` that holds profiles (a `boards/` folder); the first
+    candidate when none does, so the error names the checkout's path."""
+    for directory in candidates:
+        if (directory / "boards").is_dir():
+            return directory
+    return candidates[0]
 
 
 @dataclass(frozen=True, slots=True)
