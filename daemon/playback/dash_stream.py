@@ -189,17 +189,28 @@ class DashStream:
             self._decryptors[key] = found
         return found
 
-    async def _decrypt(self, segment: bytes, rung: int) -> bytes:
+    async def _decrypt(self, segment: bytes, rung: int) -> bytes | memoryview:
+        """The clear segment. Protected ones are decrypted in place in one buffer (the only
+        copy of the segment), handed to the decoder as a view of it."""
         if self._keys_task is None:
             return segment  # an unprotected representation
         try:  # before the licence, clear-lead fragments pass with no keys
-            return await asyncio.to_thread((await self._decryptor(rung)).segment, segment)
+            return await self._decrypt_once(segment, rung)
         except DecryptError:
             if self._keys is not None:
                 raise
         # Encrypted and no keys yet: wait for the licence (the clear lead has played).
         self._keys = await self._keys_task
-        return await asyncio.to_thread((await self._decryptor(rung)).segment, segment)
+        return await self._decrypt_once(segment, rung)
+
+    async def _decrypt_once(self, segment: bytes, rung: int) -> memoryview:
+        from daemon.mp4.crypto import SLACK
+
+        decryptor = await self._decryptor(rung)
+        buf = bytearray(len(segment) + SLACK)
+        buf[: len(segment)] = segment
+        await asyncio.to_thread(decryptor.decrypt_into, buf, len(segment))
+        return memoryview(buf)[: len(segment)]
 
     async def aclose(self) -> None:
         if self._closed:

@@ -143,7 +143,7 @@ class Decoder(AsyncResource):
         self._skip_to_s = skip_to_s
         self._pipe.put_init(init)
 
-    async def feed(self, segment: bytes) -> None:
+    async def feed(self, segment: bytes | bytearray | memoryview) -> None:
         """Queue one clear media segment (moof+mdat); waits while the queue is full."""
         await self._pipe.put(segment)
 
