@@ -80,6 +80,25 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+def _settled_rss_mb() -> float:
+    """RSS after a full collection and after glibc returned its free pages."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the plain figure
+        pass
+    return _rss_mb()
+
+
+def _slope(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    return statistics.linear_regression(range(len(values)), values).slope
+
+
 async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any]:
     from daemon.contracts import amazon_music as am
     from daemon.core.clock import SystemClock
@@ -169,7 +188,6 @@ async def bench_ttfa(data_dir: Path, tmp: Path, latency_s: float) -> dict[str, A
 
 
 def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
-    import av
 
     from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
@@ -197,7 +215,7 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
         async def licence(challenge: bytes) -> bytes:
             return issue_clearkey(challenge, store.keys(tid))
 
-        async def play_all(mpd: str = mpd, tier: str = tier) -> int:
+        async def play_all(mpd: str = mpd, tier: str = tier) -> Any:
             stream = await open_dash_stream(
                 StreamRequest(mpd=mpd.encode(), mpd_url=base + "t.mpd",
                               info=TrackInfo(service_id=tid, title=tid), start_ms=0,
@@ -209,24 +227,43 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
             while (chunk := await stream.read()) is not None:
                 total += len(chunk)
             await stream.aclose()
-            return total
+            return stream.format
 
         cpu0 = time.process_time()
-        asyncio.run(play_all())
+        out_fmt = asyncio.run(play_all())
         ours = time.process_time() - cpu0
 
         whole = store.resource(tid, f"{fmt}.mp4")
         key = next(iter(store.keys(tid).values()))
         cpu0 = time.process_time()
-        with av.open(io.BytesIO(whole), "r", options={"decryption_key": key.hex()}) as container:
-            for _ in container.decode(audio=0):
-                pass
+        reference_pcm(whole, key, out_fmt)
         reference = time.process_time() - cpu0
         audio_s = store.tracks[tid].track.duration_s
         rows.append({"tier": tier, "format": fmt, "audio_s": audio_s,
                      "ours_cpu_s_per_hour": ours / audio_s * 3600,
                      "reference_cpu_s_per_hour": reference / audio_s * 3600})
     return rows
+
+
+def reference_pcm(whole: bytes, key: bytes, fmt: Any) -> int:
+    """The fair floor: PyAV decrypting (its own CENC), decoding and ending in the same
+    output PCM format as the daemon (its resampler when the decoded format differs), as
+    interleaved bytes. Returns the byte count."""
+    import av
+
+    from daemon.playback.decoder import _AV_FORMAT
+
+    total = 0
+    with av.open(io.BytesIO(whole), "r", options={"decryption_key": key.hex()}) as container:
+        cc = container.streams.audio[0].codec_context
+        want = _AV_FORMAT[fmt.sample_format]
+        resampler = None
+        if want != cc.format.name or fmt.rate != cc.sample_rate:
+            resampler = av.AudioResampler(format=want, layout=cc.layout.name, rate=fmt.rate)
+        for frame in container.decode(audio=0):
+            for f in resampler.resample(frame) if resampler is not None else (frame,):
+                total += len(bytes(f.planes[0]))
+    return total
 
 
 async def bench_memory(data_dir: Path, tmp: Path, tracks: int = 50) -> dict[str, Any]:
@@ -240,15 +277,17 @@ async def bench_memory(data_dir: Path, tmp: Path, tracks: int = 50) -> dict[str,
             await player.submit(c.Play(c.PlayKind.TRACK,
                                        stack["pointers"][n % len(stack["pointers"])]))
             await _wait_state(player, {"stopped", "error"})
-            rss.append(_rss_mb())
+            rss.append(_settled_rss_mb())
     finally:
         await _close(stack)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"tracks": tracks, "peak_rss_mb": peak, "steady_rss_mb": statistics.median(rss),
             "rss_after_first_mb": rss[0], "rss_after_last_mb": rss[-1],
             # Growth after a 10-track warm-up (allocator arenas, codec tables, caches fill
-            # during the first tracks); a leak shows as steady growth after that.
+            # during the first tracks), as the least-squares slope of RSS sampled after
+            # gc + malloc_trim: a leak is a positive slope, noise is not.
             "growth_mb": rss[-1] - rss[min(9, len(rss) - 1)],
+            "slope_kb_per_track": _slope(rss[10:]) * 1024,
             "includes": "the in-process sandbox (server and its event log) as well"}
 
 
@@ -271,9 +310,13 @@ def main() -> None:
         print(f"{row['tier']:>8} {row['format']:>12} {row['ours_cpu_s_per_hour']:>9.1f}"
               f" {row['reference_cpu_s_per_hour']:>14.1f}")
     print(f"\nMemory over {memory['tracks']} tracks: peak {memory['peak_rss_mb']:.0f} MB,"
-          f" steady {memory['steady_rss_mb']:.0f} MB, growth {memory['growth_mb']:+.1f} MB")
+          f" steady {memory['steady_rss_mb']:.0f} MB, growth {memory['growth_mb']:+.1f} MB,"
+          f" slope {memory['slope_kb_per_track']:+.0f} kB/track")
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     out = RESULTS / "playback.json"
-    out.write_text(json.dumps({"ttfa": ttfa, "cpu": cpu, "memory": memory}, indent=2))
+    out.write_text(json.dumps({"ttfa": ttfa, "cpu": cpu, "memory": memory, "loadavg": load},
+                              indent=2))
     print(f"wrote {out}")
 
 

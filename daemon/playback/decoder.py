@@ -189,6 +189,10 @@ class Decoder(AsyncResource):
             return
         self._closed = True
         self._pipe.close()  # unblocks a worker waiting for bytes
+        inflight = self._inflight
+        if inflight is not None:  # a batch nobody will read: its failure is expected
+            inflight.add_done_callback(
+                lambda f: f.cancelled() or f.exception())
         loop = asyncio.get_running_loop()
         try:
             await self._worker.submit(loop, self._close_worker)

@@ -275,11 +275,11 @@ class MusicClient:
     # -- queue -----------------------------------------------------------------------------------
 
     async def chunk(self, pointer: TrackPointer) -> Chunk:
-        """The chunk a pointer names, with absolute pointers and instance references
-        (the chunk document is kept in the document cache: playing a track again costs no
-        chunk request)."""
+        """The chunk a pointer names, with absolute pointers and instance references.
+        Never cached: each GET mints fresh track instances, and an instance whose terminal
+        event was sent takes no more events (a replay needs a new one)."""
         doc, obj = await self.lookup(
-            pointer.chunk, pointer.chunk, "trackContainerChunkDescriptions", cache=True
+            pointer.chunk, pointer.chunk, "trackContainerChunkDescriptions"
         )
         refs = field_value(obj, "trackInstances", list, doc.url)
         instances = []
