@@ -134,6 +134,7 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count()},
+        "loadavg": os.getloadavg(),
         "ceiling": ceiling, "decrypt": decrypt, "mpd": mpd,
     }
     (out / "bench_media.json").write_text(json.dumps(result, indent=2) + "\n")

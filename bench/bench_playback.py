@@ -26,6 +26,7 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 TRIALS = 5
+SEEK_MS = 4000
 
 
 class TimingSink:
@@ -40,6 +41,8 @@ class TimingSink:
         self._format: Any = None
         self.first_write: float | None = None
         self.bytes = 0
+        #: while set, a write after the first waits here (holds a track mid-way for a seek)
+        self.hold: asyncio.Event | None = None
 
     @property
     def caps(self) -> Any:
@@ -60,6 +63,8 @@ class TimingSink:
         if self.first_write is None:
             self.first_write = time.perf_counter()
         self.bytes += len(data)
+        if self.hold is not None:
+            await self.hold.wait()
 
     async def drain(self) -> None:
         return None
@@ -168,23 +173,35 @@ async def bench_ttfa(data_dir: Path, tmp: Path, latency_s: float) -> dict[str, A
 
     stack = await _stack(data_dir, tmp / f"state-{latency_s}", latency_s)
     player, sink = stack["player"], stack["sink"]
-    samples = []
+    samples, seeks = [], []
     try:
         for trial in range(TRIALS + 1):
             pointer = stack["pointers"][trial % len(stack["pointers"])]
             sink.first_write = None
+            sink.hold = asyncio.Event()  # the track stays open at its first chunk
             started = time.perf_counter()
             await player.submit(c.Play(c.PlayKind.TRACK, pointer))
             while sink.first_write is None:
                 await asyncio.sleep(0.001)
+            first_audio = sink.first_write
+            sink.first_write = None
+            seek_at = time.perf_counter()
+            await player.submit(c.Seek(SEEK_MS))
+            while sink.first_write is None:
+                await asyncio.sleep(0.001)
             if trial:  # the first run warms connections and caches
-                samples.append((sink.first_write - started) * 1000)
+                samples.append((first_audio - started) * 1000)
+                seeks.append((sink.first_write - seek_at) * 1000)
+            sink.hold.set()
+            sink.hold = None
             await player.submit(c.Stop())
     finally:
         await _close(stack)
     floor = 2 * latency_s * 1000
     return {"latency_ms": latency_s * 1000, "median_ms": statistics.median(samples),
-            "max_ms": max(samples), "floor_ms": floor, "samples_ms": samples}
+            "max_ms": max(samples), "floor_ms": floor, "samples_ms": samples,
+            "seek_median_ms": statistics.median(seeks), "seek_max_ms": max(seeks),
+            "seek_samples_ms": seeks}
 
 
 def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
@@ -300,10 +317,12 @@ def main() -> None:
         ttfa = [asyncio.run(bench_ttfa(data, tmp, latency)) for latency in (0.0, 0.050)]
         memory = asyncio.run(bench_memory(data, tmp))
     print("\nTime to first audio (play command -> first PCM at the output)")
-    print(f"{'injected latency':>18} {'median ms':>10} {'max ms':>8} {'floor ms':>9}")
+    print(f"{'injected latency':>18} {'median ms':>10} {'max ms':>8} {'floor ms':>9}"
+          f" {'seek median':>12} {'seek max':>9}")
     for row in ttfa:
         print(f"{row['latency_ms']:>18.0f} {row['median_ms']:>10.1f} {row['max_ms']:>8.1f}"
-              f" {row['floor_ms']:>9.0f}")
+              f" {row['floor_ms']:>9.0f} {row['seek_median_ms']:>12.1f}"
+              f" {row['seek_max_ms']:>9.1f}")
     print("\nCPU seconds per hour of audio")
     print(f"{'tier':>8} {'format':>12} {'speakerd':>9} {'PyAV-only ref':>14}")
     for row in cpu:
