@@ -1,7 +1,8 @@
 """Run benchmarks: `python -m bench [NAME ...]` (all when no name is given).
 
 Each `bench/bench_*.py` module exposes `main() -> None`, prints a table and writes JSON
-to bench/results/. Benchmarks are never run as tests.
+to bench/results/; then one table of figure, goal, value and ratio over all the results
+(bench/summary.py). Benchmarks are never run as tests.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def main(names: list[str]) -> int:
     for name in chosen:
         print(f"== {name}", flush=True)
         importlib.import_module(f"bench.{name}").main()
+    from bench import summary
+
+    summary.main()
     return 0
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 TRIALS = 5
+SEEK_MS = 4000
 
 
 class TimingSink:
@@ -40,6 +41,8 @@ class TimingSink:
         self._format: Any = None
         self.first_write: float | None = None
         self.bytes = 0
+        #: while set, a write after the first waits here (holds a track mid-way for a seek)
+        self.hold: asyncio.Event | None = None
 
     @property
     def caps(self) -> Any:
@@ -60,6 +63,8 @@ class TimingSink:
         if self.first_write is None:
             self.first_write = time.perf_counter()
         self.bytes += len(data)
+        if self.hold is not None:
+            await self.hold.wait()
 
     async def drain(self) -> None:
         return None
@@ -78,6 +83,25 @@ def _rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         pages = int(fh.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _settled_rss_mb() -> float:
+    """RSS after a full collection and after glibc returned its free pages."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the plain figure
+        pass
+    return _rss_mb()
+
+
+def _slope(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    return statistics.linear_regression(range(len(values)), values).slope
 
 
 async def _stack(data_dir: Path, state: Path, latency_s: float) -> dict[str, Any]:
@@ -149,27 +173,38 @@ async def bench_ttfa(data_dir: Path, tmp: Path, latency_s: float) -> dict[str, A
 
     stack = await _stack(data_dir, tmp / f"state-{latency_s}", latency_s)
     player, sink = stack["player"], stack["sink"]
-    samples = []
+    samples, seeks = [], []
     try:
         for trial in range(TRIALS + 1):
             pointer = stack["pointers"][trial % len(stack["pointers"])]
             sink.first_write = None
+            sink.hold = asyncio.Event()  # the track stays open at its first chunk
             started = time.perf_counter()
             await player.submit(c.Play(c.PlayKind.TRACK, pointer))
             while sink.first_write is None:
                 await asyncio.sleep(0.001)
+            first_audio = sink.first_write
+            sink.first_write = None
+            seek_at = time.perf_counter()
+            await player.submit(c.Seek(SEEK_MS))
+            while sink.first_write is None:
+                await asyncio.sleep(0.001)
             if trial:  # the first run warms connections and caches
-                samples.append((sink.first_write - started) * 1000)
+                samples.append((first_audio - started) * 1000)
+                seeks.append((sink.first_write - seek_at) * 1000)
+            sink.hold.set()
+            sink.hold = None
             await player.submit(c.Stop())
     finally:
         await _close(stack)
     floor = 2 * latency_s * 1000
     return {"latency_ms": latency_s * 1000, "median_ms": statistics.median(samples),
-            "max_ms": max(samples), "floor_ms": floor, "samples_ms": samples}
+            "max_ms": max(samples), "floor_ms": floor, "samples_ms": samples,
+            "seek_median_ms": statistics.median(seeks), "seek_max_ms": max(seeks),
+            "seek_samples_ms": seeks}
 
 
 def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
-    import av
 
     from daemon.core.clock import SystemClock
     from daemon.drm.clearkey import ClearKeyCdm
@@ -197,7 +232,7 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
         async def licence(challenge: bytes) -> bytes:
             return issue_clearkey(challenge, store.keys(tid))
 
-        async def play_all(mpd: str = mpd, tier: str = tier) -> int:
+        async def play_all(mpd: str = mpd, tier: str = tier) -> Any:
             stream = await open_dash_stream(
                 StreamRequest(mpd=mpd.encode(), mpd_url=base + "t.mpd",
                               info=TrackInfo(service_id=tid, title=tid), start_ms=0,
@@ -209,24 +244,43 @@ def bench_cpu(data_dir: Path) -> list[dict[str, Any]]:
             while (chunk := await stream.read()) is not None:
                 total += len(chunk)
             await stream.aclose()
-            return total
+            return stream.format
 
         cpu0 = time.process_time()
-        asyncio.run(play_all())
+        out_fmt = asyncio.run(play_all())
         ours = time.process_time() - cpu0
 
         whole = store.resource(tid, f"{fmt}.mp4")
         key = next(iter(store.keys(tid).values()))
         cpu0 = time.process_time()
-        with av.open(io.BytesIO(whole), "r", options={"decryption_key": key.hex()}) as container:
-            for _ in container.decode(audio=0):
-                pass
+        reference_pcm(whole, key, out_fmt)
         reference = time.process_time() - cpu0
         audio_s = store.tracks[tid].track.duration_s
         rows.append({"tier": tier, "format": fmt, "audio_s": audio_s,
                      "ours_cpu_s_per_hour": ours / audio_s * 3600,
                      "reference_cpu_s_per_hour": reference / audio_s * 3600})
     return rows
+
+
+def reference_pcm(whole: bytes, key: bytes, fmt: Any) -> int:
+    """The fair floor: PyAV decrypting (its own CENC), decoding and ending in the same
+    output PCM format as the daemon (its resampler when the decoded format differs), as
+    interleaved bytes. Returns the byte count."""
+    import av
+
+    from daemon.playback.decoder import _AV_FORMAT
+
+    total = 0
+    with av.open(io.BytesIO(whole), "r", options={"decryption_key": key.hex()}) as container:
+        cc = container.streams.audio[0].codec_context
+        want = _AV_FORMAT[fmt.sample_format]
+        resampler = None
+        if want != cc.format.name or fmt.rate != cc.sample_rate:
+            resampler = av.AudioResampler(format=want, layout=cc.layout.name, rate=fmt.rate)
+        for frame in container.decode(audio=0):
+            for f in resampler.resample(frame) if resampler is not None else (frame,):
+                total += len(bytes(f.planes[0]))
+    return total
 
 
 async def bench_memory(data_dir: Path, tmp: Path, tracks: int = 50) -> dict[str, Any]:
@@ -240,15 +294,17 @@ async def bench_memory(data_dir: Path, tmp: Path, tracks: int = 50) -> dict[str,
             await player.submit(c.Play(c.PlayKind.TRACK,
                                        stack["pointers"][n % len(stack["pointers"])]))
             await _wait_state(player, {"stopped", "error"})
-            rss.append(_rss_mb())
+            rss.append(_settled_rss_mb())
     finally:
         await _close(stack)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"tracks": tracks, "peak_rss_mb": peak, "steady_rss_mb": statistics.median(rss),
             "rss_after_first_mb": rss[0], "rss_after_last_mb": rss[-1],
             # Growth after a 10-track warm-up (allocator arenas, codec tables, caches fill
-            # during the first tracks); a leak shows as steady growth after that.
+            # during the first tracks), as the least-squares slope of RSS sampled after
+            # gc + malloc_trim: a leak is a positive slope, noise is not.
             "growth_mb": rss[-1] - rss[min(9, len(rss) - 1)],
+            "slope_kb_per_track": _slope(rss[10:]) * 1024,
             "includes": "the in-process sandbox (server and its event log) as well"}
 
 
@@ -261,19 +317,25 @@ def main() -> None:
         ttfa = [asyncio.run(bench_ttfa(data, tmp, latency)) for latency in (0.0, 0.050)]
         memory = asyncio.run(bench_memory(data, tmp))
     print("\nTime to first audio (play command -> first PCM at the output)")
-    print(f"{'injected latency':>18} {'median ms':>10} {'max ms':>8} {'floor ms':>9}")
+    print(f"{'injected latency':>18} {'median ms':>10} {'max ms':>8} {'floor ms':>9}"
+          f" {'seek median':>12} {'seek max':>9}")
     for row in ttfa:
         print(f"{row['latency_ms']:>18.0f} {row['median_ms']:>10.1f} {row['max_ms']:>8.1f}"
-              f" {row['floor_ms']:>9.0f}")
+              f" {row['floor_ms']:>9.0f} {row['seek_median_ms']:>12.1f}"
+              f" {row['seek_max_ms']:>9.1f}")
     print("\nCPU seconds per hour of audio")
     print(f"{'tier':>8} {'format':>12} {'speakerd':>9} {'PyAV-only ref':>14}")
     for row in cpu:
         print(f"{row['tier']:>8} {row['format']:>12} {row['ours_cpu_s_per_hour']:>9.1f}"
               f" {row['reference_cpu_s_per_hour']:>14.1f}")
     print(f"\nMemory over {memory['tracks']} tracks: peak {memory['peak_rss_mb']:.0f} MB,"
-          f" steady {memory['steady_rss_mb']:.0f} MB, growth {memory['growth_mb']:+.1f} MB")
+          f" steady {memory['steady_rss_mb']:.0f} MB, growth {memory['growth_mb']:+.1f} MB,"
+          f" slope {memory['slope_kb_per_track']:+.0f} kB/track")
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     out = RESULTS / "playback.json"
-    out.write_text(json.dumps({"ttfa": ttfa, "cpu": cpu, "memory": memory}, indent=2))
+    out.write_text(json.dumps({"ttfa": ttfa, "cpu": cpu, "memory": memory, "loadavg": load},
+                              indent=2))
     print(f"wrote {out}")
 
 

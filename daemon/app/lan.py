@@ -1,4 +1,5 @@
-"""The LAN side of the daemon: the control API and, once it listens, the mDNS announcer;
+"""The LAN side of the daemon: the control API and, once it listens, the mDNS announcer
+(registering in the background);
 with what the API needs implemented over the daemon's parts (the device's editable
 settings, browse/search over the music client, sign-in over LWA and the Audible external
 login)."""
@@ -9,14 +10,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from daemon.app.account import AmazonAccount
 from daemon.app.adapters import Managed
 from daemon.app.lifecycle import AppContext, Component, Spawn
 from daemon.core.clock import Clock
 from daemon.core.config import DiscoveryConfig, device_name_problem
-from daemon.core.errors import ConfigError, ControlError
+from daemon.core.errors import ConfigError, ControlError, DaemonError
 from daemon.core.tiers import CAPABILITY_ORDER, Capability
 from daemon.state.files import read_json, write_json
 from daemon.state.secrets import SecretStore
@@ -146,47 +147,81 @@ class AccountSignIn:
         return {"state": "linked"}
 
 
+class Registration(Protocol):
+    """What `Discovery` needs of an announcer (daemon.discovery.announcer.Announcer)."""
+
+    name: str
+    registered: bool
+
+    @property
+    def healthy(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Discovery:
     """The mDNS announcer, started once the control API listens (it needs its port and
-    identity); `health()` reports a dead announcer, which stops the watchdog."""
+    identity). `start()` returns at once: probing and announcing (about a second and a
+    half of multicast round trips) run in a background task, so the daemon is READY as
+    soon as its API listens. STATUS says when the name is registered; `health()` reports a
+    registration that failed or an announcer that died (that stops the watchdog)."""
 
     name = "discovery"
 
-    def __init__(self, *, server: ControlServer, state_dir: Path, clock: Clock,
-                 config: DiscoveryConfig, model: str, name: Callable[[], str],
-                 spawn: Spawn) -> None:
-        self._server = server
-        self._state_dir = state_dir
-        self._clock = clock
-        self._config = config
-        self._model = model
-        self._name = name
+    def __init__(self, *, announcer: Callable[[], Registration], spawn: Spawn,
+                 status: Callable[[str], None] | None = None) -> None:
+        self._make = announcer
         self._spawn = spawn
-        self._announcer: Announcer | None = None
+        self._status = status
+        self._announcer: Registration | None = None
+        self._failed: str | None = None
+        self.registering = False
 
     async def start(self) -> None:
-        from daemon.app.announcer_link import AnnouncerLink
-        from daemon.discovery.announcer import Announcer
+        announcer = self._announcer = self._make()
+        self.registering = True
+        self._spawn("mdns-register", self._register(announcer))
 
-        announcer = Announcer(self._state_dir, self._clock, self._config, model=self._model,
-                              name=self._name(),
-                              port=self._server.https_port,
-                              device_id=self._server.identity.short_id,
-                              pairing_open=self._server.pairing.is_open)
-        AnnouncerLink(self._server, announcer, self._spawn)
-        await announcer.start()
-        self._announcer = announcer
+    async def _register(self, announcer: Registration) -> None:
+        try:
+            await announcer.start()
+        except DaemonError as exc:  # reported by health(); systemd's watchdog restarts us
+            self._failed = f"mDNS registration failed: {exc}"
+            log.error("discovery.failed error=%s", exc)
+            return
+        finally:
+            self.registering = False
         log.info("discovery.registered name=%s", announcer.name)
+        if self._status is not None:
+            self._status(f"mDNS: announced as {announcer.name}")
 
     def health(self) -> str | None:
-        if self._announcer is not None and not self._announcer.healthy:
+        if self._failed is not None:
+            return self._failed
+        if self._announcer is not None and not self.registering \
+                and not self._announcer.healthy:
             return "mDNS announcer is not running"
         return None
 
     async def aclose(self) -> None:
         announcer, self._announcer = self._announcer, None
         if announcer is not None:
-            await announcer.aclose()  # awaits the goodbye packets
+            await announcer.aclose()  # awaits the goodbye packets (and a probe under way)
+
+
+def _announcer(server: ControlServer, *, state_dir: Path, clock: Clock,
+               config: DiscoveryConfig, model: str, name: str, spawn: Spawn) -> Announcer:
+    """The mDNS announcer for the control server, linked to it before it starts."""
+    from daemon.app.announcer_link import AnnouncerLink
+    from daemon.discovery.announcer import Announcer
+
+    announcer = Announcer(state_dir, clock, config, model=model, name=name,
+                          port=server.https_port, device_id=server.identity.short_id,
+                          pairing_open=server.pairing.is_open)
+    AnnouncerLink(server, announcer, spawn)
+    return announcer
 
 
 def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCommands,
@@ -236,7 +271,8 @@ def lan_components(ctx: AppContext, *, account: AmazonAccount, player: PlayerCom
     parts: list[Component] = [Managed("control", server)]
     if cfg.discovery.enabled:
         parts.append(Discovery(
-            server=server, state_dir=ctx.state_dir, clock=ctx.clock,
-            config=cfg.discovery, model=cfg.device.model,
-            name=lambda: device.name, spawn=ctx.supervisor.spawn))
+            announcer=lambda: _announcer(server, state_dir=ctx.state_dir, clock=ctx.clock,
+                                         config=cfg.discovery, model=cfg.device.model,
+                                         name=device.name, spawn=ctx.supervisor.spawn),
+            spawn=ctx.supervisor.spawn, status=ctx.notifier.status))
     return parts

@@ -14,23 +14,23 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import yaml
-
 from daemon import __version__
 from daemon.core.errors import DaemonError
 
 Handler = Callable[[argparse.Namespace], int]
 
-# Subcommands contributed by other layers. Each registers its parser with
-# `set_defaults(func=...)`; modules are imported when the parser is built, so they keep
-# their heavy imports (PyAV, pywidevine) inside their handlers.
-_LAYER_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("daemon.cli.commands", "add_login"),
-    ("daemon.cli.commands", "add_probe"),
-    ("daemon.cli.commands", "add_local"),
-    ("daemon.cli.commands", "add_remote"),
-    ("daemon.sandbox.cli", "add_parser"),
+# Subcommands contributed by other layers: the command names each registers, its module
+# and registrar (which calls `set_defaults(func=...)`). Only the module of the command being
+# run is imported (importing every layer costs about half a second on a Pi, before the
+# daemon can even start); help and unknown commands import them all to list them.
+_LAYER_COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("login",), "daemon.cli.commands", "add_login"),
+    (("probe",), "daemon.cli.commands", "add_probe"),
+    (("pair", "status"), "daemon.cli.commands", "add_local"),
+    (("remote",), "daemon.cli.commands", "add_remote"),
+    (("sandbox",), "daemon.sandbox.cli", "add_parser"),
 )
+_OWN_COMMANDS = ("run", "check-config", "version")
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -48,6 +48,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
         read_device_file(config.drm.widevine_device)  # raises with the reason, exit 78
     if args.show:
+        import yaml
+
         print(yaml.safe_dump(to_plain(config), sort_keys=False), end="")
     else:
         print(f"{args.file}: OK")
@@ -76,7 +78,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         notifier.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str] | None) -> str | None:
+    """The subcommand named in `argv` (the first word that is not an option), if any."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given `argv`, only the subcommand it names is registered (with its
+    module imported), unless it names none or an unknown one."""
     parser = argparse.ArgumentParser(
         prog="speakerd",
         description="Speaker daemon: Amazon Music and Audible playback, LAN control, mDNS.")
@@ -102,14 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Print speakerd's version.")
     version.set_defaults(func=_cmd_version)
 
-    for module_name, function in _LAYER_COMMANDS:
-        getattr(importlib.import_module(module_name), function)(sub)
+    wanted = _command_of(argv) if argv is not None else None
+    known = {n for names, _, _ in _LAYER_COMMANDS for n in names}
+    everything = wanted is None or (wanted not in known and wanted not in _OWN_COMMANDS)
+    for names, module_name, function in _LAYER_COMMANDS:
+        if everything or wanted in names:
+            getattr(importlib.import_module(module_name), function)(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     func: Handler = args.func
     try:
         return func(args)

@@ -126,6 +126,7 @@ class Announcer(StartableResource):
         self._lock = asyncio.Lock()
         self._failed: BaseException | None = None
         self._closed = False
+        self._starting = False
         self.name = self._requested
         self.registered = False
         self.counters = {"announcements": 0, "conflicts": 0, "address_changes": 0}
@@ -134,10 +135,13 @@ class Announcer(StartableResource):
 
     @property
     def healthy(self) -> bool:
-        """False once the watcher died or the announcer was closed (watchdog input)."""
+        """False once the watcher died or the announcer was closed (watchdog input); True
+        while `start()` is still probing."""
         if self._closed or self._failed is not None:
             return False
-        return self._watcher is not None and not self._watcher.done()
+        if self._watcher is None:
+            return self._starting
+        return not self._watcher.done()
 
     @property
     def host_name(self) -> str:
@@ -155,8 +159,15 @@ class Announcer(StartableResource):
                 "speakerd_mdns_address_changes_total": self.counters["address_changes"]}
 
     async def start(self) -> None:
-        if self._watcher is not None or self._closed:
+        if self._watcher is not None or self._closed or self._starting:
             raise DiscoveryError("announcer already started")
+        self._starting = True
+        try:
+            await self._start()
+        finally:
+            self._starting = False
+
+    async def _start(self) -> None:
         await asyncio.to_thread(ensure_private_dir, self._state_dir)
         self.name = await asyncio.to_thread(self._remembered_name)
         self._addresses = await asyncio.to_thread(self._scan)

@@ -12,7 +12,9 @@ Decryption (what the player uses, per segment, in a worker thread)::
         subsamples) and `cbcs` (AES-CBC, pattern, constant or per-sample IVs). Fragments whose
         sample description is clear (clear lead) pass through untouched.
     Decryptor(init, keys)       parses the init once; .init() -> clear init,
-                                .segment(segment) -> clear segment. Use it when streaming.
+                                .segment(segment) -> clear segment (a copy);
+                                .decrypt_into(buf, length) decrypts a bytearray in place
+                                and returns that same object. Use it when streaming.
 
 Encryption (sandbox content and round-trip tests)::
 
@@ -52,7 +54,7 @@ from collections.abc import Mapping
 
 from daemon.core.errors import DecryptError
 from daemon.mp4.box import Box, iter_headers, parse_box, parse_boxes, serialise
-from daemon.mp4.crypto import SUPPORTED_SCHEMES, aes, cbcs_sample, cenc_sample
+from daemon.mp4.crypto import SLACK, SUPPORTED_SCHEMES, aes, cbcs_sample, cenc_sample
 from daemon.mp4.encrypt import encrypt_init, encrypt_segment
 from daemon.mp4.fields import Cursor
 from daemon.mp4.fragment_fields import (
@@ -132,20 +134,37 @@ class Decryptor:
     def init(self) -> bytes:
         return decrypt_init(self._init)
 
-    def segment(self, segment: bytes) -> bytes:
-        out = bytearray(segment)
-        buf = memoryview(out)
-        for h in list(iter_headers(out)):
-            if h.type == "moof":
-                moof = parse_box(bytes(buf[h.offset : h.end]), "moof")
-                for lay in fragment_layout(moof, h.offset, self.tracks, len(out)):
-                    self._traf(lay, h.offset, buf)
-                for box in _moof_aux_boxes(moof):
-                    out[h.offset + box.offset + 4 : h.offset + box.offset + 8] = b"free"
-        buf.release()
-        return bytes(out)
+    def segment(self, segment: bytes | bytearray | memoryview) -> bytes:
+        """A clear copy of `segment` (one copy; `decrypt_into` makes none)."""
+        buf = bytearray(len(segment) + SLACK)
+        buf[: len(segment)] = segment
+        self.decrypt_into(buf, len(segment))
+        return bytes(memoryview(buf)[: len(segment)])
 
-    def _traf(self, lay: TrafLayout, moof_off: int, buf: memoryview) -> None:
+    def decrypt_into(self, buf: bytearray, length: int | None = None) -> bytearray:
+        """Decrypt the segment in `buf[:length]` in place and return `buf` itself.
+
+        `length` defaults to the whole buffer; bytes after it are room the cipher may use
+        (`daemon.mp4.crypto.SLACK` of them let CBC work without any temporary)."""
+        size = len(buf) if length is None else length
+        if not 0 <= size <= len(buf):
+            raise DecryptError(f"segment length {size} outside a {len(buf)}-byte buffer")
+        view = memoryview(buf)
+        try:
+            for h in list(iter_headers(view, 0, size)):
+                if h.type != "moof":
+                    continue
+                moof = parse_box(view[h.offset : h.end], "moof")
+                for lay in fragment_layout(moof, h.offset, self.tracks, size):
+                    self._traf(lay, h.offset, view, size)
+                for box in _moof_aux_boxes(moof):
+                    at = h.offset + box.offset
+                    view[at + 4 : at + 8] = b"free"
+        finally:
+            view.release()
+        return buf
+
+    def _traf(self, lay: TrafLayout, moof_off: int, buf: memoryview, size: int) -> None:
         entry = lay.track.entries[lay.sdi - 1]
         where = f"moof/traf[track {lay.track.track_id}]"
         if entry.scheme is None:
@@ -161,7 +180,7 @@ class Decryptor:
                 raise DecryptError("key rotation (seig sample groups) is not supported",
                                    box=f"{where}/sbgp", offset=moof_off + sbgp_box.offset)
         kid, iv_size = tenc.kid, tenc.per_sample_iv_size
-        aux, override = _aux_info(lay, entry, buf, moof_off, where)
+        aux, override = _aux_info(lay, entry, buf, moof_off, where, size=size)
         if override is not None:
             iv_size, kid = override[1], override[2]
         if not tenc.is_protected and override is None:
@@ -180,16 +199,16 @@ class Decryptor:
         if raw_key is None:
             raise DecryptError(f"no key for KID {kid.hex()}", box=where)
         key = aes(raw_key)
-        for (offset, size), a in zip(lay.samples, aux, strict=True):
+        for (offset, n), a in zip(lay.samples, aux, strict=True):
             iv = a.iv or tenc.constant_iv
             if not iv:
                 raise DecryptError("sample has neither an IV nor a constant IV", box=where,
                                    offset=offset)
             if entry.scheme == "cenc":
-                cenc_sample(buf, key, iv, offset, size, subsamples=a.subsamples,
+                cenc_sample(buf, key, iv, offset, n, subsamples=a.subsamples,
                             where=f"{where}/senc")
             else:
-                cbcs_sample(buf, key, iv, offset, size, subsamples=a.subsamples,
+                cbcs_sample(buf, key, iv, offset, n, subsamples=a.subsamples,
                             crypt=tenc.crypt_byte_block, skip=tenc.skip_byte_block,
                             encrypt=False, where=f"{where}/senc")
 
@@ -207,7 +226,8 @@ def _moof_aux_boxes(moof: Box) -> list[Box]:
 
 
 def _aux_info(
-    lay: TrafLayout, entry: SampleEntryInfo, buf: memoryview, moof_off: int, where: str
+    lay: TrafLayout, entry: SampleEntryInfo, buf: memoryview, moof_off: int, where: str, *,
+    size: int,
 ) -> tuple[list[SampleAux] | None, tuple[int, int, bytes] | None]:
     tenc = entry.tenc
     assert tenc is not None
@@ -246,15 +266,15 @@ def _aux_info(
     out = []
     for off, run_sizes in runs:
         pos = lay.base + off
-        if pos < 0 or pos + sum(run_sizes) > len(buf):
+        if pos < 0 or pos + sum(run_sizes) > size:
             raise DecryptError("saio points outside the segment", box=f"{where}/saio",
                                offset=moof_off + saio_box.offset)
-        for size in run_sizes:
-            c = Cursor(bytes(buf[pos : pos + size]), f"{where}/saio(aux)", pos)
-            a = parse_aux(c, iv_size, size > iv_size)
+        for aux_size in run_sizes:
+            c = Cursor(bytes(buf[pos : pos + aux_size]), f"{where}/saio(aux)", pos)
+            a = parse_aux(c, iv_size, aux_size > iv_size)
             c.end()
             out.append(a)
-            pos += size
+            pos += aux_size
     return out, None
 
 

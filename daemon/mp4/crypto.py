@@ -1,19 +1,27 @@
-"""Per-sample AES work for the `cenc` and `cbcs` schemes, in place on a bytearray.
+"""Per-sample AES work for the `cenc` and `cbcs` schemes, in place on one writable buffer.
 
-One cipher context per sample (cenc: the CTR keystream runs on across the protected ranges
-of a sample) or per protected range (cbcs: the IV restarts at each subsample). Protected
-bytes are gathered with memoryview slices and ciphered in one call; no per-byte loops.
+Nothing here copies a sample: the cipher writes its output over its input
+(`update_into` on the same memory). CBC's `update_into` wants 15 bytes of room after the
+bytes it ciphers; a buffer with `SLACK` spare bytes after the segment gets that room for
+free, a buffer without it falls back to one temporary per protected range. The AES key
+object is built once per fragment (`aes`) and shared by its samples; cenc needs one CTR
+context per sample (each sample has its own IV), cbcs one CBC context per protected range
+(its IV restarts at each subsample). A crypt:skip pattern is gathered and scattered with
+numpy strides (one gather, one cipher call, one scatter per range) instead of span lists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from daemon.core.errors import DecryptError
 
 SUPPORTED_SCHEMES = ("cenc", "cbcs")
+SLACK = 16
+"""Spare bytes after a segment that let CBC decrypt strictly in place (see module doc)."""
 
 
 def _ranges(
@@ -42,6 +50,15 @@ def aes(key: bytes | algorithms.AES) -> algorithms.AES:
     return key if isinstance(key, algorithms.AES) else algorithms.AES(key)
 
 
+def _in_place(ctx: Any, buf: memoryview, start: int, end: int, *, block: bool) -> None:
+    """Cipher buf[start:end] over itself; `block` ciphers need 15 bytes of room after it."""
+    room = end + 15 if block else end
+    if room <= len(buf):
+        ctx.update_into(buf[start:end], buf[start:room])
+    else:  # no slack after the segment: one temporary for this range
+        buf[start:end] = ctx.update(buf[start:end])
+
+
 def cenc_sample(
     buf: memoryview, key: bytes | algorithms.AES, iv: bytes, offset: int, size: int, *,
     subsamples: Sequence[tuple[int, int]] | None, where: str,
@@ -54,10 +71,10 @@ def cenc_sample(
                            offset=offset)
     ctx = Cipher(aes(key), modes.CTR(iv)).encryptor()
     if subsamples is None:  # the common audio case: the whole sample
-        buf[offset : offset + size] = ctx.update(buf[offset : offset + size])
+        _in_place(ctx, buf, offset, offset + size, block=True)
         return
     for start, length in _ranges(offset, size, subsamples, where):
-        buf[start : start + length] = ctx.update(buf[start : start + length])
+        _in_place(ctx, buf, start, start + length, block=True)
 
 
 def cbcs_sample(
@@ -82,20 +99,29 @@ def cbcs_sample(
         cipher = Cipher(algo, modes.CBC(iv))
         ctx = cipher.encryptor() if encrypt else cipher.decryptor()
         if skip == 0 or crypt == 0:
-            end = start + nblocks * 16
-            buf[start:end] = ctx.update(buf[start:end])
+            _in_place(ctx, buf, start, start + nblocks * 16, block=True)
             continue
-        period = crypt + skip
-        # a crypt group is ciphered only when complete (as FFmpeg and Shaka Packager do)
-        spans = [
-            (start + 16 * b, 16 * crypt)
-            for b in range(0, nblocks, period)
-            if nblocks - b >= crypt
-        ]
-        if not spans:
-            continue
-        done = ctx.update(b"".join(buf[s : s + n] for s, n in spans))
-        pos = 0
-        for s, n in spans:
-            buf[s : s + n] = done[pos : pos + n]
-            pos += n
+        _pattern(ctx, buf, start, nblocks, crypt=crypt, skip=skip)
+
+
+def _pattern(ctx: Any, buf: memoryview, start: int, nblocks: int, *, crypt: int, skip: int
+             ) -> None:
+    """The crypt blocks of each crypt+skip group, chained as one CBC run: gathered by a
+    strided view, ciphered in one call, scattered back. A crypt group is ciphered only when
+    complete (as FFmpeg and Shaka Packager do)."""
+    import numpy as np
+
+    period = crypt + skip
+    groups, rest = divmod(nblocks, period)
+    tail = rest >= crypt  # the last, shorter group still has a whole crypt part
+    if groups == 0 and not tail:
+        return
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    width = 16 * crypt
+    full = arr[start : start + groups * period * 16].reshape(groups, period * 16)[:, :width]
+    tail_at = start + groups * period * 16
+    gathered = full.tobytes() + (bytes(buf[tail_at : tail_at + width]) if tail else b"")
+    done = np.frombuffer(ctx.update(gathered), dtype=np.uint8)
+    full[:] = done[: groups * width].reshape(groups, width)
+    if tail:
+        arr[tail_at : tail_at + width] = done[groups * width :]

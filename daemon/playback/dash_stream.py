@@ -15,19 +15,27 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from daemon.core.clock import Clock
 from daemon.core.errors import DaemonError, DecryptError, ManifestError, MediaError
-from daemon.dash import parse_mpd, plan_segments, resolve_index
-from daemon.dash.model import Manifest, Period, Representation
+from daemon.dash import parse_mpd
+from daemon.dash.model import Representation
 from daemon.dash.segments import Segment, SegmentPlan
-from daemon.dash.select import OutputFormats, Selection, codec_family, select
+from daemon.dash.select import codec_family
 from daemon.drm.cdm import ContentKeys
 from daemon.drm.flow import LicenceFlow
 from daemon.playback.abr import ThroughputEstimator
 from daemon.playback.dash_service import CallbackService, DashService
+from daemon.playback.dash_session import (
+    DashSession,
+    StreamRequest,
+    fetch_segment,
+    new_session,
+    output_formats,
+    plan_track,
+)
 from daemon.playback.decoder import Decoder, PcmChunk
 from daemon.playback.events import AudioFormat, AudioQuality, TrackInfo
 from daemon.playback.fetcher import FetchSettings, Get, SegmentFetcher, SegmentRef
@@ -39,39 +47,21 @@ _QUALITY = {"STD_RES": AudioQuality.SD, "HI_FI": AudioQuality.HD, "HI_RES": Audi
             "THREE_DIMENSIONAL": AudioQuality.ATMOS, "REAL_AUDIO_360": AudioQuality.RA360}
 
 
-@dataclass(frozen=True)
-class StreamRequest:
-    """Everything needed to open one track's stream."""
-
-    mpd: bytes
-    mpd_url: str
-    info: TrackInfo
-    start_ms: int
-    caps: OutputCaps
-    capabilities: Iterable[str]
-    decoders: Iterable[str]
-    bandwidth_bps: int | None = None  # None: what the caller's estimate has measured
-    #: ABR thresholds (daemon.playback.abr.AbrConfig); None = the defaults
-    abr_config: Any = None
-
-
-def output_formats(caps: OutputCaps) -> OutputFormats:
-    return OutputFormats(max_sample_rate=caps.max_rate, max_bit_depth=caps.max_bits,
-                         max_channels=caps.max_channels,
-                         sample_rates=frozenset(caps.rates) if caps.rates else None)
-
-
 class DashStream:
     """A `PcmStream` over one DASH representation."""
 
-    def __init__(self, *, info: TrackInfo, selection: Selection, inits: list[Segment | None],
-                 init: bytes, rung: int, fetcher: SegmentFetcher, decoder: Decoder,
+    def __init__(self, *, info: TrackInfo, session: DashSession, inits: list[Segment | None],
+                 rung: int, fetcher: SegmentFetcher, decoder: Decoder,
                  keys_task: asyncio.Task[ContentKeys] | None, clock: Clock, get: Get,
-                 families: list[str | None], caps: OutputCaps) -> None:
+                 families: list[str | None], caps: OutputCaps, protected: bool,
+                 keep_session: bool) -> None:
         self._info = info
-        self.selection = selection
+        self.session = session
+        self.selection = session.selection
         self._init_refs = inits  # per ladder rung; the chosen rung's bytes are at hand
-        self._inits: dict[int, bytes] = {rung: init}
+        self._inits = session.inits
+        self._protected = protected
+        self._keep = keep_session
         self._get = get
         self._fetcher = fetcher
         # Decoders in play order: a step between codec families (lossless <-> Opus) starts a
@@ -82,9 +72,8 @@ class DashStream:
         self._caps = caps
         self._keys_task = keys_task
         self._clock = clock
-        self._keys: ContentKeys | None = None
-        # daemon.mp4.cenc.Decryptor per (rung, keys known): an init is parsed once per key set
-        self._decryptors: dict[tuple[int, bool], Any] = {}
+        self._keys: ContentKeys | None = session.keys
+        self._decryptors = session.decryptors
         self._first: PcmChunk | None = None
         self._format: PcmFormat | None = None
         self._feeder: asyncio.Task[None] | None = None
@@ -160,7 +149,7 @@ class DashStream:
         from daemon.mp4.cenc import decrypt_init
 
         init = await self._init_for(rung)
-        clear_init = await asyncio.to_thread(decrypt_init, init) if self._keys_task else init
+        clear_init = await asyncio.to_thread(decrypt_init, init) if self._protected else init
         new = Decoder(self._caps)
         await new.start(clear_init)
         self._decoders.append(new)
@@ -175,7 +164,7 @@ class DashStream:
             ref = self._init_refs[rung]
             if ref is None:
                 raise ManifestError("a ladder representation has no initialization segment")
-            init = self._inits[rung] = await _fetch(self._get, ref)
+            init = self._inits[rung] = await fetch_segment(self._get, ref)
         return init
 
     async def _decryptor(self, rung: int) -> Any:
@@ -189,17 +178,30 @@ class DashStream:
             self._decryptors[key] = found
         return found
 
-    async def _decrypt(self, segment: bytes, rung: int) -> bytes:
-        if self._keys_task is None:
+    async def _decrypt(self, segment: bytes, rung: int) -> bytes | memoryview:
+        """The clear segment. Protected ones are decrypted in place in one buffer (the only
+        copy of the segment), handed to the decoder as a view of it."""
+        if not self._protected:
             return segment  # an unprotected representation
         try:  # before the licence, clear-lead fragments pass with no keys
-            return await asyncio.to_thread((await self._decryptor(rung)).segment, segment)
+            return await self._decrypt_once(segment, rung)
         except DecryptError:
             if self._keys is not None:
                 raise
         # Encrypted and no keys yet: wait for the licence (the clear lead has played).
-        self._keys = await self._keys_task
-        return await asyncio.to_thread((await self._decryptor(rung)).segment, segment)
+        if self._keys_task is None:
+            raise DecryptError("the segment is encrypted and no licence was requested")
+        self._keys = self.session.keys = await self._keys_task
+        return await self._decrypt_once(segment, rung)
+
+    async def _decrypt_once(self, segment: bytes, rung: int) -> memoryview:
+        from daemon.mp4.crypto import SLACK
+
+        decryptor = await self._decryptor(rung)
+        buf = bytearray(len(segment) + SLACK)
+        buf[: len(segment)] = segment
+        await asyncio.to_thread(decryptor.decrypt_into, buf, len(segment))
+        return memoryview(buf)[: len(segment)]
 
     async def aclose(self) -> None:
         if self._closed:
@@ -209,43 +211,19 @@ class DashStream:
             self._feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError, DaemonError):
                 await self._feeder
-        if self._keys_task is not None:
-            self._keys_task.cancel()
+        task = self._keys_task
+        if task is not None and task.done() and not task.cancelled() \
+                and task.exception() is None and self.session.keys is None:
+            self.session.keys = task.result()  # arrived after the last segment we needed
+        elif task is not None and not task.done():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, DaemonError):
-                keys = await self._keys_task
-                keys.drop()
-        if self._keys is not None:
-            self._keys.drop()
-        self._decryptors.clear()
+                (await task).drop()
+        if not self._keep:
+            self.session.drop()
         await self._fetcher.aclose()
         for decoder in self._decoders:
             await decoder.aclose()
-
-
-def _switchable(selection: Selection, chosen: Representation, period: Period
-                ) -> list[Representation]:
-    """The rungs ABR may move along, ascending: the Opus ladder of the track's key, and a
-    chosen lossless representation on top of it (left only when the buffer is about to run
-    dry, daemon.playback.abr). Other codecs are chosen once per track."""
-    playable = {v.representation_id for v in selection.verdicts if v.playable}
-    opus = sorted((r for r in period.representations
-                   if codec_family(r.codecs) == "opus" and r.id in playable
-                   and r.default_kid == chosen.default_kid), key=lambda r: r.bandwidth)
-    family = codec_family(chosen.codecs)
-    if family == "opus" and chosen in opus:
-        return opus
-    if family == "flac" and opus:
-        return [*opus, chosen]
-    return [chosen]
-
-
-async def _plan(manifest: Manifest, period: Period, rep: Representation, get: Get
-                ) -> SegmentPlan:
-    plan = plan_segments(manifest, period, rep)
-    if plan.needs_index:
-        assert plan.index is not None
-        plan = resolve_index(plan, await _fetch(get, plan.index))
-    return plan
 
 
 class _LadderAbr:
@@ -274,47 +252,34 @@ def _refs(plan: SegmentPlan, segments: Iterable[Segment]) -> list[SegmentRef]:
     return [SegmentRef(s.urls, s.byte_range, s.duration) for s in segments]
 
 
-async def _fetch(get: Get, seg: Segment) -> bytes:
-    from daemon.playback.fetcher import fetch_with_failover
-
-    return await fetch_with_failover(get, seg.urls, seg.byte_range)
-
-
 async def open_dash_stream(request: StreamRequest, *, service: DashService,
                            licence_flow: LicenceFlow | None, clock: Clock,
                            settings: FetchSettings,
-                           estimate: ThroughputEstimator | None = None) -> DashStream:
+                           estimate: ThroughputEstimator | None = None,
+                           session: DashSession | None = None,
+                           keep_session: bool = False) -> DashStream:
     """Parse, select, plan, start fetching and licensing, and decode the first audio;
     every byte, licence and renewed manifest comes from `service`.
 
     `estimate` is the caller's one throughput estimate: every download feeds it, and both
     the selection (when the request names no bandwidth) and the ABR read it; a fresh one
-    when None."""
+    when None. `session` (the `.session` of an earlier stream of the same track) skips
+    what that stream already did: parsing, planning, the init segment and the licence, so
+    a seek fetches only the segment holding the target. With `keep_session` the stream
+    leaves its keys in the session when it closes (the caller then owns `session.drop()`);
+    otherwise closing the stream wipes them."""
     estimate = estimate if estimate is not None else ThroughputEstimator()
     get: Get = service.fetch
     bandwidth = request.bandwidth_bps
     if bandwidth is None and (known := estimate.estimate_bps()) is not None:
         bandwidth = int(known)
-    manifest = parse_mpd(request.mpd, request.mpd_url)
-    if not manifest.periods:
-        raise ManifestError("the manifest has no period", url=request.mpd_url)
-    period = manifest.periods[0]
-    selection = select(period, capabilities=request.capabilities, decoders=request.decoders,
-                       output=output_formats(request.caps), bandwidth_bps=bandwidth)
-    rep = selection.chosen
-    if rep is None:
-        raise MediaError("no playable representation in the manifest", url=request.mpd_url,
-                         reasons="; ".join(f"{v.representation_id}:{v.code}"
-                                           for v in selection.verdicts))
-    ladder = _switchable(selection, rep, period)
-    plans = await asyncio.gather(*(_plan(manifest, period, r, get) for r in ladder))
-    if len({len(p.segments) for p in plans}) != 1:  # not one timeline: no switching
-        ladder, plans = [rep], [plans[ladder.index(rep)]]
-    rung = ladder.index(rep)
+    reused = session is not None and session.fits(request)
+    if session is None or not reused:
+        session = await new_session(request, get, bandwidth)
+    selection = session.selection
+    ladder, plans, rung, rep = session.ladder, session.plans, session.rung, session.rep
     plan = plans[rung]
-    if plan.init is None:
-        raise ManifestError("the representation has no initialization segment",
-                            representation=rep.id)
+    assert plan.init is not None
 
     # From here on nothing waits that the protocol does not force: the licence (from the
     # MPD's PSSH and KID), the init segment and the first media segments go out together.
@@ -331,7 +296,8 @@ async def open_dash_stream(request: StreamRequest, *, service: DashService,
             service.post_licence, mpd_pssh=mpd_pssh, init_segment=init,
             default_kids=(kid,) if kid else ()), name="licence")
 
-    if rep.protected and (mpd_pssh or kid):
+    need_keys = rep.protected and session.keys is None
+    if need_keys and (mpd_pssh or kid):
         keys_task = licence(None)
 
     start_s = request.start_ms / 1000 + plan.period_start
@@ -359,8 +325,9 @@ async def open_dash_stream(request: StreamRequest, *, service: DashService,
             raise ManifestError("the refreshed manifest lacks a representation",
                                 representation=missing[0])
         new_plans = await asyncio.gather(
-            *(_plan(fresh, fresh.periods[0], by_id[r.id], get) for r in ladder))
+            *(plan_track(fresh, fresh.periods[0], by_id[r.id], get) for r in ladder))
         init_refs[:] = [p.init for p in new_plans]
+        session.plans[:] = new_plans  # a later seek uses the fresh URLs
         wanted = range(len(ladder)) if abr else [rung]
         return [_refs(new_plans[i], new_plans[i].segments[first:]) for i in wanted]
 
@@ -372,13 +339,15 @@ async def open_dash_stream(request: StreamRequest, *, service: DashService,
         on_expired=on_expired)
     fetcher.start()
     try:
-        init = await _fetch(get, plan.init)
+        init = session.inits.get(rung)
+        if init is None:
+            init = session.inits[rung] = await fetch_segment(get, plan.init)
     except BaseException:
         await fetcher.aclose()
         if keys_task is not None:
             keys_task.cancel()
         raise
-    if rep.protected and keys_task is None:  # no PSSH or KID in the MPD: the init's
+    if need_keys and keys_task is None:  # no PSSH or KID in the MPD: the init's
         keys_task = licence(init)
 
     decoder = Decoder(request.caps)
@@ -389,23 +358,28 @@ async def open_dash_stream(request: StreamRequest, *, service: DashService,
                    format=AudioFormat(codec=codec,
                                       sample_rate=rep.audio_sampling_rate or 0,
                                       bit_depth=rep.bit_depth, channels=rep.channels or 2))
-    stream = DashStream(info=info, selection=selection, inits=init_refs,
-                        init=init, rung=rung if abr else 0, fetcher=fetcher, decoder=decoder,
+    stream = DashStream(info=info, session=session, inits=init_refs,
+                        rung=rung if abr else 0, fetcher=fetcher, decoder=decoder,
                         keys_task=keys_task, clock=clock, get=get,
                         families=[codec_family(r.codecs) for r in ladder] if abr
-                        else [codec_family(rep.codecs)], caps=request.caps)
+                        else [codec_family(rep.codecs)], caps=request.caps,
+                        protected=rep.protected, keep_session=keep_session)
     try:
-        from daemon.mp4.cenc import decrypt_init
+        clear_init = session.clear_init
+        if clear_init is None:
+            from daemon.mp4.cenc import decrypt_init
 
-        clear_init = await asyncio.to_thread(decrypt_init, init) if rep.protected else init
+            clear_init = await asyncio.to_thread(decrypt_init, init) if rep.protected else init
+            session.clear_init = clear_init
         await decoder.start(clear_init, skip_to_s=skip_to)
         await stream._prime()
     except BaseException:
         await stream.aclose()
         raise
-    log.info("stream.opened track=%s representation=%s tier=%s start_segment=%d",
-             info.service_id, rep.id, tier, first)
+    log.info("stream.opened track=%s representation=%s tier=%s start_segment=%d reused=%s",
+             info.service_id, rep.id, tier, first, reused)
     return stream
 
 
-__all__ = ["CallbackService", "DashService", "DashStream", "StreamRequest", "open_dash_stream"]
+__all__ = ["CallbackService", "DashService", "DashSession", "DashStream", "StreamRequest",
+           "open_dash_stream", "output_formats"]

@@ -113,10 +113,14 @@ class Decoder(AsyncResource):
     """Decodes one track (or one seek) from fMP4 fed segment by segment."""
 
     def __init__(self, caps: OutputCaps, *, max_queued_segments: int = 8,
-                 chunk_ms: int = 100, name: str = "decoder") -> None:
+                 chunk_ms: int = 500, first_chunk_ms: int = 100,
+                 name: str = "decoder") -> None:
         self._caps = caps
         self._pipe = SegmentPipe(max_queued_segments)
-        self._chunk_ms = chunk_ms
+        # Each chunk is one hand-off between the worker and the event loop (a cross-core
+        # wake-up each way): large chunks once playing, a small first one for first audio.
+        self._chunk_ms = first_chunk_ms
+        self._later_chunk_ms = chunk_ms
         self.name = name
         self._worker = DecoderWorker(f"speakerd-{name}")
         self._read_lock = asyncio.Lock()
@@ -143,7 +147,7 @@ class Decoder(AsyncResource):
         self._skip_to_s = skip_to_s
         self._pipe.put_init(init)
 
-    async def feed(self, segment: bytes) -> None:
+    async def feed(self, segment: bytes | bytearray | memoryview) -> None:
         """Queue one clear media segment (moof+mdat); waits while the queue is full."""
         await self._pipe.put(segment)
 
@@ -155,7 +159,7 @@ class Decoder(AsyncResource):
         return self._pipe.queued
 
     async def read(self) -> PcmChunk | None:
-        """The next chunk of about `chunk_ms`, or None once the stream has ended."""
+        """The next chunk (about `first_chunk_ms`, then `chunk_ms`), or None at the end."""
         if not self._started:
             raise MediaError("decoder not started")
         async with self._read_lock:
@@ -185,6 +189,10 @@ class Decoder(AsyncResource):
             return
         self._closed = True
         self._pipe.close()  # unblocks a worker waiting for bytes
+        inflight = self._inflight
+        if inflight is not None:  # a batch nobody will read: its failure is expected
+            inflight.add_done_callback(
+                lambda f: f.cancelled() or f.exception())
         loop = asyncio.get_running_loop()
         try:
             await self._worker.submit(loop, self._close_worker)
@@ -248,7 +256,7 @@ class Decoder(AsyncResource):
             out = self.output
             assert out is not None
             want = out.rate * self._chunk_ms // 1000
-            parts: list[bytes] = []
+            parts: list[bytes | memoryview] = []
             have = 0
             start: int | None = None
             while have < want:
@@ -268,6 +276,7 @@ class Decoder(AsyncResource):
         if not parts:
             return None
         assert start is not None
+        self._chunk_ms = self._later_chunk_ms
         return PcmChunk(b"".join(parts), out, start)
 
     def _next_frames(self) -> list[Any] | None:
@@ -298,14 +307,15 @@ class Decoder(AsyncResource):
             self._flushed = True
         return frames
 
-    def _convert(self, frame: Any) -> tuple[bytes, int]:
-        """Interleaved output bytes of `frame` and its first output frame index."""
+    def _convert(self, frame: Any) -> tuple[bytes | memoryview, int]:
+        """Interleaved output bytes of `frame` (a view of its plane when no packing is
+        needed: the chunk's join is then the only copy) and its first output frame index."""
         out = self.output
         assert out is not None
         width = 4 if out.sample_format in (SampleFormat.S24_LE, SampleFormat.S24_3LE) \
             else out.sample_format.width
         nbytes = frame.samples * out.channels * width
-        data = bytes(frame.planes[0])[:nbytes]  # planes are padded past the samples
+        data = memoryview(frame.planes[0])[:nbytes]  # planes are padded past the samples
         assert self._next_frame is not None
         first = self._next_frame
         self._next_frame += frame.samples
@@ -317,7 +327,9 @@ class Decoder(AsyncResource):
                 data = data[(target - first) * out.channels * width:]
                 first = target
             self._skip_to_s = None
-        return pack_s32(data, out.sample_format), first
+        if out.sample_format in (SampleFormat.S24_LE, SampleFormat.S24_3LE):
+            return pack_s32(bytes(data), out.sample_format), first
+        return data, first
 
 
 def _reason(exc: Exception) -> str:

@@ -57,7 +57,7 @@ class SegmentPipe:
             self.bytes_read += len(out)
             return bytes(out)
 
-    def _try_put(self, data: bytes) -> bool:
+    def _try_put(self, data: bytes | bytearray | memoryview) -> bool:
         with self._cond:
             if self._closed:
                 raise MediaError("decoder is closed")
@@ -69,7 +69,7 @@ class SegmentPipe:
             self._cond.notify_all()
             return True
 
-    async def put(self, data: bytes) -> None:
+    async def put(self, data: bytes | bytearray | memoryview) -> None:
         self._loop = asyncio.get_running_loop()
         while True:
             self._space.clear()

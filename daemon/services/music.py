@@ -26,6 +26,7 @@ from daemon.core.errors import ProtocolError, ServiceError
 from daemon.core.retry import NO_RETRY
 from daemon.services import amazon_policy
 from daemon.services.http import Authenticator, HttpClient, HttpResponse, safe_url
+from daemon.services.music_cache import TrackCache
 from daemon.services.music_model import (
     Capabilities,
     Chunk,
@@ -89,6 +90,7 @@ class MusicClient:
         self._clock = clock
         self._cache: OrderedDict[str, Document] = OrderedDict()
         self._cache_size = cache_size
+        self._tracks = TrackCache(clock)
         #: 301 moves seen (old URL -> new URL): stored references are rewritten (DOCUMENTED)
         self.moved: dict[str, str] = {}
 
@@ -273,7 +275,9 @@ class MusicClient:
     # -- queue -----------------------------------------------------------------------------------
 
     async def chunk(self, pointer: TrackPointer) -> Chunk:
-        """The chunk a pointer names, with absolute pointers and instance references."""
+        """The chunk a pointer names, with absolute pointers and instance references.
+        Never cached: each GET mints fresh track instances, and an instance whose terminal
+        event was sent takes no more events (a replay needs a new one)."""
         doc, obj = await self.lookup(
             pointer.chunk, pointer.chunk, "trackContainerChunkDescriptions"
         )
@@ -320,11 +324,17 @@ class MusicClient:
             pointer = chunk.next
 
     async def track_definition(self, instance: TrackInstance) -> TrackDefinition:
-        """Resolve an instance's TrackDefinition (a playback request: device headers)."""
+        """Resolve an instance's TrackDefinition (a playback request: device headers); kept
+        until its `audio.expires` (daemon.services.music_cache)."""
+        cached = self._tracks.get(instance.definition)
+        if cached is not None:
+            return cached[0]
         doc, obj = await self.lookup(
             instance.pointer.chunk, instance.definition, "trackDefinitions", playback=True
         )
-        return parse_track_definition(doc, obj)
+        definition = parse_track_definition(doc, obj)
+        self._tracks.put(instance.definition, definition)
+        return definition
 
     async def manifest(self, definition: TrackDefinition) -> bytes:
         """GET the MPD; 403/410 (expired URL) raises `ManifestExpired`."""
@@ -340,15 +350,28 @@ class MusicClient:
         raise_for_status(resp)
         return resp.body
 
-    async def manifest_for(self, instance: TrackInstance) -> tuple[TrackDefinition, bytes]:
-        """TrackDefinition + MPD; an expired manifest URL is re-resolved once (AM-C23)."""
+    async def manifest_for(
+        self, instance: TrackInstance, *, fresh: bool = False
+    ) -> tuple[TrackDefinition, bytes]:
+        """TrackDefinition + MPD, from the cache while the definition holds (`fresh` asks
+        the service again: its segment URLs ran out); an expired manifest URL is
+        re-resolved once (AM-C23)."""
+        key = instance.definition
+        cached = None if fresh else self._tracks.get(key)
+        if cached is not None and cached[1] is not None:
+            return cached[0], cached[1]
+        if fresh:
+            self._tracks.drop(key)
         definition = await self.track_definition(instance)
         try:
-            return definition, await self.manifest(definition)
+            mpd = await self.manifest(definition)
         except ManifestExpired:
             log.info("music.manifest_expired action=refetch_definition")
+            self._tracks.drop(key)
             definition = await self.track_definition(instance)
-            return definition, await self.manifest(definition)
+            mpd = await self.manifest(definition)
+        self._tracks.put(key, definition, mpd)
+        return definition, mpd
 
     # -- licence and events --------------------------------------------------------------------
 

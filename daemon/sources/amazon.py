@@ -9,7 +9,7 @@ root, since URIs are opaque and may change between runs (DOCUMENTED, §4.1).
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from daemon.drm.errors import LicenseDenied
 from daemon.drm.flow import LicenceFlow
 from daemon.playback.abr import ThroughputEstimator
 from daemon.playback.commands import CommandRejected, PlayKind, RejectReason
-from daemon.playback.dash_stream import DashStream, StreamRequest, open_dash_stream
+from daemon.playback.dash_stream import DashSession, DashStream, StreamRequest, open_dash_stream
 from daemon.playback.events import TrackInfo
 from daemon.playback.fetcher import ByteRange, FetchSettings
 from daemon.playback.sinks.base import OutputCaps, PcmFormat
@@ -39,6 +39,9 @@ from daemon.services.music import MusicClient, TrackDefinition, TrackInstance, T
 log = logging.getLogger("daemon.sources.amazon")
 
 MAX_SEGMENT_BYTES = 64 * 1024 * 1024
+#: Open tracks whose manifest, plans, init and keys are kept for a reopen: the current,
+#: previous and next track (the service's cache window, spec/amazon-music.md §11).
+SESSION_WINDOW = 3
 _SEARCH_NODES = 64  # bound on nodes visited when resolving a `kind:name` id
 
 # AM-C27's wire names for the player's neutral events and reasons.
@@ -131,7 +134,7 @@ class _TrackDash:
 
     async def refresh_manifest(self) -> tuple[bytes, str] | None:
         # Signed URLs ran out mid-track: resolve the instance again (AM-C23).
-        fresh, body = await self._playback.music.manifest_for(self._instance)
+        fresh, body = await self._playback.music.manifest_for(self._instance, fresh=True)
         return body, fresh.manifest_uri
 
 
@@ -157,6 +160,8 @@ class AmazonPlayback:
         self._station_tracks = station_tracks
         # One estimate across tracks: the next track's selection and every ABR read it.
         self._throughput = ThroughputEstimator()
+        # A seek or a replay reopens a track from what its last stream learnt.
+        self._sessions: OrderedDict[tuple[str, str], DashSession] = OrderedDict()
 
     @property
     def music(self) -> MusicClient:
@@ -236,10 +241,22 @@ class AmazonPlayback:
         request = StreamRequest(
             mpd=mpd, mpd_url=definition.manifest_uri, info=info, start_ms=start_ms, caps=caps,
             capabilities=tuple(self._capabilities()), decoders=self._decoders)
-        return await open_dash_stream(
+        key = (handle.instance.definition, handle.instance.collector)
+        stream = await open_dash_stream(
             request, service=_TrackDash(self, handle.instance, definition),
             licence_flow=self._licence_flow, clock=self._clock, settings=self._fetch,
-            estimate=self._throughput)
+            estimate=self._throughput, session=self._sessions.get(key), keep_session=True)
+        self._keep(key, stream.session)
+        return stream
+
+    def _keep(self, key: tuple[str, str], session: DashSession) -> None:
+        old = self._sessions.get(key)
+        if old is not None and old is not session:
+            old.drop()
+        self._sessions[key] = session
+        self._sessions.move_to_end(key)
+        while len(self._sessions) > SESSION_WINDOW:
+            self._sessions.popitem(last=False)[1].drop()
 
     async def fetch(self, url: str, byte_range: ByteRange | None) -> bytes:
         headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}

@@ -71,3 +71,9 @@ def test_unit_keeps_what_the_product_needs() -> None:
     for family in ("AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"):
         assert family in families.split("=", 1)[1].split()
     assert "WatchdogSec=" in text
+
+
+def test_unit_bounds_the_malloc_arenas() -> None:
+    """One arena per allocating thread would keep memory the decoder threads freed."""
+    unit = (Path(__file__).parents[3] / "systemd" / "speakerd.service").read_text()
+    assert "Environment=MALLOC_ARENA_MAX=2" in unit.splitlines()
