@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from daemon.control.apierror import ApiError, bad_request
+from daemon.control.cookie import set_token_cookie
 from daemon.control.identity import DeviceIdentity
 from daemon.control.limits import ControlLimits
 from daemon.control.metrics import LatencyHistogram, MetricSource, render
@@ -178,12 +179,17 @@ class Api:
             raise ApiError(409, "too_many_phones", "the device has the maximum number of phones") \
                 from None
         s.pairing.succeeded()
+        # a browser asks for the cookie: the token then never reaches page scripts
+        as_cookie = body.get("cookie") is True
         welcome = session.seal_welcome({
-            "token": token.reveal(), "phone_id": phone.id,
+            **({} if as_cookie else {"token": token.reveal()}), "phone_id": phone.id,
             "fingerprint": s.identity.fingerprint, "device_key": b64e(s.identity.public_key),
             "device_id": s.identity.short_id, "https_port": s.https_port})
         s.publish("pairing", {"change": "added", "phone": phone.public()})
-        return web.json_response({"welcome": welcome})
+        response = web.json_response({"welcome": welcome})
+        if as_cookie:
+            set_token_cookie(response, token)
+        return response
 
     # --- player ------------------------------------------------------------------------
 

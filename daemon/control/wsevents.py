@@ -87,11 +87,14 @@ class EventHubWs:
         with contextlib.suppress(Exception):
             await ws.close(code=code, message=message)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request, *,
+                     phone: Phone | None = None) -> web.StreamResponse:
+        """Serve one socket; `phone` when the upgrade already carried a valid cookie."""
         ws = web.WebSocketResponse(max_msg_size=self._max, timeout=1.0, autoping=True,
                                    heartbeat=self._heartbeat)
         await ws.prepare(request)
-        phone = await self._authenticate(ws)
+        if phone is None:
+            phone = await self._authenticate(ws)
         if phone is None or self._closing:
             return ws
         client = _Client(ws, phone)
