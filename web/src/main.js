@@ -38,7 +38,7 @@ function show(screen) {
     else b.removeAttribute('aria-current');
   }
   if (screen === 'queue') renderQueue();
-  if (screen === 'browse' && !byId('browse-list').childElementCount) browse('');
+  if (screen === 'browse' && !state.browseStack.length) openRoot();
   if (screen === 'settings') loadSettings();
 }
 
@@ -116,7 +116,7 @@ function renderPlayer() {
   cover.alt = t ? `Cover of ${t.album || t.title}` : '';
   const playing = p.state === 'playing' || p.state === 'buffering';
   const play = byId('btn-play');
-  play.textContent = playing ? '⏸' : '▶';
+  byId('play-icon').setAttribute('d', playing ? 'M6 5h4v14H6zM14 5h4v14h-4z' : 'M7 4.5v15L19.5 12z');
   play.setAttribute('aria-label', playing ? 'Pause' : 'Play');
   document.body.dataset.state = p.state;
   renderPosition(p.position_ms || 0, p.duration_ms || (t && t.duration_ms) || 0);
@@ -240,10 +240,20 @@ function renderItems(title, items) {
           await api('/player/play', { method: 'POST', body: item.play });
           await refresh();
           show('now');
-        }) }, '▶'));
+        }) }, 'Play'));
     }
     list.append(li);
   }
+}
+
+function openRoot() {
+  // before the speaker is signed in the catalog answers an error: offer to try again
+  act(() => browse('')).then(() => {
+    if (state.browseStack.length) return;
+    const list = byId('browse-list');
+    clear(list);
+    list.append(el('li', {}, el('button', { type: 'button', id: 'browse-retry', onclick: openRoot }, 'Try again')));
+  });
 }
 
 async function browse(uri, label) {
