@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from daemon.control.apierror import ApiError, bad_request
+from daemon.control.artwork import fill_images, image_side
 from daemon.control.cookie import set_token_cookie
 from daemon.control.identity import DeviceIdentity
 from daemon.control.limits import ControlLimits
@@ -198,7 +199,7 @@ class Api:
                                                 self._s.version))
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(self._s.player.snapshot())
+        return web.json_response(fill_images(self._s.player.snapshot(), image_side(request)))
 
     async def _command(self, type_: str, data: dict[str, Any]) -> web.Response:
         try:
@@ -249,7 +250,8 @@ class Api:
         return await self._command("set_shuffle", await read_json(request))
 
     async def queue(self, request: web.Request) -> web.Response:
-        return web.json_response(self._s.player.snapshot().get("queue"))
+        return web.json_response(fill_images(self._s.player.snapshot().get("queue"),
+                                             image_side(request)))
 
     async def queue_add(self, request: web.Request) -> web.Response:
         return await self._command("queue_add", await read_json(request))
@@ -277,7 +279,8 @@ class Api:
         uri = request.query.get("uri", "")
         if len(uri) > MAX_QUERY:
             raise bad_request("uri is too long")
-        return web.json_response(await _service(browser.browse(uri)))
+        side = image_side(request)
+        return web.json_response(fill_images(await _service(browser.browse(uri)), side))
 
     async def search(self, request: web.Request) -> web.Response:
         browser = self._need(self._s.browser, "search")
@@ -287,7 +290,9 @@ class Api:
         kinds = tuple(k for k in request.query.get("kinds", "").split(",") if k)
         if len(kinds) > 8 or any(not k.isalpha() or len(k) > 32 for k in kinds):
             raise bad_request("kinds must be a comma-separated list of words")
-        return web.json_response(await _service(browser.search(query, kinds)))
+        side = image_side(request)
+        return web.json_response(fill_images(await _service(browser.search(query, kinds)),
+                                             side))
 
     async def signin_state(self, request: web.Request) -> web.Response:
         return web.json_response(self._need(self._s.signin, "sign-in").state())

@@ -1,6 +1,6 @@
 // Caches the app shell only. API answers, the event socket and anything with a token are
 // never cached: requests under /api/ go straight to the network.
-const CACHE = 'speakerd-shell-a3b20e81e102';
+const CACHE = 'speakerd-shell-d6267c3506e8';
 const SHELL = ['/', '/app.js', '/app.css', '/manifest.webmanifest', '/icon.svg', '/cover.svg'];
 
 self.addEventListener('install', (event) => {

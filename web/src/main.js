@@ -5,6 +5,8 @@ import { api, ApiError, sentence } from './api.js';
 import { PhoneSession, b64e, b64d } from './pake.js';
 import { byId, el, clear, fmtTime, setText } from './dom.js';
 
+// cover art is asked for at the size it is drawn (the API fills Amazon's `*` placeholder)
+const IMG = `image_size=${Math.min(1200, Math.max(30, Math.round(320 * (window.devicePixelRatio || 1))))}`;
 const state = { player: null, screen: 'now', paired: false, ws: null, retry: 0,
   browseStack: [], seeking: false, volTimer: 0, explicitFilter: false };
 
@@ -150,7 +152,7 @@ function renderPosition(pos, dur) {
 }
 
 async function refresh() {
-  state.player = await api('/status');
+  state.player = await api(`/status?${IMG}`);
   renderPlayer();
 }
 
@@ -264,7 +266,7 @@ function openRoot() {
 }
 
 async function browse(uri, label) {
-  const data = await api(`/browse?uri=${encodeURIComponent(uri)}`);
+  const data = await api(`/browse?uri=${encodeURIComponent(uri)}&${IMG}`);
   if (uri === '') state.browseStack = [];
   state.browseStack.push({ uri, label: label || data.title });
   renderItems(data.title, data.items || []);
@@ -276,7 +278,7 @@ function bindBrowse() {
     const q = byId('search-q').value.trim();
     if (!q) return;
     act(async () => {
-      const data = await api(`/search?q=${encodeURIComponent(q)}`);
+      const data = await api(`/search?q=${encodeURIComponent(q)}&${IMG}`);
       state.browseStack = [{ uri: '', label: 'Search' }, { uri: null, label: q }];
       renderItems(`Results for “${q}”`, data.items || []);
     });
@@ -368,7 +370,7 @@ function bindSettings() {
 
 function connect() {
   if (!state.paired || state.ws) return;
-  const ws = new WebSocket(`wss://${location.host}/api/v1/events`);
+  const ws = new WebSocket(`wss://${location.host}/api/v1/events?${IMG}`);
   state.ws = ws;
   ws.onopen = () => { state.retry = 0; setText('conn', 'Connected'); };
   ws.onmessage = (m) => {
