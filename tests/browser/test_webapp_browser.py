@@ -244,6 +244,13 @@ def test_a_phone_pairs_plays_controls_and_is_revoked(daemon: Daemon, tmp_path: P
         click(phone, "#tabs button[data-screen=settings]")
         until("the phone list", lambda: phone.find_elements("css selector", "#phones-list li"))
         screens.check("settings")
+        # the dark scheme follows the phone's setting and keeps its contrast
+        phone.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+            "features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        click(phone, "#tabs button[data-screen=now]")
+        screens.check("now-playing-dark")
+        phone.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        click(phone, "#tabs button[data-screen=settings]")
 
         # a second phone, paired from the first (multi-admin), revokes the first
         click(phone, "#pair-another")
