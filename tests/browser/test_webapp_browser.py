@@ -252,6 +252,21 @@ def test_a_phone_pairs_plays_controls_and_is_revoked(daemon: Daemon, tmp_path: P
         phone.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         click(phone, "#tabs button[data-screen=settings]")
 
+        # the service worker holds the shell only: no API answer, nothing with a token
+        cached = phone.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "navigator.serviceWorker.ready.then(async () => {"
+            "  const urls = [];"
+            "  for (const k of await caches.keys()) {"
+            "    const cache = await caches.open(k);"
+            "    for (const r of await cache.keys()) urls.push(new URL(r.url).pathname);"
+            "  }"
+            "  done(urls);"
+            "}).catch(e => done(['error: ' + e]));")
+        assert "/app.js" in cached
+        assert set(cached) <= {"/", "/app.js", "/app.css", "/manifest.webmanifest", "/icon.svg",
+                               "/cover.svg"}, cached
+
         # a second phone, paired from the first (multi-admin), revokes the first
         click(phone, "#pair-another")
         second_code = until("a code", lambda: by_id(phone, "pair-another-code").text)
