@@ -26,6 +26,8 @@ APT_TEST = {
     "avahi-utils": "avahi-browse, to resolve the speaker's mDNS record",
     "iproute2": "network namespaces for the discovery tests",
     "espeak-ng": "speech for the sandbox's audiobooks",
+    "chromium": "the headless browser of the web app's tests (tests/browser)",
+    "chromium-driver": "chromedriver, which selenium drives the browser through",
 }
 # `deb` builds the Debian package with Debian's own tools (debian/rules).
 APT_DEB = {

@@ -92,6 +92,21 @@ DEPRECATED_HEADERS: Final[tuple[str, ...]] = (
 DRM_WIDEVINE: Final = "WIDEVINE"
 
 
+#: AM-C13b: the `*` image placeholder and the CDN's scaling form that fills it.
+IMAGE_PLACEHOLDER: Final = "._*_."
+IMAGE_SIDE_MIN: Final = 30
+IMAGE_SIDE_MAX: Final = 1200
+
+
+def fill_image_placeholder(uri: str, side: int) -> str:
+    """`…/<id>._*_.jpg` -> `…/<id>._SL<side>_.jpg`, side clamped to 30..1200; other URIs
+    are returned as they are (the client never builds image URIs otherwise)."""
+    if IMAGE_PLACEHOLDER not in uri:
+        return uri
+    side = min(IMAGE_SIDE_MAX, max(IMAGE_SIDE_MIN, side))
+    return uri.replace(IMAGE_PLACEHOLDER, f"._SL{side}_.")
+
+
 def split_header_list(value: str | None) -> list[str]:
     """AM-C10: comma-separated items, whitespace trimmed, empty items dropped."""
     if not value:

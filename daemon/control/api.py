@@ -16,6 +16,8 @@ from aiohttp import web
 
 from daemon.control import audible_signin, audible_wishlist
 from daemon.control.apierror import ApiError, bad_request
+from daemon.control.artwork import fill_images, image_side
+from daemon.control.cookie import set_token_cookie
 from daemon.control.identity import DeviceIdentity
 from daemon.control.limits import ControlLimits
 from daemon.control.metrics import LatencyHistogram, MetricSource, render
@@ -181,12 +183,17 @@ class Api:
             raise ApiError(409, "too_many_phones", "the device has the maximum number of phones") \
                 from None
         s.pairing.succeeded()
+        # a browser asks for the cookie: the token then never reaches page scripts
+        as_cookie = body.get("cookie") is True
         welcome = session.seal_welcome({
-            "token": token.reveal(), "phone_id": phone.id,
+            **({} if as_cookie else {"token": token.reveal()}), "phone_id": phone.id,
             "fingerprint": s.identity.fingerprint, "device_key": b64e(s.identity.public_key),
             "device_id": s.identity.short_id, "https_port": s.https_port})
         s.publish("pairing", {"change": "added", "phone": phone.public()})
-        return web.json_response({"welcome": welcome})
+        response = web.json_response({"welcome": welcome})
+        if as_cookie:
+            set_token_cookie(response, token)
+        return response
 
     # --- player ------------------------------------------------------------------------
 
@@ -195,7 +202,7 @@ class Api:
                                                 self._s.version))
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(self._s.player.snapshot())
+        return web.json_response(fill_images(self._s.player.snapshot(), image_side(request)))
 
     async def _command(self, type_: str, data: dict[str, Any]) -> web.Response:
         try:
@@ -246,7 +253,8 @@ class Api:
         return await self._command("set_shuffle", await read_json(request))
 
     async def queue(self, request: web.Request) -> web.Response:
-        return web.json_response(self._s.player.snapshot().get("queue"))
+        return web.json_response(fill_images(self._s.player.snapshot().get("queue"),
+                                             image_side(request)))
 
     async def queue_add(self, request: web.Request) -> web.Response:
         return await self._command("queue_add", await read_json(request))
@@ -274,7 +282,8 @@ class Api:
         uri = request.query.get("uri", "")
         if len(uri) > MAX_QUERY:
             raise bad_request("uri is too long")
-        return web.json_response(await _service(browser.browse(uri)))
+        side = image_side(request)
+        return web.json_response(fill_images(await _service(browser.browse(uri)), side))
 
     async def search(self, request: web.Request) -> web.Response:
         browser = self._need(self._s.browser, "search")
@@ -284,7 +293,9 @@ class Api:
         kinds = tuple(k for k in request.query.get("kinds", "").split(",") if k)
         if len(kinds) > 8 or any(not k.isalpha() or len(k) > 32 for k in kinds):
             raise bad_request("kinds must be a comma-separated list of words")
-        return web.json_response(await _service(browser.search(query, kinds)))
+        side = image_side(request)
+        return web.json_response(fill_images(await _service(browser.search(query, kinds)),
+                                             side))
 
     async def signin_state(self, request: web.Request) -> web.Response:
         return web.json_response(self._need(self._s.signin, "sign-in").state())

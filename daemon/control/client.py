@@ -98,9 +98,35 @@ async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any],
         return data
 
 
+def network_sentence(host: str, port: int, exc: BaseException) -> str:
+    """One sentence for a network or TLS failure (no traceback reaches a person)."""
+    where = f"{host}:{port}"
+    if isinstance(exc, TimeoutError):
+        return f"the speaker at {where} did not answer in time; check it is on and reachable"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return f"TLS with the speaker at {where} failed; is it a speaker on port {port}?"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot find {host}: the name does not resolve on this machine"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        return f"cannot reach the speaker at {where} ({reason.lower()})"
+    if isinstance(exc, aiohttp.ContentTypeError | ValueError):
+        return f"{where} answered with something that is not the speaker's API"
+    return f"cannot talk to the speaker at {where} ({type(exc).__name__})"
+
+
 async def pair(host: str, port: int, code: Secret, phone_name: str,
                api_path: str = "/api/v1") -> Pairing:
-    """Run the pairing exchange against host:port; raises RemoteError on any mismatch."""
+    """Run the pairing exchange against host:port; raises RemoteError on any mismatch
+    or network problem (one sentence, never a third-party exception)."""
+    try:
+        return await _pair(host, port, code, phone_name, api_path)
+    except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+        raise RemoteError(network_sentence(host, port, exc)) from None
+
+
+async def _pair(host: str, port: int, code: Secret, phone_name: str,
+                api_path: str) -> Pairing:
     phone = await asyncio.to_thread(PhoneSession, code.reveal())
     ctx = _unverified_context()
     async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
@@ -176,8 +202,8 @@ class RemoteClient(AsyncResource):
         except aiohttp.ServerFingerprintMismatch:
             raise RemoteError("the speaker's certificate does not match the pin:"
                               " not the paired speaker") from None
-        except aiohttp.ClientError as exc:
-            raise RemoteError(f"cannot reach the speaker: {type(exc).__name__}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RemoteError(network_sentence(self._host, self._pairing.port, exc)) from None
         if resp.status >= 400:
             err = data.get("error", {}) if isinstance(data, dict) else {}
             raise RemoteError(f"{err.get('code', 'error')}: {err.get('message', resp.reason)}",

@@ -1,6 +1,8 @@
 """`speakerd remote ...`: the reference phone client on the command line.
 
-`remote pair HOST[:PORT]` runs the phone side of pairing (the code is read from the
+`remote discover` lists the speakers on the LAN (mDNS); `remote pair HOST[:PORT]` (an
+address, a `.local` name or an instance name, resolved through mDNS when the system
+cannot) runs the phone side of pairing (the code is read from the
 terminal, never from argv, so it does not show in /proc/<pid>/cmdline) and stores the
 pairing in the user's config directory (0600); the other verbs talk to that speaker over
 HTTPS pinned to its certificate. `daemon.cli` registers `add_parser`.
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from daemon.control import lookup
 from daemon.control.client import RemoteClient, RemoteError, load_pairing, pair, save_pairing
 from daemon.control.frontdoor import split_host
 from daemon.core.redact import Secret
@@ -54,8 +57,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--config-dir", type=Path, default=None,
                         help="where the pairing is stored (default ~/.config/speakerd)")
     verbs = parser.add_subparsers(dest="verb", required=True)
+    d = verbs.add_parser("discover", help="list the speakers on this network (mDNS)")
+    d.add_argument("--timeout", type=float, default=3.0, help="seconds to listen")
     p = verbs.add_parser("pair", help="pair with a speaker (asks for its setup code)")
-    p.add_argument("host", help="HOST or HOST:PORT of the speaker (name.local or address)")
+    p.add_argument("host", help="HOST or HOST:PORT of the speaker (name.local, instance name"
+                   " from `discover`, or address)")
     p.add_argument("--name", default=None, help="name of this client on the speaker")
     for verb in ("status", "info", "pause", "resume", "stop", "next", "previous", "queue",
                  "phones"):
@@ -92,10 +98,13 @@ def _body(args: argparse.Namespace) -> dict[str, Any] | None:
 
 async def _run(args: argparse.Namespace, code: Secret | None) -> Any:
     directory = args.config_dir or config_dir()
+    if args.verb == "discover":
+        return {"speakers": [f.to_dict() for f in await lookup.discover(args.timeout)]}
     if args.verb == "pair":
-        host, port = _split_target(args.host)
+        name, port = _split_target(args.host)
         if code is None:
             raise RemoteError("no setup code given")
+        host = await lookup.resolve(name)
         pairing = await pair(host, port, code, args.name or socket.gethostname()[:64])
         path = save_pairing(directory, pairing)
         return {"paired": True, "device_id": pairing.device_id,

@@ -20,6 +20,7 @@ from aiohttp import hdrs, web
 
 from daemon.control.api import PHONE, Api, HealthSource
 from daemon.control.apierror import HTTP_CODES, ApiError, error_response
+from daemon.control.cookie import cookie_token
 from daemon.control.frontdoor import ConnectionGuard, HostPolicy, RateLimiter
 from daemon.control.identity import DeviceIdentity, SecretStore, aload_or_create_identity
 from daemon.control.limits import ControlLimits
@@ -29,6 +30,7 @@ from daemon.control.pairing import PairingWindow
 from daemon.control.phones import Phone, PhoneRegistry
 from daemon.control.services import Browser, DeviceSettings, SignIn
 from daemon.control.wire import quiet_protocols
+from daemon.control.webapp import WebApp, add_security_headers, load_static
 from daemon.control.wsevents import EventHubWs
 from daemon.core.clock import Clock
 from daemon.core.config import ControlConfig
@@ -103,6 +105,7 @@ class ControlServer(StartableResource):
             max_message_bytes=settings.max_ws_message_bytes,
             auth_timeout_s=settings.ws_auth_timeout_s, heartbeat_s=settings.ws_heartbeat_s)
         self._api = Api(self)
+        self.web = WebApp({})
         #: in-process observers of every published event (the composition root ties e.g.
         #: a device rename to Announcer.rename, pairing changes to set_pairing_open)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -176,6 +179,9 @@ class ControlServer(StartableResource):
                               middlewares=[self._errors_mw, self._front_door_mw])
         self._api.add_routes(app)
         app.router.add_get(f"{self.limits.api_path}/events", self._events_route)
+        self.web = WebApp(await asyncio.to_thread(load_static))
+        self.web.add_routes(app)
+        app.on_response_prepare.append(self._security_headers)
         runner = web.AppRunner(app, access_log=None,
                                keepalive_timeout=self.limits.keepalive_timeout_s,
                                max_field_size=8190, max_line_size=8190)
@@ -198,6 +204,7 @@ class ControlServer(StartableResource):
         self.update_network(names=[socket.gethostname(), *self.limits.local_names])
         ports = {self.https_port} | ({self.http_port} if self.http_port else set())
         self.hosts.set_ports(ports)
+        self.web.https_port = self.https_port
         log.info(f"control.listening https_port={self.https_port} http_port={self.http_port}"
                  f" fingerprint={self.identity.fingerprint[:16]} created={created}")
         if self.limits.open_pairing_when_unpaired and len(self.phones) == 0:
@@ -243,14 +250,20 @@ class ControlServer(StartableResource):
                 "signin": self.signin.state() if self.signin else None}
 
     async def _events_route(self, request: web.Request) -> web.StreamResponse:
-        return await self.events.handle(request)
+        token = cookie_token(request)
+        return await self.events.handle(
+            request, phone=self.phones.verify(token) if token else None)
+
+    @staticmethod
+    async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        add_security_headers(response)
 
     # --- middleware --------------------------------------------------------------------
 
     def is_public(self, request: web.Request) -> bool:
         resource = request.match_info.route.resource
         path = resource.canonical if resource is not None else ""
-        return path in self._api.public_paths
+        return path in self._api.public_paths or path in self.web.paths
 
     @web.middleware
     async def _errors_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -339,7 +352,10 @@ class ControlServer(StartableResource):
                 and request.headers.get(hdrs.UPGRADE, "").lower() == "websocket")
 
     def _authenticate(self, request: web.Request) -> Phone | None:
-        header = request.headers.get(hdrs.AUTHORIZATION, "")
+        header = request.headers.get(hdrs.AUTHORIZATION)
+        if header is None:  # the web app: the HttpOnly cookie instead of the header
+            from_cookie = cookie_token(request)
+            return self.phones.verify(from_cookie) if from_cookie else None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not 0 < len(token) <= 256:
             return None

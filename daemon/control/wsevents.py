@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from daemon.control.artwork import fill_images, image_side
 from daemon.control.phones import Phone
 from daemon.core.clock import Clock
 
@@ -27,9 +28,10 @@ _QUEUE = 256
 
 
 class _Client:
-    def __init__(self, ws: web.WebSocketResponse, phone: Phone) -> None:
+    def __init__(self, ws: web.WebSocketResponse, phone: Phone, image_side: int) -> None:
         self.ws = ws
         self.phone = phone
+        self.image_side = image_side  # cover art filled for this size (?image_size=)
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE)
         self.dropped = 0
 
@@ -87,14 +89,18 @@ class EventHubWs:
         with contextlib.suppress(Exception):
             await ws.close(code=code, message=message)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request, *,
+                     phone: Phone | None = None) -> web.StreamResponse:
+        """Serve one socket; `phone` when the upgrade already carried a valid cookie."""
+        side = image_side(request)
         ws = web.WebSocketResponse(max_msg_size=self._max, timeout=1.0, autoping=True,
                                    heartbeat=self._heartbeat)
         await ws.prepare(request)
-        phone = await self._authenticate(ws)
+        if phone is None:
+            phone = await self._authenticate(ws)
         if phone is None or self._closing:
             return ws
-        client = _Client(ws, phone)
+        client = _Client(ws, phone, side)
         self._clients.add(client)
         client.push({"type": "snapshot", "data": self._snapshot()})
         tasks = [asyncio.create_task(self._send_loop(client)),
@@ -150,8 +156,9 @@ class EventHubWs:
             message = await client.queue.get()
             if client.dropped:
                 client.dropped = 0
-                await client.ws.send_json({"type": "resync", "data": self._snapshot()})
-            await client.ws.send_json(message)
+                await client.ws.send_json({"type": "resync", "data": fill_images(
+                    self._snapshot(), client.image_side)})
+            await client.ws.send_json(fill_images(message, client.image_side))
 
     async def _heartbeat_loop(self, client: _Client) -> None:
         while True:

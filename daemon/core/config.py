@@ -88,7 +88,8 @@ class AmazonConfig:
     accept_language: str = option("en-US", "UI language sent as Accept-Language.",
                                   check=_language)
     image_style: Literal["SL500", "SL160", "SL110", "SL75", "SL30", "*"] = option(
-        "SL500", "Image size requested with the amzn-image-style header.")
+        "*", "Image size requested with the amzn-image-style header; * asks for placeholder"
+        " URLs that the control API fills at the size each phone asks for.")
 
 
 @dataclass(frozen=True)

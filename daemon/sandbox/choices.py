@@ -131,9 +131,18 @@ _IMAGE_STYLE_RE: Final = re.compile(r"^SL([0-9]+)$", re.IGNORECASE)
 IMAGE_PATH_FORMAT: Final = "/images/{image_id}._SX{width}_SY{height}_.{ext}"
 
 IMAGE_PATH_RE: Final = re.compile(
-    r"^/images/(?P<image_id>[A-Za-z0-9-]{1,64})\._SX(?P<width>[0-9]{1,5})_SY(?P<height>[0-9]{1,5})_"
-    r"\.(?P<ext>png|jpg)$"
+    r"^/images/(?P<image_id>[A-Za-z0-9-]{1,64})\._(?:SX(?P<width>[0-9]{1,5})_SY(?P<height>[0-9]{1,5})"
+    r"|SL(?P<side>[0-9]{1,5}))_\.(?P<ext>png|jpg)$"
 )
+
+#: AM-C13b: with `amzn-image-style: *` image URIs carry this placeholder for the client to
+#: fill with `SL<n>` (served like any other size).
+IMAGE_PLACEHOLDER_FORMAT: Final = "/images/{image_id}._*_.{ext}"
+
+
+def wants_image_placeholder(value: str | None) -> bool:
+    """AM-C13b: `amzn-image-style: *` asks for placeholder image URIs."""
+    return value is not None and value.strip() == "*"
 
 
 def parse_shrink_spec(value: str | None) -> dict[str, tuple[int, int]]:

@@ -31,8 +31,12 @@ class DocContext:
     shrink: Mapping[str, tuple[int, int]]
     style: int | None
     image_ext: str
+    placeholder: bool = False  # AM-C13b: `amzn-image-style: *`
 
     def image(self, image_id: str, role: str) -> dict[str, str]:
+        if self.placeholder:
+            return {"uri": self.base_url + choices.IMAGE_PLACEHOLDER_FORMAT.format(
+                image_id=image_id, ext=self.image_ext)}
         width, height = choices.fit_within(images.ORIGINAL_SIZE,
                                       choices.image_bound(role, self.shrink, self.style))
         path = choices.IMAGE_PATH_FORMAT.format(image_id=image_id, width=width, height=height,

@@ -282,7 +282,11 @@ class MusicService(MusicState):
         if match is None or match.group("image_id") not in self._image_ids:
             raise HttpProblem(404, "no such image")
         image_id = match.group("image_id")
-        width, height = int(match.group("width")), int(match.group("height"))
+        if match.group("side") is not None:  # AM-C13b: a filled `*` placeholder, SL<n>
+            width, height = choices.fit_within(images.ORIGINAL_SIZE,
+                                               (int(match.group("side")),) * 2)
+        else:
+            width, height = int(match.group("width")), int(match.group("height"))
         if not (1 <= width <= images.MAX_SIDE and 1 <= height <= images.MAX_SIDE):
             raise HttpProblem(404, "no such image size")
         ext = match.group("ext")

@@ -131,6 +131,7 @@ class MusicState:
             prefix=self.prefix,
             shrink=choices.parse_shrink_spec(request.headers.get(am.H_IMAGES_SHRINK)),
             style=choices.parse_image_style(request.headers.get(am.H_IMAGE_STYLE)),
+            placeholder=choices.wants_image_placeholder(request.headers.get(am.H_IMAGE_STYLE)),
             image_ext=choices.image_extension(request.headers.get(am.H_IMAGES_ACCEPT)),
         )
 

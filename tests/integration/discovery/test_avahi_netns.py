@@ -418,3 +418,19 @@ async def test_speakerd_run_resolves_after_ready_and_leaves_on_sigterm(
     finally:
         await daemon.stop()
         await browser.stop()
+
+
+async def test_avahi_resolves_the_web_page_record(net: Net, tmp_path: Path) -> None:
+    """`_http._tcp` names the control port with path=/, where the web app is served."""
+    browser = await spawn(net, *net.in_ctl("avahi-browse", "-p", "-r", "-k", "_http._tcp"))
+    helper = await speaker(net, tmp_path / "state", "Kitchen")
+    try:
+        await helper.wait_for(r'"registered"', 60)
+        _, resolved = await browser.wait_for(r"^=;.*;Kitchen;_http\._tcp;", timeout=5.0)
+        fields = resolved.split(";")
+        assert fields[6:9] == ["speakerd-test.local", net.ip(SPK_IP), "8443"]
+        assert fields[9] == '"path=/"'
+        await quit_speaker(helper)
+    finally:
+        await helper.stop()
+        await browser.stop()

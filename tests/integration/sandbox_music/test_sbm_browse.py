@@ -180,3 +180,25 @@ async def test_shuffle_variant_and_site_header(http: aiohttp.ClientSession,
         assert (await r.json())["header"] == "X-Amz-Music-Site"
     async with http.get(f"{sb.base_url}/_sandbox/music/events") as r:
         assert (await r.json())["sites"]["music.amazon.de"] == 3
+
+
+async def test_the_star_style_gives_placeholders_the_client_fills(
+        http: aiohttp.ClientSession, sandbox: Sandbox) -> None:
+    """AM-C13b: `amzn-image-style: *` -> `._*_.` URIs; any filled `SL<n>` is served."""
+    from daemon.contracts.amazon_music import fill_image_placeholder
+
+    token = (await sign_in(http, sandbox))["access_token"]
+    doc = await get_doc(http, f"{sandbox.base_url}/catalog/albums/",
+                        {**auth(token), "amzn-image-style": "*",
+                         "X-Amz-Music-Images-Accept": "png"})
+    _, item = lookup(doc, "#item_0")
+    uri: str = item["image"]["uri"]
+    assert uri.endswith("._*_.png"), uri
+    for side, expected in ((300, 300), (5000, 1000), (1, 30)):
+        filled = fill_image_placeholder(uri, side)
+        assert "*" not in filled
+        async with http.get(filled) as r:
+            assert r.status == 200, filled
+            assert _png_size(await r.read()) == (expected, expected)
+    async with http.get(uri) as r:  # the raw placeholder is not an image
+        assert r.status == 404

@@ -1,0 +1,1 @@
+"""The phone web app, built from web/ (package data)."""
