@@ -29,8 +29,8 @@ from daemon.control.metrics import LatencyHistogram, MetricSource
 from daemon.control.pairing import PairingWindow
 from daemon.control.phones import Phone, PhoneRegistry
 from daemon.control.services import Browser, DeviceSettings, SignIn
-from daemon.control.wire import quiet_protocols
 from daemon.control.webapp import WebApp, add_security_headers, load_static
+from daemon.control.wire import quiet_protocols
 from daemon.control.wsevents import EventHubWs
 from daemon.core.clock import Clock
 from daemon.core.config import ControlConfig
