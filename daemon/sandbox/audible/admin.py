@@ -28,6 +28,7 @@ _BOOL_TOGGLES = (
     "cvf",
     "approval",
     "captcha_without_metadata",
+    "locked",
 )
 
 

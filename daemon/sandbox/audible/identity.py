@@ -163,6 +163,15 @@ async def signin_post(request: web.Request) -> web.Response:
                     captcha=toggles.captcha and not session.captcha_solved,
                 ),
             )
+        if toggles.locked:
+            return _page(
+                "Amazon Sign-In",
+                _signin_form(
+                    session_id,
+                    error="Your account has been locked for your protection; reset the"
+                    " password to unlock it",
+                ),
+            )
         need_captcha = (
             toggles.captcha
             or (

@@ -33,6 +33,8 @@ class Toggles:
     cvf: bool = False
     approval: bool = False
     captcha_without_metadata: bool = False
+    # The account is locked: the right password gets the lock notice, never a code.
+    locked: bool = False
     # AU-C23 faults: next N API calls answer with this status (429/503/200-html).
     fault_status: int | None = None
     fault_count: int = 0

@@ -147,3 +147,13 @@ async def _signin_url(server: TestServer) -> str:
     from daemon.services.audible import start_external_login
 
     return start_external_login(get_locale("us"), Endpoints.sandbox(base(server))).signin_url
+
+
+async def test_locked_account_is_one_sentence(sandbox: TestServer, http: HttpClient) -> None:
+    await hook(sandbox, "toggles", {"locked": True})
+    with pytest.raises(AuthError) as caught:
+        await Phone(sandbox).login(http)
+    text = str(caught.value)
+    assert text.startswith("Amazon sign-in failed: ")
+    assert "Your account has been locked" in text
+    assert "sandbox-password" not in text
