@@ -100,6 +100,44 @@ def _kid(raw: str, where: str) -> bytes:
                             attribute="default_KID") from None
 
 
+_DOLBY_MASK_SCHEMES = ("tag:dolby.com,2014:dash:audio_channel_configuration:2011",
+                       "urn:dolby:dash:audio_channel_configuration:2011")
+#: Dolby's 2011 mask (L C R Ls Rs Lc/Rc Lrs/Rrs Cs Ts Lsd/Rsd Lw/Rw Vhl/Vhr Vhc Lts/Rts
+#: LFE2 LFE): some bits stand for a pair of channels
+_DOLBY_2011_BITS = (1, 1, 1, 1, 1, 2, 2, 1, 1, 2, 2, 2, 1, 2, 1, 1)
+_DOLBY_2015 = "tag:dolby.com,2015:dash:audio_channel_configuration:2015"
+#: ETSI TS 103 190-2 Annex G.3: channels per speaker-group bit, least significant first
+_DOLBY_2015_GROUPS = (2, 1, 2, 2, 2, 2, 1, 2, 2, 1, 1, 1, 1, 2, 1, 1, 2, 2)
+_CICP = "urn:mpeg:mpegb:cicp:channelconfiguration"
+#: ISO/IEC 23091-3 ChannelConfiguration index -> channel count (index 0 unused)
+_CICP_CHANNELS = (0, 1, 2, 3, 4, 5, 6, 8, 2, 3, 4, 7, 8, 24, 8, 12, 10, 12, 14, 12, 14)
+_DECIMAL_SCHEMES = (CHANNEL_SCHEME_23003, "urn:dts:dash:audio_channel_configuration:2012")
+MAX_CHANNELS = 64
+
+
+def _channel_count(scheme: str, raw: str) -> int | None:
+    """Channels from one AudioChannelConfiguration (scheme lower-cased), or None."""
+    if len(raw) > 12:
+        return None
+    if scheme in _DECIMAL_SCHEMES or scheme == _CICP:
+        if not raw.isdigit():
+            return None
+        value = int(raw)
+        if scheme == _CICP:
+            return _CICP_CHANNELS[value] or None if value < len(_CICP_CHANNELS) else None
+        return value if 0 < value <= MAX_CHANNELS else None
+    try:
+        mask = int(raw, 16)
+    except ValueError:
+        return None
+    if scheme in _DOLBY_MASK_SCHEMES:  # 16 bits, most significant first; also "8000"
+        return sum(n for bit, n in enumerate(_DOLBY_2011_BITS) if mask >> (15 - bit) & 1) \
+            or None
+    if scheme == _DOLBY_2015:
+        return sum(n for bit, n in enumerate(_DOLBY_2015_GROUPS) if mask >> bit & 1) or None
+    return None
+
+
 class _Parser:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -237,20 +275,20 @@ class _Parser:
         return None
 
     def _channels(self, el: Element, where: str) -> int | None:
-        cfg = _child(el, "AudioChannelConfiguration")
-        if cfg is None:
-            return None
-        scheme = (_attr(cfg, "schemeIdUri") or "").strip().lower()
-        raw = (_attr(cfg, "value") or "").strip()
+        """The channel count from the first AudioChannelConfiguration that can be read.
+
+        Every element is tried in order; an unknown scheme or value is a warning, never a
+        refusal (the order and the per-scheme rules follow shaka-player's parser)."""
         w = f"{where}/AudioChannelConfiguration"
-        if scheme == CHANNEL_SCHEME_23003 or raw.isdigit():
-            return _int(cfg, "value", w, lo=1, hi=64)
-        try:
-            mask = int(raw, 16)  # Dolby and ETSI schemes carry a hex channel mask
-        except ValueError:
-            self.warnings.append(f"{w}: unknown channel configuration {raw[:20]!r}")
-            return None
-        return bin(mask).count("1") or None
+        for cfg in _children(el, "AudioChannelConfiguration"):
+            scheme = (_attr(cfg, "schemeIdUri") or "").strip().lower()
+            raw = (_attr(cfg, "value") or "").strip()
+            count = _channel_count(scheme, raw)
+            if count:
+                return count
+            self.warnings.append(f"{w}: unreadable channel configuration "
+                                 f"{scheme[:60]!r}={raw[:20]!r}")
+        return None
 
     def _protections(self, el: Element, where: str) -> tuple[ContentProtection, ...]:
         out = []
