@@ -244,10 +244,12 @@ class _Parser:
     def _representation(self, r: Element, a: Element, where: str, rid: str, *,
                         bases: list[BaseUrl], levels: list[dict[str, Element]],
                         set_cp: tuple[ContentProtection, ...]) -> Representation:
+        # optional in practice (text tracks, other languages); 0 means unknown, as in
+        # ExoPlayer's Format.NO_VALUE: selection treats it as the lowest rung
         bandwidth = _int(r, "bandwidth", where)
         if bandwidth is None:
-            raise ManifestError("Representation without bandwidth", element=where,
-                                attribute="bandwidth")
+            bandwidth = 0
+            self.warnings.append(f"{where}: no @bandwidth")
         rate = _int(r, "audioSamplingRate", where) if _attr(r, "audioSamplingRate") else None
         if rate is None and _attr(a, "audioSamplingRate"):
             rate = _int(a, "audioSamplingRate", where)

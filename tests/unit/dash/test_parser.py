@@ -176,8 +176,6 @@ EXTERNAL = """<?xml version="1.0"?>
         ('<MPD mediaPresentationDuration="PT"><Period/></MPD>', "bad ISO-8601"),
         ('<MPD><Period start="PT9999999999999999999S"/></MPD>', "bad ISO-8601"),
         ("<MPD>" + "<Period/>" * 65 + "</MPD>", "Periods exceed"),
-        ('<MPD><Period><AdaptationSet><Representation id="r"/></AdaptationSet></Period></MPD>',
-         "without bandwidth"),
         ('<MPD><Period><AdaptationSet><ContentProtection cenc:default_KID="nope"/>'
          "</AdaptationSet></Period></MPD>", "not a UUID"),
         ('<MPD><Period><AdaptationSet><ContentProtection><cenc:pssh>!!</cenc:pssh>'
