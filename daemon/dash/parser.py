@@ -138,6 +138,28 @@ def _channel_count(scheme: str, raw: str) -> int | None:
     return None
 
 
+def _pssh_system(box: bytes) -> uuid.UUID | None:
+    """The SystemID of a whole pssh box (size, 'pssh', version/flags, SystemID), or None."""
+    if len(box) < 32 or box[4:8] != b"pssh":
+        return None
+    return uuid.UUID(bytes=box[12:28])
+
+
+def _merge_protection(rep_cp: tuple[ContentProtection, ...],
+                      set_cp: tuple[ContentProtection, ...],
+                      where: str) -> tuple[ContentProtection, ...]:
+    """The Representation's elements first, then the AdaptationSet's whose scheme it does
+    not override; one default_KID at most among them (shaka-player's
+    DASH_CONFLICTING_KEY_IDS)."""
+    own = {c.scheme_id_uri for c in rep_cp}
+    merged = rep_cp + tuple(c for c in set_cp if c.scheme_id_uri not in own)
+    kids = {c.default_kid for c in merged if c.default_kid is not None}
+    if len(kids) > 1:
+        raise ManifestError(f"conflicting default_KID values ({len(kids)} different)",
+                            element=where, attribute="default_KID")
+    return merged
+
+
 class _Parser:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -263,7 +285,7 @@ class _Parser:
             audio_sampling_rate=rate or None,  # packagers write 0 for FLAC: unknown
             bit_depth=self._bit_depth(r, where) or self._bit_depth(a, where),
             channels=self._channels(r, where) or self._channels(a, where),
-            content_protection=rep_cp or set_cp,
+            content_protection=_merge_protection(rep_cp, set_cp, where),
             base_urls=tuple(self._base_urls(r, bases, where)),
             segment_info=info,
             path=where,
@@ -311,6 +333,8 @@ class _Parser:
                     pssh = base64.b64decode("".join((pssh_el.text or "").split()), validate=True)
                 except (binascii.Error, ValueError):
                     raise ManifestError("cenc:pssh is not base64", element=f"{w}/pssh") from None
+            if pssh is not None and system is None:
+                system = _pssh_system(pssh)  # a pssh on mp4protection names its system
             lic = None
             for name in ("Laurl", "laurl", "licenseUrl"):
                 for lel in _children(cp, name):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from daemon.core.errors import ManifestError
 from daemon.dash import parse_mpd
 
 URL = "https://cdn.example/m/manifest.mpd"
@@ -101,3 +102,82 @@ def test_unknown_values_are_skipped_and_every_element_is_read() -> None:
     assert channels(("urn:example:unknown", "x"), (_DOLBY_2011, "F801")) == 6
     assert channels((_CICP, "99")) is None
     assert channels((_DOLBY_2011, "zz"), (_2011, "0")) is None
+
+
+# --- 18: ContentProtection -----------------------------------------------------------
+
+_MP4P = "urn:mpeg:dash:mp4protection:2011"
+_WV = "urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed"
+_PR = "urn:uuid:9a04f079-9840-4286-ab92-e65be0885f95"
+_KID = "0123456789abcdef0123456789abcdef"
+_KID_UUID = "01234567-89ab-cdef-0123-456789abcdef"
+
+
+def _pssh_box(system: str, data: bytes = b"\x08\x01") -> bytes:
+    import struct
+    import uuid as uuidlib
+
+    body = b"\0\0\0\0" + uuidlib.UUID(system).bytes + struct.pack(">I", len(data)) + data
+    return struct.pack(">I4s", 8 + len(body), b"pssh") + body
+
+
+def protected(set_cp: str, rep_cp: str) -> str:
+    return ('<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:cenc="urn:mpeg:cenc:2013" '
+            'type="static" mediaPresentationDuration="PT10S"><Period>'
+            f'<AdaptationSet mimeType="audio/mp4" codecs="opus">{AUDIO_SEG}{set_cp}'
+            f'<Representation id="a" bandwidth="1">{rep_cp}</Representation>'
+            "</AdaptationSet></Period></MPD>")
+
+
+def test_representation_protection_merges_with_the_adaptation_sets() -> None:
+    # ExoPlayer DashManifestParser.buildRepresentation adds the AdaptationSet's scheme
+    # datas to the Representation's; shaka keeps the AdaptationSet's key id when the
+    # Representation names none
+    import base64
+    import uuid as uuidlib
+
+    wv = base64.b64encode(_pssh_box(_WV[9:])).decode()
+    set_cp = (f'<ContentProtection schemeIdUri="{_MP4P}" value="cenc" '
+              f'cenc:default_KID="{_KID_UUID}"/>'
+              f'<ContentProtection schemeIdUri="{_WV}"><cenc:pssh>{wv}</cenc:pssh>'
+              "</ContentProtection>")
+    rep_cp = f'<ContentProtection schemeIdUri="{_PR}"/>'
+    rep = parse_mpd(protected(set_cp, rep_cp), URL).periods[0].adaptation_sets[0] \
+        .representations[0]
+    kinds = [c.kind for c in rep.content_protection]
+    assert kinds[0] == "playready"  # the Representation's own first
+    assert set(kinds) == {"playready", "mp4protection", "widevine"}
+    assert rep.default_kid == bytes.fromhex(_KID)
+    assert rep.protection_scheme == "cenc"
+    assert rep.pssh_for(uuidlib.UUID(_WV[9:])) == _pssh_box(_WV[9:])
+
+
+def test_a_pssh_on_the_generic_element_is_offered_to_its_key_system() -> None:
+    # ExoPlayer parseContentProtection reads the system id of a cenc:pssh from the box
+    # itself (PsshAtomUtil.parseUuid), whatever element carries it
+    import base64
+    import uuid as uuidlib
+
+    box = _pssh_box(_WV[9:])
+    cp = (f'<ContentProtection schemeIdUri="{_MP4P}" value="cenc" '
+          f'cenc:default_KID="{_KID_UUID}"><cenc:pssh>{base64.b64encode(box).decode()}'
+          "</cenc:pssh></ContentProtection>")
+    rep = parse_mpd(protected(cp, ""), URL).periods[0].adaptation_sets[0].representations[0]
+    assert rep.pssh_for(uuidlib.UUID(_WV[9:])) == box
+    assert rep.pssh_for(uuidlib.UUID(_PR[9:])) is None
+
+
+def test_conflicting_default_kids_are_refused() -> None:
+    # shaka-player: Error DASH_CONFLICTING_KEY_IDS (4010) when ContentProtection elements
+    # of one Representation name different default_KIDs
+    set_cp = (f'<ContentProtection schemeIdUri="{_MP4P}" value="cenc" '
+              f'cenc:default_KID="{_KID_UUID}"/>')
+    rep_cp = (f'<ContentProtection schemeIdUri="{_WV}" '
+              'cenc:default_KID="11111111-2222-3333-4444-555555555555"/>')
+    with pytest.raises(ManifestError, match="conflicting default_KID"):
+        parse_mpd(protected(set_cp, rep_cp), URL)
+    # the same KID written twice is no conflict
+    same = f'<ContentProtection schemeIdUri="{_WV}" cenc:default_KID="{_KID_UUID.upper()}"/>'
+    rep = parse_mpd(protected(set_cp, same), URL).periods[0].adaptation_sets[0] \
+        .representations[0]
+    assert rep.default_kid == bytes.fromhex(_KID)
