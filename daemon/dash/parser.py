@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
+import re
 import uuid
 from fractions import Fraction
 from xml.etree.ElementTree import Element
@@ -38,6 +38,7 @@ MAX_SEGMENT_URLS = 100_000
 MAX_INT = 2**63 - 1
 BIT_DEPTH_SCHEMES = ("amz-music:bitdepth", "urn:amazon:music:bitdepth")
 CHANNEL_SCHEME_23003 = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986 scheme
 _SEGMENT_KINDS = ("SegmentTemplate", "SegmentList", "SegmentBase")
 
 
@@ -220,14 +221,21 @@ class _Parser:
         found = _children(el, "BaseURL")
         if not found:
             return parents
-        out = []
-        for parent, b in itertools.product(parents, found):
+        # child-major (ExoPlayer's order): each alternative at this level, resolved against
+        # every parent in turn; an absolute one ignores its parents and appears once
+        out: list[BaseUrl] = []
+        for b in found:
             text = (b.text or "").strip()
-            loc = _attr(b, "serviceLocation") or parent.service_location
-            out.append(BaseUrl(join_url(parent.url, text, f"{where}/BaseURL"), loc))
-            if len(out) > MAX_BASE_URLS:
-                raise ManifestError(f"more than {MAX_BASE_URLS} BaseURL combinations",
-                                    element=f"{where}/BaseURL")
+            own = _attr(b, "serviceLocation")
+            absolute = _ABSOLUTE.match(text) is not None
+            for parent in parents[:1] if absolute else parents:
+                url = BaseUrl(join_url(parent.url, text, f"{where}/BaseURL"),
+                              own if absolute else own or parent.service_location)
+                if url not in out:
+                    out.append(url)
+                if len(out) > MAX_BASE_URLS:
+                    raise ManifestError(f"more than {MAX_BASE_URLS} BaseURL combinations",
+                                        element=f"{where}/BaseURL")
         return out
 
     def _seg_levels(self, el: Element) -> dict[str, Element]:

@@ -181,3 +181,23 @@ def test_conflicting_default_kids_are_refused() -> None:
     rep = parse_mpd(protected(set_cp, same), URL).periods[0].adaptation_sets[0] \
         .representations[0]
     assert rep.default_kid == bytes.fromhex(_KID)
+
+
+# --- 21: several BaseURLs ------------------------------------------------------------
+
+
+def test_base_url_failover_order_and_absolute_children() -> None:
+    # ExoPlayer DashManifestParser.parseBaseUrl: for each child BaseURL in document order,
+    # an absolute one is taken once (its parents ignored), a relative one is resolved
+    # against every parent in turn
+    text = ('<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+            'mediaPresentationDuration="PT10S">'
+            "<BaseURL>https://a.example/</BaseURL><BaseURL>https://b.example/</BaseURL>"
+            '<Period><AdaptationSet mimeType="audio/mp4" codecs="opus">'
+            "<BaseURL>c1/</BaseURL><BaseURL>https://abs.example/x/</BaseURL>"
+            f"<BaseURL>c2/</BaseURL>{AUDIO_SEG}"
+            '<Representation id="a" bandwidth="1"/></AdaptationSet></Period></MPD>')
+    rep = parse_mpd(text, URL).periods[0].adaptation_sets[0].representations[0]
+    assert [b.url for b in rep.base_urls] == [
+        "https://a.example/c1/", "https://b.example/c1/", "https://abs.example/x/",
+        "https://a.example/c2/", "https://b.example/c2/"]
