@@ -390,6 +390,12 @@ class _Parser:
             assert iel is not None
             init = UrlRange(_attr(iel, "sourceURL"), _range(_attr(iel, "range"),
                                                              f"{w}/Initialization", "range"))
+        rep_index = None
+        if "RepresentationIndex" in kids:
+            xel = _child(kids["RepresentationIndex"], "RepresentationIndex")
+            assert xel is not None
+            rep_index = UrlRange(_attr(xel, "sourceURL"), _range(
+                _attr(xel, "range"), f"{w}/RepresentationIndex", "range"))
         timeline = None
         if "SegmentTimeline" in kids:
             tl = _child(kids["SegmentTimeline"], "SegmentTimeline")
@@ -418,6 +424,8 @@ class _Parser:
             index_range=_range(attrs.get("indexRange"), w, "indexRange"),
             timeline=timeline,
             segment_urls=urls,
+            index_template=attrs.get("index"),
+            representation_index=rep_index,
         )
 
     def _timeline(self, tl: Element, where: str) -> tuple[TimelineEntry, ...]:

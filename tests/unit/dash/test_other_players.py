@@ -201,3 +201,72 @@ def test_base_url_failover_order_and_absolute_children() -> None:
     assert [b.url for b in rep.base_urls] == [
         "https://a.example/c1/", "https://b.example/c1/", "https://abs.example/x/",
         "https://a.example/c2/", "https://b.example/c2/"]
+
+
+# --- 22: index addressing and SegmentList edge cases ---------------------------------
+
+
+def _sidx(sizes: list[int], timescale: int = 1000, duration: int = 2000,
+          first_offset: int = 0) -> bytes:
+    import struct
+
+    body = struct.pack(">IIIIHH", 1, timescale, 0, first_offset, 0, len(sizes))
+    for size in sizes:
+        body += struct.pack(">III", size, duration, 0x90000000)
+    body = b"\0\0\0\0" + body  # version 0, flags
+    return struct.pack(">I4s", 8 + len(body), b"sidx") + body
+
+
+def _plan(seg: str, period: str = ' duration="PT10S"') -> object:
+    from daemon.dash import plan_segments
+
+    text = ('<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static">'
+            f'<Period{period}><AdaptationSet mimeType="audio/mp4" codecs="opus">'
+            f'<Representation id="a" bandwidth="1"><BaseURL>media.mp4</BaseURL>{seg}'
+            "</Representation></AdaptationSet></Period></MPD>")
+    m = parse_mpd(text, URL)
+    return plan_segments(m, m.periods[0], m.periods[0].representations[0])
+
+
+def test_segment_template_index_addresses_a_separate_sidx() -> None:
+    # shaka-player SegmentTemplate with @index and no timing: the segment index comes
+    # from the sidx at the expanded index URL, the media from the Representation's URL,
+    # with offsets as if the sidx started the file (shaka passes sidx offset 0)
+    from daemon.dash import resolve_index
+
+    plan = _plan('<SegmentTemplate index="$RepresentationID$.sidx" '
+                 'initialization="$RepresentationID$-init.mp4"/>')
+    assert plan.needs_index  # type: ignore[attr-defined]
+    assert plan.index.url == "https://cdn.example/m/a.sidx"  # type: ignore[attr-defined]
+    assert plan.index.byte_range is None  # type: ignore[attr-defined]
+    sidx = _sidx([100, 200])
+    done = resolve_index(plan, sidx)  # type: ignore[arg-type]
+    assert [s.url for s in done.segments] == ["https://cdn.example/m/media.mp4"] * 2
+    assert [s.byte_range for s in done.segments] == [
+        (len(sidx), len(sidx) + 99), (len(sidx) + 100, len(sidx) + 299)]
+
+
+def test_representation_index_names_where_the_sidx_is() -> None:
+    # shaka-player SegmentBase: RepresentationIndex@sourceURL/@range take the place of
+    # @indexRange
+    plan = _plan('<SegmentBase><Initialization range="0-99"/>'
+                 '<RepresentationIndex sourceURL="media.sidx" range="10-109"/></SegmentBase>')
+    assert plan.index.url == "https://cdn.example/m/media.sidx"  # type: ignore[attr-defined]
+    assert plan.index.byte_range == (10, 109)  # type: ignore[attr-defined]
+
+
+def test_segment_list_longer_than_its_timeline_keeps_the_timed_segments() -> None:
+    # shaka-player SegmentList: more SegmentURLs than timeline entries is a warning and
+    # the extra SegmentURLs are dropped (the timeline decides how many segments exist)
+    plan = _plan('<SegmentList timescale="1"><SegmentTimeline><S t="0" d="5" r="1"/>'
+                 '</SegmentTimeline><SegmentURL media="1.m4s"/><SegmentURL media="2.m4s"/>'
+                 '<SegmentURL media="3.m4s"/></SegmentList>')
+    segments = plan.segments  # type: ignore[attr-defined]
+    assert [s.url.rsplit("/", 1)[1] for s in segments] == ["1.m4s", "2.m4s"]
+
+
+def test_segment_list_without_any_duration_is_an_error() -> None:
+    # shaka-player: a SegmentList with neither @duration nor a SegmentTimeline has no
+    # segment timing (DASH_NO_SEGMENT_INFO); no zero-length segment is made up
+    with pytest.raises(ManifestError, match="no segment duration"):
+        _plan('<SegmentList><SegmentURL media="1.m4s"/></SegmentList>', period="")
