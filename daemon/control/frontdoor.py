@@ -143,14 +143,22 @@ class ConnectionStats:
     open: int = 0
     refused: int = 0
     header_timeouts: int = 0
+    shed: int = 0
 
 
 class ConnectionGuard:
-    """Wraps aiohttp's protocol factory: connection caps and a first-request-head deadline.
+    """Wraps aiohttp's protocol factory: connection caps and a per-request-head deadline.
 
     aiohttp has a keep-alive timeout but no header-read timeout, so a socket that dribbles a
     request head forever would be held open; this closes it when any request head (the
     first or a later keep-alive one) takes longer than `header_timeout_s`.
+
+    Caps without lockout: a connection on which a paired phone's token was accepted is
+    *trusted* (`trust(transport)`) and is never shed. When a new connection would exceed
+    the total or its address's cap, the oldest untrusted connection (of that address, for
+    the per-address cap) is closed to make room; only when every counted connection is
+    trusted is the new one refused. So held or reconnecting unauthenticated sockets churn
+    among themselves, and a paired phone, or the phone's own app beside it, always gets in.
     """
 
     def __init__(self, factory: Callable[[], asyncio.Protocol], header_timeout_s: float,
@@ -160,21 +168,48 @@ class ConnectionGuard:
         self._max_total = max_total
         self._max_per_ip = max_per_ip
         self._per_ip: dict[str, int] = {}
+        #: untrusted connections, oldest first (the shedding order)
+        self._untrusted: OrderedDict[_Guarded, None] = OrderedDict()
+        self._by_transport: dict[asyncio.BaseTransport, _Guarded] = {}
         self.stats = ConnectionStats()
 
     def __call__(self) -> asyncio.Protocol:
         return _Guarded(self, self._factory())
 
-    def _admit(self, ip: str) -> bool:
-        if self.stats.open >= self._max_total or self._per_ip.get(ip, 0) >= self._max_per_ip:
-            self.stats.refused += 1
-            return False
+    def trust(self, transport: asyncio.BaseTransport | None) -> None:
+        """The connection carried an authenticated request: exempt it from shedding."""
+        conn = self._by_transport.get(transport) if transport is not None else None
+        if conn is not None:
+            self._untrusted.pop(conn, None)
+
+    def _victim(self, ip: str | None) -> _Guarded | None:
+        for conn in self._untrusted:
+            if ip is None or conn._ip == ip:
+                return conn
+        return None
+
+    def _admit(self, conn: _Guarded, ip: str, transport: asyncio.BaseTransport) -> bool:
+        for over, scope in ((self._per_ip.get(ip, 0) >= self._max_per_ip, ip),
+                            (self.stats.open >= self._max_total, None)):
+            if not over:
+                continue
+            victim = self._victim(scope)
+            if victim is None:
+                self.stats.refused += 1
+                return False
+            self.stats.shed += 1
+            victim._shed()
         self.stats.open += 1
         self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        self._untrusted[conn] = None
+        self._by_transport[transport] = conn
         return True
 
-    def _release(self, ip: str) -> None:
+    def _release(self, conn: _Guarded, ip: str, transport: asyncio.BaseTransport | None) -> None:
         self.stats.open -= 1
+        self._untrusted.pop(conn, None)
+        if transport is not None:
+            self._by_transport.pop(transport, None)
         left = self._per_ip.get(ip, 1) - 1
         if left:
             self._per_ip[ip] = left
@@ -203,16 +238,18 @@ class _Guarded(asyncio.Protocol):
         self._body_left = 0
         self._chunked_tail: bytes | None = None  # in a chunked body: its last bytes
         self._tracking = True
+        self._released = False  # shed: counted out, but aiohttp still sees connection_lost
         self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer: Any = transport.get_extra_info("peername")
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         self._transport = transport
-        if not self._guard._admit(ip):
+        self._ip = ip
+        if not self._guard._admit(self, ip, transport):
+            self._ip = None
             transport.close()
             return
-        self._ip = ip
         self._arm()
         self._inner.connection_made(transport)
 
@@ -283,13 +320,26 @@ class _Guarded(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return self._inner.eof_received() if self._ip is not None else None
 
+    def _shed(self) -> None:
+        """Closed to make room: counted out now, so the new connection fits at once."""
+        if self._ip is not None:
+            self._guard._release(self, self._ip, self._transport)
+            self._ip = None
+            self._released = True
+        if self._transport is not None:
+            self._transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._released:
+            self._released = False
+            self._inner.connection_lost(exc)
+            return
         if self._ip is None:
             return
-        self._guard._release(self._ip)
+        self._guard._release(self, self._ip, self._transport)
         self._ip = None
         self._inner.connection_lost(exc)
 

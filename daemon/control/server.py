@@ -8,6 +8,7 @@ listen. `aclose()` closes the event sockets, the listeners and the pairing timer
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -41,6 +42,10 @@ from daemon.playback.commands import PlayerCommands
 from daemon.state.files import ensure_private_dir
 
 log = logging.getLogger("daemon.control")
+
+#: the transport of the event socket being served (its auth message runs in that task)
+_WS_TRANSPORT: contextvars.ContextVar[asyncio.BaseTransport | None] = contextvars.ContextVar(
+    "speakerd_ws_transport", default=None)
 
 
 def local_addresses() -> list[str]:
@@ -100,7 +105,7 @@ class ControlServer(StartableResource):
         self.https_port = 0
         self.http_port: int | None = None
         self.events = EventHubWs(
-            clock, verify=self.phones.verify, snapshot=self._ws_snapshot,
+            clock, verify=self._verify_ws, snapshot=self._ws_snapshot,
             player_events=self.player.subscribe,
             max_message_bytes=settings.max_ws_message_bytes,
             auth_timeout_s=settings.ws_auth_timeout_s, heartbeat_s=settings.ws_heartbeat_s)
@@ -129,7 +134,8 @@ class ControlServer(StartableResource):
     def connection_stats(self) -> dict[str, int]:
         stats = self._guard.stats if self._guard else None
         return {"open": stats.open if stats else 0, "refused": stats.refused if stats else 0,
-                "header_timeouts": stats.header_timeouts if stats else 0}
+                "header_timeouts": stats.header_timeouts if stats else 0,
+                "shed": stats.shed if stats else 0}
 
     def open_pairing(self) -> Secret:
         """Open a pairing window (`speakerd pair --open`); returns the code to show."""
@@ -250,13 +256,20 @@ class ControlServer(StartableResource):
                 "signin": self.signin.state() if self.signin else None}
 
     async def _events_route(self, request: web.Request) -> web.StreamResponse:
+        _WS_TRANSPORT.set(request.transport)  # the socket's auth message runs in this task
         token = cookie_token(request)
         return await self.events.handle(
-            request, phone=self.phones.verify(token) if token else None)
+            request, phone=self._verify_ws(token) if token else None)
 
     @staticmethod
     async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
         add_security_headers(response)
+
+    def _verify_ws(self, token: str) -> Phone | None:
+        phone = self.phones.verify(token)
+        if phone is not None and self._guard is not None:
+            self._guard.trust(_WS_TRANSPORT.get())
+        return phone
 
     # --- middleware --------------------------------------------------------------------
 
@@ -336,6 +349,8 @@ class ControlServer(StartableResource):
                 raise ApiError(401, "unauthorized", "a valid token is required",
                                {"WWW-Authenticate": 'Bearer realm="speakerd"'})
             request[PHONE] = phone
+            if self._guard is not None:
+                self._guard.trust(request.transport)  # a paired phone's socket is not shed
         return await handler(request)
 
     def _target_allowed(self, target: str) -> bool:

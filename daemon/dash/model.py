@@ -100,6 +100,10 @@ class SegmentInfo:
     index_range: tuple[int, int] | None = None  # SegmentBase@indexRange
     timeline: tuple[TimelineEntry, ...] | None = None
     segment_urls: tuple[UrlRange, ...] = ()  # SegmentList
+    #: where the sidx is when not in the media at @indexRange: SegmentTemplate@index (a
+    #: template) or RepresentationIndex (@sourceURL, @range)
+    index_template: str | None = None
+    representation_index: UrlRange | None = None
 
 
 @dataclass(frozen=True)

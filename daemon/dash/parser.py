@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
+import re
 import uuid
 from fractions import Fraction
 from xml.etree.ElementTree import Element
@@ -38,6 +38,7 @@ MAX_SEGMENT_URLS = 100_000
 MAX_INT = 2**63 - 1
 BIT_DEPTH_SCHEMES = ("amz-music:bitdepth", "urn:amazon:music:bitdepth")
 CHANNEL_SCHEME_23003 = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986 scheme
 _SEGMENT_KINDS = ("SegmentTemplate", "SegmentList", "SegmentBase")
 
 
@@ -100,6 +101,66 @@ def _kid(raw: str, where: str) -> bytes:
                             attribute="default_KID") from None
 
 
+_DOLBY_MASK_SCHEMES = ("tag:dolby.com,2014:dash:audio_channel_configuration:2011",
+                       "urn:dolby:dash:audio_channel_configuration:2011")
+#: Dolby's 2011 mask (L C R Ls Rs Lc/Rc Lrs/Rrs Cs Ts Lsd/Rsd Lw/Rw Vhl/Vhr Vhc Lts/Rts
+#: LFE2 LFE): some bits stand for a pair of channels
+_DOLBY_2011_BITS = (1, 1, 1, 1, 1, 2, 2, 1, 1, 2, 2, 2, 1, 2, 1, 1)
+_DOLBY_2015 = "tag:dolby.com,2015:dash:audio_channel_configuration:2015"
+#: ETSI TS 103 190-2 Annex G.3: channels per speaker-group bit, least significant first
+_DOLBY_2015_GROUPS = (2, 1, 2, 2, 2, 2, 1, 2, 2, 1, 1, 1, 1, 2, 1, 1, 2, 2)
+_CICP = "urn:mpeg:mpegb:cicp:channelconfiguration"
+#: ISO/IEC 23091-3 ChannelConfiguration index -> channel count (index 0 unused)
+_CICP_CHANNELS = (0, 1, 2, 3, 4, 5, 6, 8, 2, 3, 4, 7, 8, 24, 8, 12, 10, 12, 14, 12, 14)
+_DECIMAL_SCHEMES = (CHANNEL_SCHEME_23003, "urn:dts:dash:audio_channel_configuration:2012")
+MAX_CHANNELS = 64
+
+
+def _channel_count(scheme: str, raw: str) -> int | None:
+    """Channels from one AudioChannelConfiguration (scheme lower-cased), or None."""
+    if len(raw) > 12:
+        return None
+    if scheme in _DECIMAL_SCHEMES or scheme == _CICP:
+        if not raw.isdigit():
+            return None
+        value = int(raw)
+        if scheme == _CICP:
+            return _CICP_CHANNELS[value] or None if value < len(_CICP_CHANNELS) else None
+        return value if 0 < value <= MAX_CHANNELS else None
+    try:
+        mask = int(raw, 16)
+    except ValueError:
+        return None
+    if scheme in _DOLBY_MASK_SCHEMES:  # 16 bits, most significant first; also "8000"
+        return sum(n for bit, n in enumerate(_DOLBY_2011_BITS) if mask >> (15 - bit) & 1) \
+            or None
+    if scheme == _DOLBY_2015:
+        return sum(n for bit, n in enumerate(_DOLBY_2015_GROUPS) if mask >> bit & 1) or None
+    return None
+
+
+def _pssh_system(box: bytes) -> uuid.UUID | None:
+    """The SystemID of a whole pssh box (size, 'pssh', version/flags, SystemID), or None."""
+    if len(box) < 32 or box[4:8] != b"pssh":
+        return None
+    return uuid.UUID(bytes=box[12:28])
+
+
+def _merge_protection(rep_cp: tuple[ContentProtection, ...],
+                      set_cp: tuple[ContentProtection, ...],
+                      where: str) -> tuple[ContentProtection, ...]:
+    """The Representation's elements first, then the AdaptationSet's whose scheme it does
+    not override; one default_KID at most among them (shaka-player's
+    DASH_CONFLICTING_KEY_IDS)."""
+    own = {c.scheme_id_uri for c in rep_cp}
+    merged = rep_cp + tuple(c for c in set_cp if c.scheme_id_uri not in own)
+    kids = {c.default_kid for c in merged if c.default_kid is not None}
+    if len(kids) > 1:
+        raise ManifestError(f"conflicting default_KID values ({len(kids)} different)",
+                            element=where, attribute="default_KID")
+    return merged
+
+
 class _Parser:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -160,14 +221,21 @@ class _Parser:
         found = _children(el, "BaseURL")
         if not found:
             return parents
-        out = []
-        for parent, b in itertools.product(parents, found):
+        # child-major (ExoPlayer's order): each alternative at this level, resolved against
+        # every parent in turn; an absolute one ignores its parents and appears once
+        out: list[BaseUrl] = []
+        for b in found:
             text = (b.text or "").strip()
-            loc = _attr(b, "serviceLocation") or parent.service_location
-            out.append(BaseUrl(join_url(parent.url, text, f"{where}/BaseURL"), loc))
-            if len(out) > MAX_BASE_URLS:
-                raise ManifestError(f"more than {MAX_BASE_URLS} BaseURL combinations",
-                                    element=f"{where}/BaseURL")
+            own = _attr(b, "serviceLocation")
+            absolute = _ABSOLUTE.match(text) is not None
+            for parent in parents[:1] if absolute else parents:
+                url = BaseUrl(join_url(parent.url, text, f"{where}/BaseURL"),
+                              own if absolute else own or parent.service_location)
+                if url not in out:
+                    out.append(url)
+                if len(out) > MAX_BASE_URLS:
+                    raise ManifestError(f"more than {MAX_BASE_URLS} BaseURL combinations",
+                                        element=f"{where}/BaseURL")
         return out
 
     def _seg_levels(self, el: Element) -> dict[str, Element]:
@@ -206,10 +274,12 @@ class _Parser:
     def _representation(self, r: Element, a: Element, where: str, rid: str, *,
                         bases: list[BaseUrl], levels: list[dict[str, Element]],
                         set_cp: tuple[ContentProtection, ...]) -> Representation:
+        # optional in practice (text tracks, other languages); 0 means unknown, as in
+        # ExoPlayer's Format.NO_VALUE: selection treats it as the lowest rung
         bandwidth = _int(r, "bandwidth", where)
         if bandwidth is None:
-            raise ManifestError("Representation without bandwidth", element=where,
-                                attribute="bandwidth")
+            bandwidth = 0
+            self.warnings.append(f"{where}: no @bandwidth")
         rate = _int(r, "audioSamplingRate", where) if _attr(r, "audioSamplingRate") else None
         if rate is None and _attr(a, "audioSamplingRate"):
             rate = _int(a, "audioSamplingRate", where)
@@ -223,7 +293,7 @@ class _Parser:
             audio_sampling_rate=rate or None,  # packagers write 0 for FLAC: unknown
             bit_depth=self._bit_depth(r, where) or self._bit_depth(a, where),
             channels=self._channels(r, where) or self._channels(a, where),
-            content_protection=rep_cp or set_cp,
+            content_protection=_merge_protection(rep_cp, set_cp, where),
             base_urls=tuple(self._base_urls(r, bases, where)),
             segment_info=info,
             path=where,
@@ -237,20 +307,20 @@ class _Parser:
         return None
 
     def _channels(self, el: Element, where: str) -> int | None:
-        cfg = _child(el, "AudioChannelConfiguration")
-        if cfg is None:
-            return None
-        scheme = (_attr(cfg, "schemeIdUri") or "").strip().lower()
-        raw = (_attr(cfg, "value") or "").strip()
+        """The channel count from the first AudioChannelConfiguration that can be read.
+
+        Every element is tried in order; an unknown scheme or value is a warning, never a
+        refusal (the order and the per-scheme rules follow shaka-player's parser)."""
         w = f"{where}/AudioChannelConfiguration"
-        if scheme == CHANNEL_SCHEME_23003 or raw.isdigit():
-            return _int(cfg, "value", w, lo=1, hi=64)
-        try:
-            mask = int(raw, 16)  # Dolby and ETSI schemes carry a hex channel mask
-        except ValueError:
-            self.warnings.append(f"{w}: unknown channel configuration {raw[:20]!r}")
-            return None
-        return bin(mask).count("1") or None
+        for cfg in _children(el, "AudioChannelConfiguration"):
+            scheme = (_attr(cfg, "schemeIdUri") or "").strip().lower()
+            raw = (_attr(cfg, "value") or "").strip()
+            count = _channel_count(scheme, raw)
+            if count:
+                return count
+            self.warnings.append(f"{w}: unreadable channel configuration "
+                                 f"{scheme[:60]!r}={raw[:20]!r}")
+        return None
 
     def _protections(self, el: Element, where: str) -> tuple[ContentProtection, ...]:
         out = []
@@ -271,6 +341,8 @@ class _Parser:
                     pssh = base64.b64decode("".join((pssh_el.text or "").split()), validate=True)
                 except (binascii.Error, ValueError):
                     raise ManifestError("cenc:pssh is not base64", element=f"{w}/pssh") from None
+            if pssh is not None and system is None:
+                system = _pssh_system(pssh)  # a pssh on mp4protection names its system
             lic = None
             for name in ("Laurl", "laurl", "licenseUrl"):
                 for lel in _children(cp, name):
@@ -318,6 +390,12 @@ class _Parser:
             assert iel is not None
             init = UrlRange(_attr(iel, "sourceURL"), _range(_attr(iel, "range"),
                                                              f"{w}/Initialization", "range"))
+        rep_index = None
+        if "RepresentationIndex" in kids:
+            xel = _child(kids["RepresentationIndex"], "RepresentationIndex")
+            assert xel is not None
+            rep_index = UrlRange(_attr(xel, "sourceURL"), _range(
+                _attr(xel, "range"), f"{w}/RepresentationIndex", "range"))
         timeline = None
         if "SegmentTimeline" in kids:
             tl = _child(kids["SegmentTimeline"], "SegmentTimeline")
@@ -346,6 +424,8 @@ class _Parser:
             index_range=_range(attrs.get("indexRange"), w, "indexRange"),
             timeline=timeline,
             segment_urls=urls,
+            index_template=attrs.get("index"),
+            representation_index=rep_index,
         )
 
     def _timeline(self, tl: Element, where: str) -> tuple[TimelineEntry, ...]:

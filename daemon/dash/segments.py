@@ -133,6 +133,9 @@ class SegmentPlan:
     timescale: int
     presentation_time_offset: int
     period_start: float
+    #: the media the index points into when the index is a file of its own
+    #: (SegmentTemplate@index, RepresentationIndex@sourceURL); empty: the index's own URLs
+    index_media: tuple[str, ...] = ()
 
     @property
     def needs_index(self) -> bool:
@@ -235,6 +238,16 @@ def plan_segments(manifest: Manifest, period: Period, rep: Representation) -> Se
     if info.kind == "single":
         dur = float(period.duration) if period.duration is not None else 0.0
         return replace(plan, segments=(Segment(bases, p_start, dur),))
+    separate = info.representation_index
+    if separate is not None and info.kind in ("base", "template"):
+        index = Segment(urls(separate.url), p_start, 0.0, separate.byte_range)
+        # without @sourceURL the range is in the media file itself, like @indexRange
+        return replace(plan, index=index, index_media=bases if separate.url else ())
+    if info.kind == "template" and info.index_template is not None and info.duration is None \
+            and info.timeline is None:
+        url = expand_template(info.index_template, representation_id=rep.id,
+                              bandwidth=rep.bandwidth, where=where)
+        return replace(plan, index=Segment(urls(url), p_start, 0.0), index_media=bases)
     if info.kind == "base":
         if info.index_range is None:
             dur = float(period.duration) if period.duration is not None else 0.0
@@ -264,13 +277,15 @@ def plan_segments(manifest: Manifest, period: Period, rep: Representation) -> Se
         if not listed:
             raise ManifestError("SegmentList without SegmentURL", element=where)
         if times and len(times) < len(listed):
-            raise ManifestError(f"SegmentList has {len(listed)} SegmentURLs but timing for "
-                                f"{len(times)}", element=where)
+            listed = listed[: len(times)]  # the timeline decides how many segments exist
         if not times:
             if len(listed) > 1:
                 raise ManifestError("SegmentList with several segments needs @duration or a "
                                     "SegmentTimeline", element=where)
-            dur = int((period.duration or 0) * ts)
+            if not period.duration:
+                raise ManifestError("SegmentList has no segment duration: no @duration, no "
+                                    "SegmentTimeline and no period duration", element=where)
+            dur = int(period.duration * ts)
             times = SegmentTimes([(pto, dur, 1, None)])
         for k, item in enumerate(listed):
             t, d = times[k]
@@ -299,9 +314,13 @@ def _segment_times(info: SegmentInfo, period: Period, where: str) -> SegmentTime
 
 def resolve_index(plan: SegmentPlan, sidx: bytes) -> SegmentPlan:
     """Fill a SegmentBase plan's segments from the bytes of its indexRange (the sidx box)."""
-    if plan.index is None or plan.index.byte_range is None:
+    if plan.index is None:
         raise ManifestError("plan has no index range to resolve", element=plan.representation_id)
-    first = plan.index.byte_range[0]
+    # a sidx in a file of its own counts offsets as if it began the media file (shaka-player
+    # passes offset 0 for an index template)
+    in_media = plan.index.byte_range is not None and not plan.index_media
+    first = plan.index.byte_range[0] if in_media and plan.index.byte_range else 0
+    media_urls = plan.index_media or plan.index.urls
     box, subs = parse_sidx(sidx, sidx_offset=first)
     if len(subs) > MAX_SEGMENTS:
         raise ManifestError("sidx lists too many subsegments", element=plan.representation_id)
@@ -311,7 +330,7 @@ def resolve_index(plan: SegmentPlan, sidx: bytes) -> SegmentPlan:
         if sub.is_index:
             raise ManifestError("hierarchical sidx (a reference to another sidx) is not "
                                 "supported", element=plan.representation_id)
-        segs.append(Segment(plan.index.urls,
+        segs.append(Segment(media_urls,
                             plan.period_start + sub.start / box.timescale - pto_s,
                             sub.duration / box.timescale, (sub.first_byte, sub.last_byte),
                             n + 1, sub.start))

@@ -21,3 +21,11 @@ class ContentNotFoundError(ContentError):
     """No such track, format or resource (the server answers 404)."""
 
     code = "sandbox_not_found"
+
+
+class CacheUnusableError(ContentError):
+    """The content cache's file system is full, read-only or not ours: a restart cannot fix
+    it, so the start ends with 78 (systemd's unit does not restart on 78)."""
+
+    code = "sandbox_cache_unusable"
+    exit_code = 78

@@ -10,6 +10,7 @@ checksums is regenerated; the others are reused.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -27,6 +28,7 @@ from daemon.core.clock import Clock, SystemClock
 from daemon.sandbox.choices import CLEAR_LEAD_S, SEGMENT_SECONDS
 from daemon.sandbox.media.catalog import Catalog, CatalogKind, Track, build_catalog
 from daemon.sandbox.media.errors import (
+    CacheUnusableError,
     ContentError,
     ContentNotFoundError,
     NoRepresentationsError,
@@ -109,6 +111,19 @@ def _encoder_missing(encoder: str) -> str | None:
     return None
 
 
+#: file-system states an operator must fix (space, quota, read-only, permissions)
+_SETUP_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def cache_error(exc: OSError, path: Path) -> ContentError:
+    """Our error for an OSError on the cache: 78 with advice when it is the disk's state."""
+    if exc.errno in _SETUP_ERRNOS:
+        return CacheUnusableError(
+            f"cannot write the content cache: {exc.strerror}; free space there or set"
+            " sandbox.data_dir to another directory", path=str(path))
+    return ContentError(f"cannot write the content cache: {exc.strerror}", path=str(path))
+
+
 class ContentStore:
     """The sandbox's catalog content (see the package docstring for the API)."""
 
@@ -155,9 +170,7 @@ class ContentStore:
                 self.root.mkdir(parents=True, exist_ok=True)
                 lock = (self.root / ".lock").open("a+b")
             except OSError as exc:
-                raise ContentError(
-                    f"content cache unusable: {exc.strerror}", path=str(self.root)
-                ) from None
+                raise cache_error(exc, self.root) from None
             with lock:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
                 if self._speech:
@@ -211,9 +224,7 @@ class ContentStore:
         try:
             return self._generate(track, directory), True
         except OSError as exc:
-            raise ContentError(
-                f"cannot write the content cache: {exc.strerror}", path=str(directory)
-            ) from None
+            raise cache_error(exc, directory) from None
 
     def _load(self, track: Track, directory: Path) -> TrackContent | None:
         try:

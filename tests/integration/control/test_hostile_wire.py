@@ -11,6 +11,7 @@ import logging
 import ssl
 import traceback
 
+import aiohttp
 import pytest
 
 from daemon.control.pake import b64e
@@ -185,3 +186,42 @@ async def test_tls12_offers_no_cbc_suite(rig: Rig) -> None:
     cipher = writer.get_extra_info("cipher")
     writer.close()
     assert "GCM" in cipher[0] or "CHACHA20" in cipher[0]
+
+
+async def _hold(port: int, count: int, source: str) -> list[asyncio.StreamWriter]:
+    """`count` idle TLS connections from `source` that never send a request."""
+    held = []
+    for _ in range(count):
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=insecure(),
+                                                  local_addr=(source, 0))
+        held.append(writer)
+    return held
+
+
+async def test_a_paired_phone_is_served_past_a_connection_flood(make_rig: RigFactory) -> None:
+    rig = await make_rig(max_connections=12, max_connections_per_ip=8, header_timeout_s=30)
+    _, token = await rig.pair()
+    port = rig.server.https_port
+    base = f"https://127.0.0.1:{port}/api/v1"
+    # the paired phone's keep-alive connection, trusted once its token was accepted
+    async with aiohttp.ClientSession() as phone:
+        async with phone.get(f"{base}/status", ssl=insecure(),
+                             headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert resp.status == 200
+        # an app on the same phone (same address) and a second LAN host fill every cap
+        held = await _hold(port, 8, "127.0.0.1") + await _hold(port, 6, "127.0.0.2")
+        try:
+            async with phone.get(f"{base}/status", ssl=insecure(),
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert resp.status == 200
+            # a new connection from the phone gets in: an unauthenticated one is shed
+            async with aiohttp.ClientSession() as fresh, fresh.get(
+                    f"{base}/status", ssl=insecure(),
+                    headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert resp.status == 200
+        finally:
+            for writer in held:
+                writer.close()
+    stats = rig.server.connection_stats
+    assert stats["shed"] >= 1
+    assert stats["open"] <= 12

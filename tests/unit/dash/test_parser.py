@@ -67,9 +67,10 @@ def test_full_manifest_fields() -> None:
     assert flac16.protection_scheme == "cenc"
     assert flac16.pssh_for(WIDEVINE_SYSTEM_ID) == PSSH
     assert flac16.license_url("widevine") == "https://licence.example/wv"
-    # Representation-level ContentProtection replaces the AdaptationSet's
+    # a Representation-level element overrides the AdaptationSet's of the same scheme and
+    # merges with the others (the Widevine pssh is still offered)
     assert (flac24.protection_scheme, flac24.default_kid) == ("cbcs", uuid.UUID(int=1).bytes)
-    assert flac24.pssh_for(WIDEVINE_SYSTEM_ID) is None
+    assert flac24.pssh_for(WIDEVINE_SYSTEM_ID) == PSSH
     assert (atmos.codecs, atmos.channels, atmos.protected) == ("ec-3", 6, False)
     assert atmos.segment_info.kind == "base"
     assert atmos.segment_info.index_range == (800, 899)
@@ -176,8 +177,6 @@ EXTERNAL = """<?xml version="1.0"?>
         ('<MPD mediaPresentationDuration="PT"><Period/></MPD>', "bad ISO-8601"),
         ('<MPD><Period start="PT9999999999999999999S"/></MPD>', "bad ISO-8601"),
         ("<MPD>" + "<Period/>" * 65 + "</MPD>", "Periods exceed"),
-        ('<MPD><Period><AdaptationSet><Representation id="r"/></AdaptationSet></Period></MPD>',
-         "without bandwidth"),
         ('<MPD><Period><AdaptationSet><ContentProtection cenc:default_KID="nope"/>'
          "</AdaptationSet></Period></MPD>", "not a UUID"),
         ('<MPD><Period><AdaptationSet><ContentProtection><cenc:pssh>!!</cenc:pssh>'
